@@ -1,0 +1,582 @@
+//! The one place configuration lives: the TOML file (`/etc/pam_crowd.toml` by default),
+//! parsed into a typed [`Config`] whose errors quote the file, line and key.
+//!
+//! Nothing here talks to Crowd or to PAM; module arguments that override file values
+//! are applied by the caller (see [`crate::options`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use toml::Spanned;
+use zeroize::Zeroizing;
+
+use crate::policy::AccessRules;
+
+/// Where the module looks when no `config=` argument is given.
+pub const DEFAULT_PATH: &str = "/etc/pam_crowd.toml";
+
+/// Default bound on one PAM call, in seconds: far below sshd's LoginGraceTime (120 s).
+const DEFAULT_TIMEOUT_SECS: u64 = 10;
+/// Upper bound for `timeout`: a longer wait would let sshd's grace timer fire first.
+const MAX_TIMEOUT_SECS: u64 = 60;
+/// A config or secret file larger than this is not a config file.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// A configuration file that could not be used, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file the problem is in.
+    pub path: PathBuf,
+    /// 1-based line, when the problem has a place in the file.
+    pub line: Option<usize>,
+    /// The key concerned, when known.
+    pub key: Option<String>,
+    /// What is wrong, in words an admin can act on. Never contains a secret.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config {}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, " line {line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, " key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The application password, wiped from memory on drop and never printed.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: String) -> Self {
+        Secret(Zeroizing::new(value))
+    }
+
+    /// The secret itself, for building the Authorization header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Crowd base URLs (scheme, host, port and context path), tried in order.
+    pub urls: Vec<String>,
+    /// The Crowd application name this host authenticates as.
+    pub application: String,
+    /// The application's password.
+    pub app_password: Secret,
+    /// PEM file of trusted roots; `None` means the system trust store.
+    pub ca_file: Option<PathBuf>,
+    /// Hard bound on one PAM call.
+    pub timeout: Duration,
+    /// Access rules for services without a `[service.NAME]` table.
+    pub rules: AccessRules,
+    /// Per-service overrides, keyed by PAM service name.
+    services: BTreeMap<String, ServiceOverride>,
+}
+
+/// The keys a `[service.NAME]` table may set; absent keys are inherited.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceOverride {
+    allow_groups: Option<Vec<String>>,
+    deny_groups: Option<Vec<String>>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = read_small_file(path, "config file")?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses config text; `path` is used for error messages and relative `password_file`s.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            ConfigError {
+                path: path.to_owned(),
+                line,
+                key: line.and_then(|l| key_on_line(text, l)),
+                message: one_line(e.message()),
+            }
+        })?;
+        raw.validate(path, text)
+    }
+
+    /// The access rules that apply to PAM service `service`.
+    pub fn rules_for(&self, service: &str) -> AccessRules {
+        match self.services.get(service) {
+            None => self.rules.clone(),
+            Some(o) => AccessRules {
+                allow_groups: o
+                    .allow_groups
+                    .clone()
+                    .or_else(|| self.rules.allow_groups.clone()),
+                deny_groups: o
+                    .deny_groups
+                    .clone()
+                    .unwrap_or_else(|| self.rules.deny_groups.clone()),
+            },
+        }
+    }
+}
+
+/// The file as users write it, before validation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    url: Spanned<UrlList>,
+    application: Spanned<String>,
+    password: Option<Spanned<String>>,
+    password_file: Option<Spanned<PathBuf>>,
+    ca_file: Option<Spanned<PathBuf>>,
+    timeout: Option<Spanned<u64>>,
+    #[serde(default)]
+    allow_http: bool,
+    allow_groups: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    deny_groups: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    service: BTreeMap<String, Spanned<ServiceOverride>>,
+}
+
+/// `url` is a string or a list of strings.
+struct UrlList(Vec<String>);
+
+impl<'de> Deserialize<'de> for UrlList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> de::Visitor<'de> for Visit {
+            type Value = UrlList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a URL string or a list of URL strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<UrlList, E> {
+                Ok(UrlList(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<UrlList, A::Error> {
+                let mut urls = Vec::new();
+                while let Some(url) = seq.next_element::<String>()? {
+                    urls.push(url);
+                }
+                Ok(UrlList(urls))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+impl RawConfig {
+    fn validate(self, path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let err = |span: std::ops::Range<usize>, key: &str, message: String| ConfigError {
+            path: path.to_owned(),
+            line: Some(line_of(text, span.start)),
+            key: Some(key.to_owned()),
+            message,
+        };
+
+        let url_span = self.url.span();
+        let urls = self.url.into_inner().0;
+        if urls.is_empty() {
+            return Err(err(url_span, "url", "needs at least one URL".into()));
+        }
+        let mut normalized = Vec::with_capacity(urls.len());
+        for url in &urls {
+            let url =
+                check_url(url, self.allow_http).map_err(|m| err(url_span.clone(), "url", m))?;
+            normalized.push(url);
+        }
+
+        let application = self.application.get_ref().trim().to_owned();
+        if application.is_empty() {
+            return Err(err(
+                self.application.span(),
+                "application",
+                "must not be empty".into(),
+            ));
+        }
+
+        let app_password = match (self.password, self.password_file) {
+            (Some(p), None) => Secret::new(p.into_inner()),
+            (None, Some(f)) => {
+                let file = resolve_relative(path, f.get_ref());
+                let text = read_small_file(&file, "password_file").map_err(|mut e| {
+                    e.line = Some(line_of(text, f.span().start));
+                    e.key = Some("password_file".into());
+                    e
+                })?;
+                // A trailing newline is an editor's, not part of the secret.
+                Secret::new(text.trim_end_matches(['\n', '\r']).to_owned())
+            }
+            (Some(p), Some(_)) => {
+                return Err(err(
+                    p.span(),
+                    "password",
+                    "set either `password` or `password_file`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(ConfigError {
+                    path: path.to_owned(),
+                    line: None,
+                    key: Some("password".into()),
+                    message: "missing: set `password` or `password_file`".into(),
+                });
+            }
+        };
+        if app_password.expose().is_empty() {
+            return Err(ConfigError {
+                path: path.to_owned(),
+                line: None,
+                key: Some("password".into()),
+                message: "the application password is empty".into(),
+            });
+        }
+
+        let timeout = match self.timeout {
+            None => Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            Some(t) => {
+                let secs = *t.get_ref();
+                if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
+                    return Err(err(
+                        t.span(),
+                        "timeout",
+                        format!("must be between 1 and {MAX_TIMEOUT_SECS} seconds, got {secs}"),
+                    ));
+                }
+                Duration::from_secs(secs)
+            }
+        };
+
+        let groups = |list: Option<Spanned<Vec<String>>>, key: &str| match list {
+            None => Ok(None),
+            Some(l) => {
+                let span = l.span();
+                check_groups(l.into_inner())
+                    .map(Some)
+                    .map_err(|m| err(span, key, m))
+            }
+        };
+        let rules = AccessRules {
+            allow_groups: groups(self.allow_groups, "allow_groups")?,
+            deny_groups: groups(self.deny_groups, "deny_groups")?.unwrap_or_default(),
+        };
+
+        let mut services = BTreeMap::new();
+        for (name, table) in self.service {
+            let span = table.span();
+            let mut o = table.into_inner();
+            let key = format!("service.{name}");
+            if let Some(l) = o.allow_groups.take() {
+                o.allow_groups = Some(check_groups(l).map_err(|m| err(span.clone(), &key, m))?);
+            }
+            if let Some(l) = o.deny_groups.take() {
+                o.deny_groups = Some(check_groups(l).map_err(|m| err(span.clone(), &key, m))?);
+            }
+            services.insert(name, o);
+        }
+
+        Ok(Config {
+            urls: normalized,
+            application,
+            app_password,
+            ca_file: self.ca_file.map(|f| resolve_relative(path, f.get_ref())),
+            timeout,
+            rules,
+            services,
+        })
+    }
+}
+
+/// Checks one base URL and returns it without a trailing slash.
+fn check_url(url: &str, allow_http: bool) -> Result<String, String> {
+    let url = url.trim();
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        if !allow_http {
+            return Err(format!(
+                "{url:?} is plain http: the application password would cross the network \
+                 in clear; use https, or set allow_http = true for a test setup"
+            ));
+        }
+        rest
+    } else {
+        return Err(format!("{url:?} must start with https://"));
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    if url.contains(['?', '#', ' ']) || host.contains('@') {
+        return Err(format!(
+            "{url:?} must be a plain base URL (scheme, host, port, context path)"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn check_groups(groups: Vec<String>) -> Result<Vec<String>, String> {
+    if groups.iter().any(|g| g.trim().is_empty()) {
+        return Err("group names must not be empty".into());
+    }
+    Ok(groups)
+}
+
+/// A relative path in the config is relative to the config file's directory.
+fn resolve_relative(config_path: &Path, file: &Path) -> PathBuf {
+    match config_path.parent() {
+        Some(dir) if file.is_relative() => dir.join(file),
+        _ => file.to_owned(),
+    }
+}
+
+fn read_small_file(path: &Path, what: &str) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let fail = |message: String| ConfigError {
+        path: path.to_owned(),
+        line: None,
+        key: None,
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open {what}: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read {what}: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "{what} is larger than {MAX_FILE_BYTES} bytes"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| fail(format!("{what} is not valid UTF-8")))
+}
+
+/// 1-based line number of byte offset `at`.
+fn line_of(text: &str, at: usize) -> usize {
+    text.as_bytes()
+        .iter()
+        .take(at)
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The key written on `line`, if the line is `key = ...` or a `[table]` header.
+/// Only the key is taken: the value may be a secret.
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let l = text.lines().nth(line.checked_sub(1)?)?.trim();
+    let key = if l.starts_with('[') {
+        l.trim_matches(['[', ']'])
+    } else {
+        l.split_once('=')?.0.trim()
+    };
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c));
+    plain.then(|| key.to_owned())
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/pam_crowd.toml"), text)
+    }
+
+    const MINIMAL: &str = r#"
+url = "https://crowd.example.com/crowd/"
+application = "linux-hosts"
+password = "s3cret"
+"#;
+
+    #[test]
+    fn minimal_config_has_safe_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.urls, vec!["https://crowd.example.com/crowd"]);
+        assert_eq!(c.application, "linux-hosts");
+        assert_eq!(c.app_password.expose(), "s3cret");
+        assert_eq!(c.timeout, Duration::from_secs(10));
+        assert_eq!(c.ca_file, None);
+        assert_eq!(c.rules, AccessRules::default());
+    }
+
+    #[test]
+    fn url_may_be_a_list() {
+        let c = parse(
+            r#"url = ["https://a.example/crowd", "https://b.example"]
+application = "x"
+password = "y""#,
+        )
+        .unwrap();
+        assert_eq!(c.urls, vec!["https://a.example/crowd", "https://b.example"]);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let e = parse(&format!("{MINIMAL}colour = \"blue\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert_eq!(e.key.as_deref(), Some("colour"));
+        assert!(e.message.contains("unknown field"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("config /etc/pam_crowd.toml line 5 key `colour`")
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_key() {
+        let e = parse(&format!("{MINIMAL}timeout = \"ten\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert_eq!(e.key.as_deref(), Some("timeout"));
+    }
+
+    #[test]
+    fn syntax_error_never_quotes_the_secret() {
+        let e =
+            parse("url = \"https://x\"\napplication = \"a\"\npassword = \"hunter2\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn http_is_refused_unless_allowed() {
+        let text = "url = \"http://crowd:8095/crowd\"\napplication = \"a\"\npassword = \"p\"\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("url"));
+        assert_eq!(e.line, Some(1));
+        let c = parse(&format!("{text}allow_http = true\n")).unwrap();
+        assert_eq!(c.urls, vec!["http://crowd:8095/crowd"]);
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        for url in [
+            "",
+            "crowd.example.com",
+            "https://",
+            "https://h/x?y=1",
+            "ftp://h",
+        ] {
+            let text = format!("url = {url:?}\napplication = \"a\"\npassword = \"p\"\n");
+            assert!(parse(&text).is_err(), "{url} accepted");
+        }
+        let e = parse("url = []\napplication = \"a\"\npassword = \"p\"\n").unwrap_err();
+        assert!(e.message.contains("at least one"), "{e}");
+    }
+
+    #[test]
+    fn timeout_out_of_range_is_refused() {
+        for t in ["0", "61", "-1"] {
+            assert!(parse(&format!("{MINIMAL}timeout = {t}\n")).is_err(), "{t}");
+        }
+        assert_eq!(
+            parse(&format!("{MINIMAL}timeout = 3\n")).unwrap().timeout,
+            Duration::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn password_and_password_file_are_exclusive_and_one_is_required() {
+        let e = parse("url = \"https://x\"\napplication = \"a\"\n").unwrap_err();
+        assert!(e.message.contains("missing"), "{e}");
+        let e = parse(&format!("{MINIMAL}password_file = \"/x\"\n")).unwrap_err();
+        assert!(e.message.contains("not both"), "{e}");
+        let e = parse("url = \"https://x\"\napplication = \"a\"\npassword = \"\"\n").unwrap_err();
+        assert!(e.message.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn password_file_is_read_relative_to_the_config() {
+        let dir = std::env::temp_dir().join(format!("pam_crowd_cfg_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("secret"), "from-file\n").unwrap();
+        let c = Config::parse(
+            &dir.join("pam_crowd.toml"),
+            "url = \"https://x\"\napplication = \"a\"\npassword_file = \"secret\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.app_password.expose(), "from-file");
+        let e = Config::parse(
+            &dir.join("pam_crowd.toml"),
+            "url = \"https://x\"\napplication = \"a\"\npassword_file = \"missing\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("password_file"));
+        assert_eq!(e.line, Some(3));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn missing_file_is_a_clear_error() {
+        let e = Config::load(Path::new("/nonexistent/pam_crowd.toml")).unwrap_err();
+        assert!(e.message.contains("cannot open config file"), "{e}");
+    }
+
+    #[test]
+    fn service_tables_replace_only_the_keys_they_set() {
+        let c = parse(&format!(
+            "{MINIMAL}allow_groups = [\"linux-users\"]\ndeny_groups = [\"contractors\"]\n\
+             [service.sudo]\nallow_groups = [\"sudo-admins\"]\n\
+             [service.login]\ndeny_groups = []\n\
+             [service.su]\nallow_groups = []\n"
+        ))
+        .unwrap();
+        let sshd = c.rules_for("sshd");
+        assert_eq!(sshd.allow_groups, Some(vec!["linux-users".to_string()]));
+        assert_eq!(sshd.deny_groups, vec!["contractors".to_string()]);
+        let sudo = c.rules_for("sudo");
+        assert_eq!(sudo.allow_groups, Some(vec!["sudo-admins".to_string()]));
+        assert_eq!(sudo.deny_groups, vec!["contractors".to_string()]);
+        let login = c.rules_for("login");
+        assert_eq!(login.allow_groups, Some(vec!["linux-users".to_string()]));
+        assert!(login.deny_groups.is_empty());
+        assert_eq!(c.rules_for("su").allow_groups, Some(vec![]));
+    }
+
+    #[test]
+    fn unknown_key_in_service_table_is_refused() {
+        let e = parse(&format!("{MINIMAL}[service.sudo]\nallow_group = [\"x\"]\n")).unwrap_err();
+        assert_eq!(e.line, Some(6));
+        assert_eq!(e.key.as_deref(), Some("allow_group"));
+    }
+
+    #[test]
+    fn empty_group_name_is_refused() {
+        let e = parse(&format!("{MINIMAL}allow_groups = [\"\"]\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("allow_groups"));
+    }
+
+    #[test]
+    fn secret_is_not_debug_printed() {
+        let c = parse(MINIMAL).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,126 @@
+//! The only unsafe code: [`PamContext`] over a real libpam handle, plus the libpam
+//! functions pam-bindings does not wrap (`pam_get_authtok`, `pam_syslog`, and a
+//! `pam_get_user` that hands back bytes rather than refusing non-UTF-8 names).
+
+use std::ffi::{CStr, CString, c_char, c_int};
+
+use pam::constants::PamResultCode;
+use pam::items::{RHost, Service};
+use pam::module::PamHandle;
+use zeroize::Zeroizing;
+
+use crate::outcome::{Denial, PamCode};
+use crate::pam_context::{KnownUser, Level, PamContext};
+
+/// `PAM_AUTHTOK` from `<security/_pam_types.h>`.
+const PAM_AUTHTOK: c_int = 6;
+/// PAM data key for [`KnownUser`]; only this module stores under it, always that type.
+const KNOWN_USER_KEY: &str = "pam_crowd::KnownUser";
+
+#[link(name = "pam")]
+unsafe extern "C" {
+    fn pam_get_authtok(
+        pamh: *mut PamHandle,
+        item: c_int,
+        authtok: *mut *const c_char,
+        prompt: *const c_char,
+    ) -> c_int;
+    fn pam_get_user(pamh: *mut PamHandle, user: *mut *const c_char, prompt: *const c_char)
+    -> c_int;
+    fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
+}
+
+/// The real PAM handle of the running hook.
+pub struct RealPam<'a>(pub &'a mut PamHandle);
+
+impl PamContext for RealPam<'_> {
+    fn user(&mut self) -> Result<Vec<u8>, Denial> {
+        let mut ptr: *const c_char = std::ptr::null();
+        // SAFETY: the handle is live for the hook; libpam owns the returned string,
+        // which stays valid until PAM_USER changes, and we copy it at once.
+        let rc = unsafe { pam_get_user(self.0, &mut ptr, std::ptr::null()) };
+        if rc != 0 || ptr.is_null() {
+            return Err(Denial::Pam {
+                what: "getting the user name",
+                code: PamCode::from_raw(if rc == 0 { 4 } else { rc }),
+            });
+        }
+        // SAFETY: non-null, NUL-terminated, owned by libpam (see above).
+        Ok(unsafe { CStr::from_ptr(ptr) }.to_bytes().to_vec())
+    }
+
+    fn service(&self) -> String {
+        match self.0.get_item::<Service>() {
+            Ok(Some(s)) => s.to_string_lossy().into_owned(),
+            _ => String::new(),
+        }
+    }
+
+    fn rhost(&self) -> Option<String> {
+        match self.0.get_item::<RHost>() {
+            Ok(Some(h)) => Some(h.to_string_lossy().into_owned()),
+            _ => None,
+        }
+    }
+
+    fn password(&mut self) -> Result<Zeroizing<Vec<u8>>, Denial> {
+        let mut ptr: *const c_char = std::ptr::null();
+        // SAFETY: as for pam_get_user; a null prompt means libpam's default.
+        let rc = unsafe { pam_get_authtok(self.0, PAM_AUTHTOK, &mut ptr, std::ptr::null()) };
+        if rc != 0 || ptr.is_null() {
+            return Err(Denial::Pam {
+                what: "reading the password",
+                code: PamCode::from_raw(if rc == 0 { 4 } else { rc }),
+            });
+        }
+        // SAFETY: non-null, NUL-terminated, owned by libpam; copied at once.
+        Ok(Zeroizing::new(
+            unsafe { CStr::from_ptr(ptr) }.to_bytes().to_vec(),
+        ))
+    }
+
+    fn log(&self, level: Level, line: &str) {
+        let priority = match level {
+            Level::Err => 3,
+            Level::Notice => 5,
+            Level::Info => 6,
+            Level::Debug => 7,
+        };
+        let Ok(line) = CString::new(line.replace('\0', "\\0")) else {
+            return;
+        };
+        // SAFETY: the message is passed as an argument to a constant "%s" format,
+        // never as the format itself.
+        unsafe { pam_syslog(&*self.0, priority, c"%s".as_ptr(), line.as_ptr()) };
+    }
+
+    fn remember(&mut self, user: KnownUser) {
+        // Failing to remember only costs the account phase one more request.
+        let _ = self.0.set_data(KNOWN_USER_KEY, Box::new(user));
+    }
+
+    fn recall(&self) -> Option<KnownUser> {
+        // SAFETY: only `remember` stores under this key, and always a KnownUser.
+        unsafe { self.0.get_data::<KnownUser>(KNOWN_USER_KEY) }
+            .ok()
+            .cloned()
+    }
+}
+
+/// The PAM code as pam-bindings spells it.
+pub fn to_pam(code: PamCode) -> PamResultCode {
+    match code {
+        PamCode::Success => PamResultCode::PAM_SUCCESS,
+        PamCode::ServiceErr => PamResultCode::PAM_SERVICE_ERR,
+        PamCode::SystemErr => PamResultCode::PAM_SYSTEM_ERR,
+        PamCode::BufErr => PamResultCode::PAM_BUF_ERR,
+        PamCode::PermDenied => PamResultCode::PAM_PERM_DENIED,
+        PamCode::AuthErr => PamResultCode::PAM_AUTH_ERR,
+        PamCode::AuthinfoUnavail => PamResultCode::PAM_AUTHINFO_UNAVAIL,
+        PamCode::UserUnknown => PamResultCode::PAM_USER_UNKNOWN,
+        PamCode::AcctExpired => PamResultCode::PAM_ACCT_EXPIRED,
+        PamCode::ConvErr => PamResultCode::PAM_CONV_ERR,
+        PamCode::Ignore => PamResultCode::PAM_IGNORE,
+        PamCode::Abort => PamResultCode::PAM_ABORT,
+    }
+}

@@ -1,0 +1,400 @@
+//! The decision of one PAM call: options → config → user → Crowd → outcome, with the
+//! one log line. Generic over [`PamContext`] and [`Directory`], so it runs in tests
+//! without libpam or a network.
+
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::config::Config;
+use crate::crowd::{ClientSettings, CrowdError, Deadline, Directory, RestClient, User};
+use crate::options::Options;
+use crate::outcome::{Denial, Granted, PamCode, Phase, Subject, decision_line};
+use crate::pam_context::{KnownUser, Level, PamContext};
+use crate::policy::{Access, AccessRules, same_group};
+
+/// Longest user name sent to Crowd.
+const MAX_USERNAME_BYTES: usize = 255;
+/// Longest password sent to Crowd; a longer one is refused unasked.
+const MAX_PASSWORD_BYTES: usize = 4096;
+/// Rules naming more groups than this fetch the user's group list once instead of
+/// asking one membership question per group.
+const MAX_MEMBERSHIP_QUERIES: usize = 3;
+
+/// Runs one hook: decides, logs the decision, returns the PAM code.
+pub fn run<P: PamContext, S: AsRef<str>>(pam: &mut P, phase: Phase, args: &[S]) -> PamCode {
+    let mut subject = Subject {
+        user: None,
+        service: pam.service(),
+        rhost: pam.rhost(),
+    };
+    let mut debug = false;
+    let result = decide(pam, phase, args, &mut subject, &mut debug);
+    let level = match &result {
+        Ok(_) => Level::Info,
+        Err(d)
+            if matches!(
+                d.code(phase),
+                PamCode::AuthinfoUnavail | PamCode::ServiceErr
+            ) =>
+        {
+            Level::Err
+        }
+        Err(_) => Level::Notice,
+    };
+    pam.log(level, &decision_line(&subject, &result, phase));
+    match result {
+        Ok(_) => PamCode::Success,
+        Err(d) => d.code(phase),
+    }
+}
+
+fn decide<P: PamContext, S: AsRef<str>>(
+    pam: &mut P,
+    phase: Phase,
+    args: &[S],
+    subject: &mut Subject,
+    debug: &mut bool,
+) -> Result<Granted, Denial> {
+    let options = Options::parse(args).map_err(Denial::Config)?;
+    *debug = options.debug;
+    let config = Config::load(&options.config_path).map_err(|e| Denial::Config(e.to_string()))?;
+    let user = username(pam.user()?)?;
+    subject.user = Some(user.clone());
+
+    let connect = |timeout: Duration| {
+        RestClient::new(&ClientSettings::from(&config), Deadline::after(timeout))
+            .map_err(Denial::Crowd)
+    };
+    let trace = |pam: &P, client: &RestClient| {
+        if options.debug {
+            for line in client.trail() {
+                pam.log(
+                    Level::Debug,
+                    &format!("crowd request {}", line.escape_debug()),
+                );
+            }
+        }
+    };
+    match phase {
+        Phase::Auth => {
+            let password = password(pam.password()?)?;
+            // The deadline starts after the prompt: typing is not Crowd's time.
+            let client = connect(config.timeout)?;
+            let result = authenticate(&client, &user, &password);
+            trace(pam, &client);
+            let crowd_user = result?;
+            pam.remember(KnownUser {
+                pam_user: user,
+                config_path: options.config_path.clone(),
+                canonical: crowd_user.name,
+                active: crowd_user.active,
+            });
+            Ok(Granted {
+                detail: "password accepted by Crowd".into(),
+            })
+        }
+        Phase::Account => {
+            let service = options.rules_service.as_deref().unwrap_or(&subject.service);
+            let rules = config.rules_for(service);
+            let known = pam
+                .recall()
+                .filter(|k| k.pam_user == user && k.config_path == options.config_path);
+            let client = connect(config.timeout)?;
+            let result = account(&client, &user, known.as_ref(), &rules);
+            trace(pam, &client);
+            result
+        }
+    }
+}
+
+/// Crowd's auth_user, accepting only an active user under exactly the PAM name.
+pub fn authenticate(crowd: &impl Directory, user: &str, password: &str) -> Result<User, Denial> {
+    let found = crowd.authenticate(user, password).map_err(Denial::Crowd)?;
+    if found.name != user {
+        return Err(Denial::NameMismatch {
+            canonical: found.name,
+        });
+    }
+    if !found.active {
+        return Err(Denial::Inactive);
+    }
+    Ok(found)
+}
+
+/// The account phase: the user exists and is active under exactly the PAM name, and
+/// the group rules admit them. `known` is what authenticate learned in this
+/// transaction; without it (publickey, sudo NOPASSWD) Crowd is asked.
+pub fn account(
+    crowd: &impl Directory,
+    user: &str,
+    known: Option<&KnownUser>,
+    rules: &AccessRules,
+) -> Result<Granted, Denial> {
+    let (canonical, active) = match known {
+        Some(k) => (k.canonical.clone(), k.active),
+        None => {
+            let u = crowd.user(user).map_err(Denial::Crowd)?;
+            (u.name, u.active)
+        }
+    };
+    if canonical != user {
+        return Err(Denial::NameMismatch { canonical });
+    }
+    if !active {
+        return Err(Denial::Inactive);
+    }
+    let named = rules.named_groups().count();
+    let access = if named > MAX_MEMBERSHIP_QUERIES {
+        let groups = crowd.nested_groups(user).map_err(Denial::Crowd)?;
+        rules.check(|g| Ok::<_, CrowdError>(groups.iter().any(|m| same_group(m, g))))
+    } else {
+        rules.check(|g| crowd.is_nested_member(user, g))
+    }
+    .map_err(Denial::Crowd)?;
+    match access {
+        Access::Granted => Ok(Granted {
+            detail: match &rules.allow_groups {
+                None => "active in Crowd, no allow_groups rule".into(),
+                Some(_) => "active in Crowd and in allow_groups".into(),
+            },
+        }),
+        denied => Err(Denial::Access(denied)),
+    }
+}
+
+/// The PAM user as a name Crowd can be asked about.
+fn username(raw: Vec<u8>) -> Result<String, Denial> {
+    let name = String::from_utf8(raw).map_err(|_| Denial::BadUsername("not valid UTF-8".into()))?;
+    if name.is_empty() {
+        return Err(Denial::BadUsername("empty".into()));
+    }
+    if name.len() > MAX_USERNAME_BYTES {
+        return Err(Denial::BadUsername(format!(
+            "longer than {MAX_USERNAME_BYTES} bytes"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Denial::BadUsername("contains control characters".into()));
+    }
+    Ok(name)
+}
+
+fn password(raw: Zeroizing<Vec<u8>>) -> Result<Zeroizing<String>, Denial> {
+    if raw.is_empty() {
+        return Err(Denial::EmptyPassword);
+    }
+    if raw.len() > MAX_PASSWORD_BYTES {
+        return Err(Denial::BadPassword(format!(
+            "longer than {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    match std::str::from_utf8(&raw) {
+        Ok(s) => Ok(Zeroizing::new(s.to_owned())),
+        Err(_) => Err(Denial::BadPassword("not valid UTF-8".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crowd::Reason;
+    use std::cell::RefCell;
+
+    /// A scripted directory: users, memberships, and a record of what was asked.
+    #[derive(Default)]
+    struct Script {
+        users: Vec<(&'static str, &'static str, bool)>, // (name, password, active)
+        member_of: Vec<&'static str>,
+        down: bool,
+        asked: RefCell<Vec<String>>,
+    }
+
+    impl Script {
+        fn find(&self, name: &str) -> Result<User, CrowdError> {
+            if self.down {
+                return Err(CrowdError::Unavailable("down".into()));
+            }
+            self.users
+                .iter()
+                .find(|u| u.0.eq_ignore_ascii_case(name))
+                .map(|u| User {
+                    name: u.0.into(),
+                    active: u.2,
+                    display_name: None,
+                    email: None,
+                })
+                .ok_or(CrowdError::Refused {
+                    status: 404,
+                    reason: Reason::UserNotFound,
+                    message: String::new(),
+                })
+        }
+    }
+
+    impl Directory for Script {
+        fn authenticate(&self, username: &str, password: &str) -> Result<User, CrowdError> {
+            self.asked.borrow_mut().push(format!("auth {username}"));
+            let user = self.find(username)?;
+            let ok = self
+                .users
+                .iter()
+                .any(|u| u.0 == user.name && u.1 == password);
+            if ok {
+                Ok(user)
+            } else {
+                Err(CrowdError::Refused {
+                    status: 400,
+                    reason: Reason::InvalidUserAuthentication,
+                    message: String::new(),
+                })
+            }
+        }
+        fn user(&self, username: &str) -> Result<User, CrowdError> {
+            self.asked.borrow_mut().push(format!("user {username}"));
+            self.find(username)
+        }
+        fn is_nested_member(&self, username: &str, group: &str) -> Result<bool, CrowdError> {
+            self.asked
+                .borrow_mut()
+                .push(format!("member {username} {group}"));
+            self.find(username)?;
+            Ok(self.member_of.contains(&group))
+        }
+        fn nested_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
+            self.asked.borrow_mut().push(format!("groups {username}"));
+            self.find(username)?;
+            Ok(self.member_of.iter().map(|s| s.to_string()).collect())
+        }
+    }
+
+    fn script() -> Script {
+        Script {
+            users: vec![("alice", "pw", true), ("bob", "pw", false)],
+            member_of: vec!["linux-users"],
+            ..Script::default()
+        }
+    }
+
+    fn rules(allow: &[&str], deny: &[&str]) -> AccessRules {
+        AccessRules {
+            allow_groups: Some(allow.iter().map(|s| s.to_string()).collect()),
+            deny_groups: deny.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn authenticate_accepts_only_the_exact_active_name() {
+        let s = script();
+        assert!(authenticate(&s, "alice", "pw").is_ok());
+        assert_eq!(
+            authenticate(&s, "Alice", "pw"),
+            Err(Denial::NameMismatch {
+                canonical: "alice".into()
+            })
+        );
+        assert_eq!(authenticate(&s, "bob", "pw"), Err(Denial::Inactive));
+        assert!(matches!(
+            authenticate(&s, "alice", "nope"),
+            Err(Denial::Crowd(CrowdError::Refused {
+                reason: Reason::InvalidUserAuthentication,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn account_asks_crowd_when_authenticate_did_not_run() {
+        let s = script();
+        assert!(account(&s, "alice", None, &rules(&["linux-users"], &[])).is_ok());
+        assert_eq!(
+            *s.asked.borrow(),
+            vec!["user alice", "member alice linux-users"]
+        );
+    }
+
+    #[test]
+    fn account_reuses_what_authenticate_learned() {
+        let s = script();
+        let known = KnownUser {
+            pam_user: "alice".into(),
+            config_path: "/x".into(),
+            canonical: "alice".into(),
+            active: true,
+        };
+        assert!(account(&s, "alice", Some(&known), &rules(&["linux-users"], &[])).is_ok());
+        assert_eq!(*s.asked.borrow(), vec!["member alice linux-users"]);
+    }
+
+    #[test]
+    fn account_denials() {
+        let s = script();
+        let r = rules(&["linux-users"], &[]);
+        assert_eq!(account(&s, "bob", None, &r), Err(Denial::Inactive));
+        assert_eq!(
+            account(&s, "ALICE", None, &r),
+            Err(Denial::NameMismatch {
+                canonical: "alice".into()
+            })
+        );
+        assert!(matches!(
+            account(&s, "carol", None, &r),
+            Err(Denial::Crowd(CrowdError::Refused {
+                reason: Reason::UserNotFound,
+                ..
+            }))
+        ));
+        assert_eq!(
+            account(&s, "alice", None, &rules(&["admins"], &[])),
+            Err(Denial::Access(Access::NotInAllowGroups))
+        );
+        assert_eq!(
+            account(
+                &s,
+                "alice",
+                None,
+                &rules(&["linux-users"], &["linux-users"])
+            ),
+            Err(Denial::Access(Access::InDenyGroup("linux-users".into())))
+        );
+        let down = Script {
+            down: true,
+            ..script()
+        };
+        assert!(matches!(
+            account(&down, "alice", None, &r),
+            Err(Denial::Crowd(CrowdError::Unavailable(_)))
+        ));
+    }
+
+    #[test]
+    fn many_named_groups_fetch_the_group_list_once() {
+        let s = script();
+        let r = rules(&["a", "b", "linux-users"], &["d"]);
+        assert!(account(&s, "alice", None, &r).is_ok());
+        assert_eq!(*s.asked.borrow(), vec!["user alice", "groups alice"]);
+    }
+
+    #[test]
+    fn usernames_are_checked_before_crowd() {
+        assert!(username(b"alice".to_vec()).is_ok());
+        assert!(username("al ice&/%ü".as_bytes().to_vec()).is_ok());
+        assert!(username(vec![]).is_err());
+        assert!(username(vec![0xff, 0xfe]).is_err());
+        assert!(username(b"a\nb".to_vec()).is_err());
+        assert!(username(vec![b'a'; 256]).is_err());
+    }
+
+    #[test]
+    fn passwords_are_checked_before_crowd() {
+        assert_eq!(password(Zeroizing::new(vec![])), Err(Denial::EmptyPassword));
+        assert!(password(Zeroizing::new(vec![b'x'; 4097])).is_err());
+        assert!(password(Zeroizing::new(vec![0xc3])).is_err());
+        assert_eq!(
+            password(Zeroizing::new(b" p&%\"\\".to_vec()))
+                .unwrap()
+                .as_str(),
+            " p&%\"\\"
+        );
+    }
+}

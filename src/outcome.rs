@@ -1,0 +1,320 @@
+//! How a PAM call ends: [`Granted`] or a [`Denial`], the PAM code each maps to (in one
+//! match), and the one log line that says why.
+
+use std::fmt;
+
+use crate::crowd::{CrowdError, Reason};
+use crate::policy::Access;
+
+/// Which PAM hook is running: some denials map to different codes in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// `pam_sm_authenticate`
+    Auth,
+    /// `pam_sm_acct_mgmt`
+    Account,
+}
+
+/// The PAM return codes this module gives (values from `<security/_pam_types.h>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum PamCode {
+    Success = 0,
+    ServiceErr = 3,
+    SystemErr = 4,
+    BufErr = 5,
+    PermDenied = 6,
+    AuthErr = 7,
+    AuthinfoUnavail = 9,
+    UserUnknown = 10,
+    AcctExpired = 13,
+    ConvErr = 19,
+    Ignore = 25,
+    Abort = 26,
+}
+
+impl PamCode {
+    /// The code for a raw value libpam returned; unknown values become `SystemErr`.
+    pub fn from_raw(raw: i32) -> PamCode {
+        [
+            PamCode::Success,
+            PamCode::ServiceErr,
+            PamCode::SystemErr,
+            PamCode::BufErr,
+            PamCode::PermDenied,
+            PamCode::AuthErr,
+            PamCode::AuthinfoUnavail,
+            PamCode::UserUnknown,
+            PamCode::AcctExpired,
+            PamCode::ConvErr,
+            PamCode::Ignore,
+            PamCode::Abort,
+        ]
+        .into_iter()
+        .find(|c| *c as i32 == raw)
+        .unwrap_or(PamCode::SystemErr)
+    }
+
+    /// The macro name admins know from PAM documentation.
+    pub fn name(self) -> &'static str {
+        match self {
+            PamCode::Success => "PAM_SUCCESS",
+            PamCode::ServiceErr => "PAM_SERVICE_ERR",
+            PamCode::SystemErr => "PAM_SYSTEM_ERR",
+            PamCode::BufErr => "PAM_BUF_ERR",
+            PamCode::PermDenied => "PAM_PERM_DENIED",
+            PamCode::AuthErr => "PAM_AUTH_ERR",
+            PamCode::AuthinfoUnavail => "PAM_AUTHINFO_UNAVAIL",
+            PamCode::UserUnknown => "PAM_USER_UNKNOWN",
+            PamCode::AcctExpired => "PAM_ACCT_EXPIRED",
+            PamCode::ConvErr => "PAM_CONV_ERR",
+            PamCode::Ignore => "PAM_IGNORE",
+            PamCode::Abort => "PAM_ABORT",
+        }
+    }
+}
+
+/// A call that admitted the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted {
+    /// What was checked, for the log line.
+    pub detail: String,
+}
+
+/// Every way a call can refuse. Each denies; [`Denial::code`] picks the PAM code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// The PAM user name cannot be a Crowd user (empty, not UTF-8, too long...).
+    BadUsername(String),
+    /// An empty password: refused without asking Crowd.
+    EmptyPassword,
+    /// A password that cannot be sent (too long, not UTF-8).
+    BadPassword(String),
+    /// Crowd refused, or could not answer.
+    Crowd(CrowdError),
+    /// Crowd knows the user only under another name (case, alias, e-mail login).
+    NameMismatch {
+        /// The name Crowd returned.
+        canonical: String,
+    },
+    /// The account is deactivated in Crowd.
+    Inactive,
+    /// The group rules refuse the user.
+    Access(Access),
+    /// The module's arguments or configuration cannot be used.
+    Config(String),
+    /// A libpam call failed.
+    Pam {
+        /// What the module was doing.
+        what: &'static str,
+        /// What libpam returned.
+        code: PamCode,
+    },
+    /// A bug: the hook panicked. Caught before the FFI boundary.
+    Panic,
+}
+
+impl Denial {
+    /// The PAM code admins stack on. The one place denials become codes.
+    pub fn code(&self, phase: Phase) -> PamCode {
+        use Phase::*;
+        match (self, phase) {
+            (Denial::BadUsername(_), _) => PamCode::UserUnknown,
+            (Denial::EmptyPassword | Denial::BadPassword(_), _) => PamCode::AuthErr,
+            (Denial::Crowd(CrowdError::Unavailable(_)), _) => PamCode::AuthinfoUnavail,
+            (Denial::Crowd(CrowdError::Setup(_)), _) => PamCode::ServiceErr,
+            (Denial::Crowd(CrowdError::Refused { reason, .. }), phase) => match (reason, phase) {
+                (Reason::UserNotFound, _) => PamCode::UserUnknown,
+                (Reason::InactiveAccount, Account) => PamCode::AcctExpired,
+                (_, Auth) => PamCode::AuthErr,
+                (_, Account) => PamCode::PermDenied,
+            },
+            (Denial::NameMismatch { .. }, Auth) => PamCode::AuthErr,
+            (Denial::NameMismatch { .. }, Account) => PamCode::UserUnknown,
+            (Denial::Inactive, Auth) => PamCode::AuthErr,
+            (Denial::Inactive, Account) => PamCode::AcctExpired,
+            (Denial::Access(_), _) => PamCode::PermDenied,
+            (Denial::Config(_), _) => PamCode::ServiceErr,
+            (Denial::Pam { code, .. }, _) => *code,
+            (Denial::Panic, _) => PamCode::SystemErr,
+        }
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Denial::BadUsername(why) => write!(f, "unusable user name: {why}"),
+            Denial::EmptyPassword => f.write_str("empty password, Crowd not asked"),
+            Denial::BadPassword(why) => write!(f, "unusable password: {why}, Crowd not asked"),
+            Denial::Crowd(CrowdError::Refused {
+                reason, message, ..
+            }) => {
+                let what = match reason {
+                    Reason::InvalidUserAuthentication => {
+                        "wrong password or not permitted for the application"
+                    }
+                    Reason::UserNotFound => "unknown user",
+                    Reason::InactiveAccount => "account inactive",
+                    Reason::ExpiredCredential => "password expired",
+                    Reason::ApplicationAccessDenied => "not permitted for the application",
+                    _ => "refused",
+                };
+                write!(f, "{what} (Crowd: {}", reason.as_str())?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                f.write_str(")")
+            }
+            Denial::Crowd(e) => e.fmt(f),
+            Denial::NameMismatch { canonical } => write!(
+                f,
+                "Crowd knows this user as {canonical:?}; a different name is not the same account"
+            ),
+            Denial::Inactive => f.write_str("account inactive in Crowd"),
+            Denial::Access(Access::InDenyGroup(g)) => write!(f, "member of deny group {g:?}"),
+            Denial::Access(Access::NotInAllowGroups) => f.write_str("in none of allow_groups"),
+            Denial::Access(Access::NobodyAllowed) => f.write_str("allow_groups is empty"),
+            Denial::Access(Access::Granted) => f.write_str("granted"),
+            Denial::Config(why) => write!(f, "configuration: {why}"),
+            Denial::Pam { what, code } => write!(f, "{what}: libpam returned {}", code.name()),
+            Denial::Panic => f.write_str("internal error (panic caught)"),
+        }
+    }
+}
+
+/// Who a call was about, for the log line.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    /// The PAM user, once known.
+    pub user: Option<String>,
+    /// PAM_SERVICE.
+    pub service: String,
+    /// PAM_RHOST, when the application set it.
+    pub rhost: Option<String>,
+}
+
+/// The one syslog line for a decision. User-supplied text is quoted and escaped, so a
+/// name cannot forge a second line; no password or secret is ever part of it.
+pub fn decision_line(subject: &Subject, result: &Result<Granted, Denial>, phase: Phase) -> String {
+    let user = subject.user.as_deref().unwrap_or("?");
+    let rhost = subject.rhost.as_deref().unwrap_or("");
+    let head = format!(
+        "user={user:?} service={:?} rhost={rhost:?}",
+        subject.service
+    );
+    match result {
+        Ok(g) => format!("granted {head}: {}", g.detail),
+        Err(d) => format!(
+            "denied {head} code={}: {}",
+            d.code(phase).name(),
+            d.to_string().escape_debug()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(reason: &str) -> Denial {
+        Denial::Crowd(CrowdError::Refused {
+            status: 400,
+            reason: Reason::parse(reason),
+            message: String::new(),
+        })
+    }
+
+    #[test]
+    fn crowd_reasons_map_to_the_documented_codes() {
+        use PamCode::*;
+        use Phase::*;
+        let cases = [
+            ("INVALID_USER_AUTHENTICATION", Auth, AuthErr),
+            ("EXPIRED_CREDENTIAL", Auth, AuthErr),
+            ("INACTIVE_ACCOUNT", Auth, AuthErr),
+            ("APPLICATION_ACCESS_DENIED", Auth, AuthErr),
+            ("SOMETHING_NEW", Auth, AuthErr),
+            ("USER_NOT_FOUND", Auth, UserUnknown),
+            ("USER_NOT_FOUND", Account, UserUnknown),
+            ("INACTIVE_ACCOUNT", Account, AcctExpired),
+            ("SOMETHING_NEW", Account, PermDenied),
+        ];
+        for (reason, phase, want) in cases {
+            assert_eq!(refused(reason).code(phase), want, "{reason} in {phase:?}");
+        }
+    }
+
+    #[test]
+    fn every_denial_denies() {
+        let all = [
+            Denial::BadUsername("x".into()),
+            Denial::EmptyPassword,
+            Denial::BadPassword("x".into()),
+            Denial::Crowd(CrowdError::Unavailable("x".into())),
+            Denial::Crowd(CrowdError::Setup("x".into())),
+            refused("X"),
+            Denial::NameMismatch {
+                canonical: "x".into(),
+            },
+            Denial::Inactive,
+            Denial::Access(Access::NotInAllowGroups),
+            Denial::Config("x".into()),
+            Denial::Pam {
+                what: "x",
+                code: PamCode::ConvErr,
+            },
+            Denial::Panic,
+        ];
+        for d in all {
+            for phase in [Phase::Auth, Phase::Account] {
+                let code = d.code(phase);
+                assert!(
+                    ![PamCode::Success, PamCode::Ignore].contains(&code),
+                    "{d:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn phase_dependent_codes() {
+        let m = Denial::NameMismatch {
+            canonical: "alice".into(),
+        };
+        assert_eq!(m.code(Phase::Auth), PamCode::AuthErr);
+        assert_eq!(m.code(Phase::Account), PamCode::UserUnknown);
+        assert_eq!(Denial::Inactive.code(Phase::Account), PamCode::AcctExpired);
+        assert_eq!(
+            Denial::Crowd(CrowdError::Unavailable("down".into())).code(Phase::Account),
+            PamCode::AuthinfoUnavail
+        );
+    }
+
+    #[test]
+    fn raw_codes_round_trip() {
+        for code in [PamCode::Success, PamCode::ConvErr, PamCode::AuthinfoUnavail] {
+            assert_eq!(PamCode::from_raw(code as i32), code);
+        }
+        assert_eq!(PamCode::from_raw(999), PamCode::SystemErr);
+    }
+
+    #[test]
+    fn log_line_escapes_user_supplied_text() {
+        let subject = Subject {
+            user: Some("eve\ngranted user=\"root\"".into()),
+            service: "sshd".into(),
+            rhost: Some("10.0.0.1".into()),
+        };
+        let line = decision_line(&subject, &Err(Denial::EmptyPassword), Phase::Auth);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.starts_with("denied user=\"eve\\ngranted user=\\\"root\\\"\""),
+            "{line}"
+        );
+        assert!(
+            line.contains("service=\"sshd\" rhost=\"10.0.0.1\" code=PAM_AUTH_ERR"),
+            "{line}"
+        );
+    }
+}

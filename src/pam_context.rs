@@ -1,0 +1,48 @@
+//! What the login logic needs from PAM, as a trait: implemented once over the real
+//! handle (in `ffi`) and once in tests. The logic never sees a raw pointer.
+
+use zeroize::Zeroizing;
+
+use crate::outcome::Denial;
+
+/// Syslog priorities the module logs at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Err,
+    Notice,
+    Info,
+    Debug,
+}
+
+/// What an authenticate call learned, kept in PAM data so the account phase of the
+/// same transaction need not ask again. Dropped with the handle at `pam_end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownUser {
+    /// The PAM user the password was checked for.
+    pub pam_user: String,
+    /// The configuration file that was used: another file may mean another Crowd.
+    pub config_path: std::path::PathBuf,
+    /// Crowd's canonical name (equal to `pam_user`, or authenticate would have failed).
+    pub canonical: String,
+    /// Whether Crowd reported the account active.
+    pub active: bool,
+}
+
+/// The PAM handle, as the login logic uses it.
+pub trait PamContext {
+    /// PAM_USER, prompting for it if the application has not set it. Raw bytes:
+    /// validation is the logic's job.
+    fn user(&mut self) -> Result<Vec<u8>, Denial>;
+    /// PAM_SERVICE.
+    fn service(&self) -> String;
+    /// PAM_RHOST, when set.
+    fn rhost(&self) -> Option<String>;
+    /// The password, through `pam_get_authtok` (so `use_first_pass` and stacking work).
+    fn password(&mut self) -> Result<Zeroizing<Vec<u8>>, Denial>;
+    /// One line to syslog (authpriv, with the usual `pam_crowd(service:type):` prefix).
+    fn log(&self, level: Level, line: &str);
+    /// Remembers what authenticate learned, for this transaction only.
+    fn remember(&mut self, user: KnownUser);
+    /// What authenticate learned earlier in this transaction, if anything.
+    fn recall(&self) -> Option<KnownUser>;
+}

@@ -1,0 +1,244 @@
+//! The double's Crowd: users, nested groups, and the REST answers Crowd gives.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde_json::{Value, json};
+
+/// A Crowd user of the double.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Canonical name; lookups match it without regard to case, as Crowd does.
+    pub name: String,
+    pub password: String,
+    pub active: bool,
+}
+
+/// A group: its direct user members and its direct child groups.
+#[derive(Debug, Clone, Default)]
+pub struct Group {
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+/// Users and groups the double serves.
+#[derive(Debug, Clone, Default)]
+pub struct Fixture {
+    pub users: Vec<User>,
+    pub groups: BTreeMap<String, Group>,
+}
+
+impl Fixture {
+    /// Adds a user.
+    pub fn user(mut self, name: &str, password: &str, active: bool) -> Self {
+        self.users.push(User {
+            name: name.into(),
+            password: password.into(),
+            active,
+        });
+        self
+    }
+
+    /// Adds `user` as a direct member of `group`, creating the group.
+    pub fn member(mut self, group: &str, user: &str) -> Self {
+        self.groups
+            .entry(group.into())
+            .or_default()
+            .users
+            .push(user.into());
+        self
+    }
+
+    /// Makes `child` a nested group of `parent`, creating both.
+    pub fn nest(mut self, parent: &str, child: &str) -> Self {
+        self.groups.entry(child.into()).or_default();
+        self.groups
+            .entry(parent.into())
+            .or_default()
+            .groups
+            .push(child.into());
+        self
+    }
+
+    /// The demo's and the tests' common directory:
+    /// alice (in linux-users through nested group "developers", and in sudo-admins),
+    /// bob (active, in no group), carol (inactive, in linux-users), dave (contractor).
+    pub fn demo() -> Self {
+        Fixture::default()
+            .user("alice", "alice-pw", true)
+            .user("bob", "bob-pw", true)
+            .user("carol", "carol-pw", false)
+            .user("dave", "dave-pw", true)
+            .nest("linux-users", "developers")
+            .member("developers", "alice")
+            .member("sudo-admins", "alice")
+            .member("linux-users", "carol")
+            .member("linux-users", "dave")
+            .member("contractors", "dave")
+    }
+
+    fn find(&self, name: &str) -> Option<&User> {
+        let lower = name.to_lowercase();
+        self.users.iter().find(|u| u.name.to_lowercase() == lower)
+    }
+
+    fn group_name(&self, name: &str) -> Option<&String> {
+        let lower = name.to_lowercase();
+        self.groups.keys().find(|g| g.to_lowercase() == lower)
+    }
+
+    /// Every group `user` (canonical) is in, directly or through nesting; cycles are safe.
+    pub fn nested_groups(&self, user: &str) -> Vec<String> {
+        let mut found = BTreeSet::new();
+        let mut queue: VecDeque<&String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.users.iter().any(|u| u == user))
+            .map(|(name, _)| name)
+            .collect();
+        while let Some(group) = queue.pop_front() {
+            if !found.insert(group.clone()) {
+                continue;
+            }
+            for (parent, g) in &self.groups {
+                if g.groups.contains(group) {
+                    queue.push_back(parent);
+                }
+            }
+        }
+        found.into_iter().collect()
+    }
+}
+
+/// A request as the double understood it: method, path below the REST base, decoded
+/// query pairs, and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Request {
+    /// The first value of query parameter `key`.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Crowd's answer: status and JSON body.
+pub fn answer(fixture: &Fixture, req: &Request) -> (u16, Value) {
+    let username = req.param("username").unwrap_or_default();
+    let user = fixture.find(username);
+    let not_found = || {
+        error(
+            "USER_NOT_FOUND",
+            &format!("User <{username}> does not exist"),
+        )
+    };
+    match (req.method.as_str(), req.path.as_str()) {
+        ("POST", "/authentication") => {
+            let Some(user) = user else { return not_found() };
+            let password = serde_json::from_str::<Value>(&req.body)
+                .ok()
+                .and_then(|v| v.get("value").and_then(Value::as_str).map(str::to_owned));
+            if password.as_deref() != Some(user.password.as_str()) {
+                return error(
+                    "INVALID_USER_AUTHENTICATION",
+                    "Failed to authenticate principal, password was invalid",
+                );
+            }
+            if !user.active {
+                return error(
+                    "INACTIVE_ACCOUNT",
+                    &format!("Account with name <{}> is inactive", user.name),
+                );
+            }
+            (200, user_json(user))
+        }
+        ("GET", "/user") => match user {
+            Some(user) => (200, user_json(user)),
+            None => (404, not_found().1),
+        },
+        ("GET", "/user/group/nested") => {
+            let Some(user) = user else {
+                return (404, not_found().1);
+            };
+            let start = number(req.param("start-index"), 0);
+            let max = number(req.param("max-results"), 1000);
+            let page: Vec<Value> = fixture
+                .nested_groups(&user.name)
+                .into_iter()
+                .skip(start)
+                .take(max)
+                .map(|g| json!({ "name": g }))
+                .collect();
+            (200, json!({ "expand": "group", "groups": page }))
+        }
+        ("GET", "/group/user/nested") => {
+            let groupname = req.param("groupname").unwrap_or_default();
+            let Some(group) = fixture.group_name(groupname) else {
+                return (
+                    404,
+                    error(
+                        "GROUP_NOT_FOUND",
+                        &format!("Group <{groupname}> does not exist"),
+                    )
+                    .1,
+                );
+            };
+            let Some(user) = user else {
+                return (404, not_found().1);
+            };
+            if fixture.nested_groups(&user.name).contains(group) {
+                (200, json!({ "name": user.name }))
+            } else {
+                (404, error("MEMBERSHIP_NOT_FOUND", "not a member").1)
+            }
+        }
+        ("GET", "/config/cookie") => (
+            200,
+            json!({ "domain": null, "secure": false, "name": "crowd.token_key" }),
+        ),
+        _ => (404, Value::Null),
+    }
+}
+
+fn user_json(user: &User) -> Value {
+    json!({
+        "name": user.name,
+        "active": user.active,
+        "first-name": user.name,
+        "last-name": "Test",
+        "display-name": format!("{} Test", user.name),
+        "email": format!("{}@example.com", user.name),
+        "key": format!("32769:{}", user.name),
+        "password": { "link": { "rel": "edit", "href": "..." } },
+    })
+}
+
+fn error(reason: &str, message: &str) -> (u16, Value) {
+    (400, json!({ "reason": reason, "message": message }))
+}
+
+fn number(v: Option<&str>, default: usize) -> usize {
+    v.and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_followed_and_cycles_end() {
+        let f = Fixture::demo().nest("developers", "linux-users");
+        assert_eq!(
+            f.nested_groups("alice"),
+            vec!["developers", "linux-users", "sudo-admins"]
+        );
+        assert!(f.nested_groups("bob").is_empty());
+    }
+}

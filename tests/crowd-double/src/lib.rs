@@ -1,0 +1,501 @@
+//! A Crowd double: a real HTTP or HTTPS server on 127.0.0.1 that answers Crowd's
+//! REST API from a [`Fixture`], records every request, and misbehaves on demand
+//! ([`Fault`]). Used by the integration tests and the demo.
+//!
+//! HTTPS uses a CA made at start-up; [`Double::ca_file`] is its PEM, for `ca_file`.
+
+mod directory;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+
+pub use directory::{Fixture, Group, Request, User};
+
+/// The Crowd context path the double serves under.
+pub const CONTEXT: &str = "/crowd";
+const REST_BASE: &str = "/crowd/rest/usermanagement/1";
+/// How long a hanging or idle connection is held at most, so no thread outlives a test
+/// run by much even if a client never closes.
+const HOLD_LIMIT: Duration = Duration::from_secs(120);
+
+/// How the double speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain HTTP.
+    Http,
+    /// HTTPS with a certificate for `localhost` and 127.0.0.1 from the double's CA.
+    Https,
+    /// HTTPS with a certificate from the double's CA for another host name.
+    HttpsWrongHost,
+    /// HTTPS with a certificate for the right host from a CA nobody trusts.
+    HttpsUntrustedCa,
+    /// HTTPS with a certificate of the double's CA that expired in 2001.
+    HttpsExpired,
+}
+
+/// A canned HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Canned {
+    /// An answer with a body and content type.
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Canned {
+        Canned {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Canned {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// How the double misbehaves, for every request until changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answers as Crowd would.
+    None,
+    /// Answers this, whatever was asked.
+    Respond(Canned),
+    /// Reads the request and never answers.
+    Hang,
+    /// Reads the request and closes the connection.
+    Close,
+    /// Answers 200 with a body of this many bytes.
+    Huge(usize),
+    /// Answers normally, one byte at a time with this pause between bytes.
+    Trickle(Duration),
+}
+
+struct State {
+    fixture: Fixture,
+    fault: Fault,
+    requests: Vec<Request>,
+    app: (String, String),
+}
+
+/// A running double. Dropping it stops the server.
+pub struct Double {
+    addr: SocketAddr,
+    transport: Transport,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    connections: Arc<AtomicUsize>,
+    ca_file: Option<PathBuf>,
+    dir: PathBuf,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+/// The application name and password the double accepts.
+pub const APP_NAME: &str = "linux-hosts";
+pub const APP_PASSWORD: &str = "app-secret-do-not-log";
+
+impl Double {
+    /// Starts a double on 127.0.0.1 with an ephemeral port.
+    pub fn start(fixture: Fixture, transport: Transport) -> Double {
+        Double::start_on(fixture, transport, 0)
+    }
+
+    /// Starts a double on 127.0.0.1:`port` (0: any free port).
+    pub fn start_on(fixture: Fixture, transport: Transport, port: u16) -> Double {
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "crowd-double-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local addr");
+        let (tls, ca_file) = match transport {
+            Transport::Http => (None, None),
+            _ => {
+                let (config, ca_pem) = tls::server_config(transport);
+                let ca_file = dir.join("ca.pem");
+                std::fs::write(&ca_file, ca_pem).expect("write CA");
+                (Some(Arc::new(config)), Some(ca_file))
+            }
+        };
+        let state = Arc::new(Mutex::new(State {
+            fixture,
+            fault: Fault::None,
+            requests: Vec::new(),
+            app: (APP_NAME.into(), APP_PASSWORD.into()),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accept_thread = {
+            let (state, stop, connections) = (state.clone(), stop.clone(), connections.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    connections.fetch_add(1, Ordering::SeqCst);
+                    let (state, stop, tls) = (state.clone(), stop.clone(), tls.clone());
+                    std::thread::spawn(move || serve(stream, tls, &state, &stop));
+                }
+            })
+        };
+        Double {
+            addr,
+            transport,
+            state,
+            stop,
+            connections,
+            ca_file,
+            dir,
+            accept_thread: Some(accept_thread),
+        }
+    }
+
+    /// The base URL to configure: scheme, host, port and context path.
+    pub fn url(&self) -> String {
+        let scheme = if self.transport == Transport::Http {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://localhost:{}{CONTEXT}", self.addr.port())
+    }
+
+    /// The listening port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The PEM file of the CA that signed the certificate (HTTPS only; for the
+    /// untrusted-CA transport, a CA that did *not* sign it).
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// Changes how the double answers from the next request on.
+    pub fn set_fault(&self, fault: Fault) {
+        self.lock().fault = fault;
+    }
+
+    /// Replaces the directory.
+    pub fn set_fixture(&self, fixture: Fixture) {
+        self.lock().fixture = fixture;
+    }
+
+    /// Every request answered or refused so far, oldest first.
+    pub fn requests(&self) -> Vec<Request> {
+        self.lock().requests.clone()
+    }
+
+    /// Forgets recorded requests.
+    pub fn clear_requests(&self) {
+        self.lock().requests.clear();
+    }
+
+    /// TCP connections accepted so far (each costs the client a TLS handshake).
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Double {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.accept_thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+fn serve(
+    tcp: TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    state: &Mutex<State>,
+    stop: &AtomicBool,
+) {
+    let _ = tcp.set_read_timeout(Some(Duration::from_millis(200)));
+    let raw = tcp.try_clone();
+    let stream: Box<dyn Stream> = match tls {
+        None => Box::new(tcp),
+        Some(config) => match rustls::ServerConnection::new(config) {
+            Ok(conn) => Box::new(rustls::StreamOwned::new(conn, tcp)),
+            Err(_) => return,
+        },
+    };
+    let mut reader = BufReader::new(stream);
+    let started = Instant::now();
+    // Keep-alive: one request after another until the client closes or we stop.
+    while !stop.load(Ordering::SeqCst) && started.elapsed() < HOLD_LIMIT {
+        let (head, body) = match read_request(&mut reader, stop) {
+            Ok(Some(r)) => r,
+            Ok(None) | Err(_) => return,
+        };
+        let fault = {
+            let s = state.lock().unwrap_or_else(|p| p.into_inner());
+            s.fault.clone()
+        };
+        let (request, authorized) = parse(&head, body, state);
+        let canned = match &fault {
+            Fault::Hang => {
+                record(state, request);
+                while !stop.load(Ordering::SeqCst) && started.elapsed() < HOLD_LIMIT {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                return;
+            }
+            Fault::Close => {
+                record(state, request);
+                if let Ok(raw) = &raw {
+                    let _ = raw.shutdown(Shutdown::Both);
+                }
+                return;
+            }
+            Fault::Respond(c) => c.clone(),
+            Fault::Huge(n) => Canned::new(200, "application/json", vec![b' '; *n]),
+            Fault::None | Fault::Trickle(_) => crowd_answer(state, &request, authorized),
+        };
+        record(state, request);
+        let bytes = render(&canned);
+        let stream = reader.get_mut();
+        let written = match fault {
+            Fault::Trickle(pause) => bytes.iter().try_for_each(|b| {
+                std::thread::sleep(pause);
+                stream.write_all(&[*b]).and_then(|_| stream.flush())
+            }),
+            _ => stream.write_all(&bytes).and_then(|_| stream.flush()),
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads one request head and its body; `None` when the client closed.
+fn read_request(
+    reader: &mut BufReader<Box<dyn Stream>>,
+    stop: &AtomicBool,
+) -> std::io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let mut head = Vec::new();
+    let started = Instant::now();
+    loop {
+        if stop.load(Ordering::SeqCst) || started.elapsed() > HOLD_LIMIT || head.len() > 65536 {
+            return Ok(None);
+        }
+        let mut line = Vec::new();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                head.extend_from_slice(&line);
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        head.extend_from_slice(&line);
+        if head.ends_with(b"\r\n\r\n") {
+            break;
+        }
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    if req.parse(&head).is_err() {
+        return Ok(None);
+    }
+    let length = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; length.min(16 << 20)];
+    let mut filled = 0;
+    while filled < body.len() {
+        if stop.load(Ordering::SeqCst) || started.elapsed() > HOLD_LIMIT {
+            return Ok(None);
+        }
+        match reader.read(&mut body[filled..]) {
+            Ok(0) => return Ok(None),
+            Ok(n) => filled += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some((head, body)))
+}
+
+/// Decodes the request and checks the application's Basic credentials.
+fn parse(head: &[u8], body: Vec<u8>, state: &Mutex<State>) -> (Request, bool) {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    let _ = req.parse(head);
+    let target = req.path.unwrap_or_default();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let authorization = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("authorization"))
+        .map(|h| String::from_utf8_lossy(h.value).into_owned())
+        .unwrap_or_default();
+    let app = state.lock().unwrap_or_else(|p| p.into_inner()).app.clone();
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", app.0, app.1))
+    );
+    let request = Request {
+        method: req.method.unwrap_or_default().to_owned(),
+        path: path.strip_prefix(REST_BASE).unwrap_or(path).to_owned(),
+        query: query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (form_decode(k), form_decode(v))
+            })
+            .collect(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let authorized = authorization == expected && path.starts_with(REST_BASE);
+    (request, authorized)
+}
+
+/// Decodes a query component as a servlet container does: `+` is a space.
+fn form_decode(s: &str) -> String {
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn crowd_answer(state: &Mutex<State>, request: &Request, authorized: bool) -> Canned {
+    if !authorized {
+        return Canned::new(401, "text/plain", "Application failed to authenticate");
+    }
+    let s = state.lock().unwrap_or_else(|p| p.into_inner());
+    match directory::answer(&s.fixture, request) {
+        (404, serde_json::Value::Null) => Canned::new(
+            404,
+            "text/html",
+            "<html><body><h1>HTTP Status 404 - Not Found</h1></body></html>",
+        ),
+        (status, json) => Canned::new(status, "application/json", json.to_string()),
+    }
+}
+
+fn record(state: &Mutex<State>, request: Request) {
+    state
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .requests
+        .push(request);
+}
+
+fn render(c: &Canned) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {} Double\r\n", c.status);
+    for (k, v) in &c.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n", c.body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&c.body);
+    bytes
+}
+
+mod tls {
+    use super::Transport;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    fn ca() -> (CertificateParams, KeyPair, String) {
+        let key = KeyPair::generate().expect("CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "crowd-double test CA");
+        let cert = params.self_signed(&key).expect("CA cert");
+        (params, key, cert.pem())
+    }
+
+    /// The server's TLS config and the PEM of the CA to give the client.
+    pub fn server_config(transport: Transport) -> (rustls::ServerConfig, String) {
+        let (ca_params, ca_key, ca_pem) = ca();
+        let names = match transport {
+            Transport::HttpsWrongHost => vec!["wrong.example.org".to_string()],
+            _ => vec!["localhost".to_string(), "127.0.0.1".to_string()],
+        };
+        let mut params = CertificateParams::new(names).expect("leaf params");
+        if transport == Transport::HttpsExpired {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        let key = KeyPair::generate().expect("leaf key");
+        let leaf = if transport == Transport::HttpsUntrustedCa {
+            let (other_params, other_key, _) = ca();
+            params
+                .signed_by(&key, &Issuer::from_params(&other_params, &other_key))
+                .expect("leaf cert")
+        } else {
+            params
+                .signed_by(&key, &Issuer::from_params(&ca_params, &ca_key))
+                .expect("leaf cert")
+        };
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(leaf.der().to_vec())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .expect("server config");
+        (config, ca_pem)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn form_decoding_is_servlet_like() {
+        assert_eq!(super::form_decode("a+b%2Bc%26d%C3%BC"), "a b+c&dü");
+    }
+}

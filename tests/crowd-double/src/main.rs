@@ -1,0 +1,39 @@
+//! `crowd-double`: serves the demo directory until killed, for the demo and for
+//! poking at the module by hand.
+//!
+//! Usage: crowd-double [--https] [--port N] [--ca-out FILE]
+//! Prints one line, `url=URL ca_file=FILE`, once it is listening.
+
+use crowd_double::{Double, Fixture, Transport};
+
+fn main() {
+    let mut transport = Transport::Http;
+    let mut port = 0;
+    let mut ca_out = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--https" => transport = Transport::Https,
+            "--port" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or(0),
+            "--ca-out" => ca_out = args.next(),
+            other => {
+                eprintln!("crowd-double: unknown argument {other:?}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let double = Double::start_on(Fixture::demo(), transport, port);
+    let ca = match (double.ca_file(), ca_out) {
+        (Some(ca), Some(out)) => {
+            std::fs::copy(ca, &out).expect("copy CA");
+            out
+        }
+        (Some(ca), None) => ca.display().to_string(),
+        (None, _) => String::new(),
+    };
+    println!("url={} ca_file={ca}", double.url());
+    // Serve until killed: the accept thread does the work.
+    loop {
+        std::thread::park();
+    }
+}
