@@ -120,6 +120,7 @@ pub fn to_pam(code: PamCode) -> PamResultCode {
         PamCode::UserUnknown => PamResultCode::PAM_USER_UNKNOWN,
         PamCode::AcctExpired => PamResultCode::PAM_ACCT_EXPIRED,
         PamCode::ConvErr => PamResultCode::PAM_CONV_ERR,
+        PamCode::AuthtokErr => PamResultCode::PAM_AUTHTOK_ERR,
         PamCode::Ignore => PamResultCode::PAM_IGNORE,
         PamCode::Abort => PamResultCode::PAM_ABORT,
     }

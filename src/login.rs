@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use crate::config::Config;
 use crate::crowd::{ClientSettings, CrowdError, Deadline, Directory, RestClient, User};
 use crate::options::Options;
-use crate::outcome::{Denial, Granted, PamCode, Phase, Subject, decision_line};
+use crate::outcome::{Denial, Granted, PamCode, Phase, Subject, decision_line, printable};
 use crate::pam_context::{KnownUser, Level, PamContext};
 use crate::policy::{Access, AccessRules, same_group};
 
@@ -71,7 +71,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
             for line in client.trail() {
                 pam.log(
                     Level::Debug,
-                    &format!("crowd request {}", line.escape_debug()),
+                    &format!("crowd request {}", printable(&line)),
                 );
             }
         }

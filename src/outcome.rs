@@ -29,6 +29,7 @@ pub enum PamCode {
     UserUnknown = 10,
     AcctExpired = 13,
     ConvErr = 19,
+    AuthtokErr = 20,
     Ignore = 25,
     Abort = 26,
 }
@@ -47,6 +48,7 @@ impl PamCode {
             PamCode::UserUnknown,
             PamCode::AcctExpired,
             PamCode::ConvErr,
+            PamCode::AuthtokErr,
             PamCode::Ignore,
             PamCode::Abort,
         ]
@@ -68,6 +70,7 @@ impl PamCode {
             PamCode::UserUnknown => "PAM_USER_UNKNOWN",
             PamCode::AcctExpired => "PAM_ACCT_EXPIRED",
             PamCode::ConvErr => "PAM_CONV_ERR",
+            PamCode::AuthtokErr => "PAM_AUTHTOK_ERR",
             PamCode::Ignore => "PAM_IGNORE",
             PamCode::Abort => "PAM_ABORT",
         }
@@ -208,9 +211,23 @@ pub fn decision_line(subject: &Subject, result: &Result<Granted, Denial>, phase:
         Err(d) => format!(
             "denied {head} code={}: {}",
             d.code(phase).name(),
-            d.to_string().escape_debug()
+            printable(&d.to_string())
         ),
     }
+}
+
+/// `text` with control characters escaped, so text from Crowd or the user cannot
+/// break a log line in two.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -171,18 +171,19 @@ impl RestClient {
             let started = Instant::now();
             let outcome = self.attempt(method, base, path, query, body, budget);
             let elapsed = started.elapsed().as_millis();
+            let what = describe_request(method, base, path, query);
             match outcome {
                 Ok(answer) => {
-                    self.note(format!("{base}{path}: {} in {elapsed} ms", answer.status));
+                    self.note(format!("{what}: {} in {elapsed} ms", answer.status));
                     self.preferred.set(index);
                     return Ok(answer);
                 }
                 Err(AttemptError::TryNext(why)) => {
-                    self.note(format!("{base}{path}: {why} after {elapsed} ms"));
+                    self.note(format!("{what}: {why} after {elapsed} ms"));
                     failures.push(format!("{base}: {why}"));
                 }
                 Err(AttemptError::Final(why)) => {
-                    self.note(format!("{base}{path}: {why} after {elapsed} ms"));
+                    self.note(format!("{what}: {why} after {elapsed} ms"));
                     return Err(CrowdError::Unavailable(format!("{base}: {why}")));
                 }
             }
@@ -420,6 +421,17 @@ fn preview(body: &[u8]) -> String {
         .chars()
         .filter(|c| !c.is_control())
         .collect()
+}
+
+/// `GET https://crowd/crowd /user?username=alice`, for the debug trail. Query values
+/// are names, never secrets (the password travels in the body).
+fn describe_request(method: Method, base: &str, path: &str, query: &[(&str, &str)]) -> String {
+    let verb = match method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+    };
+    let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{verb} {base} {path} {}", query.join(" "))
 }
 
 fn describe(e: &ureq::Error) -> String {
