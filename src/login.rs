@@ -28,8 +28,7 @@ pub fn run<P: PamContext, S: AsRef<str>>(pam: &mut P, phase: Phase, args: &[S]) 
         service: pam.service(),
         rhost: pam.rhost(),
     };
-    let mut debug = false;
-    let result = decide(pam, phase, args, &mut subject, &mut debug);
+    let result = decide(pam, phase, args, &mut subject);
     let level = match &result {
         Ok(_) => Level::Info,
         Err(d)
@@ -54,13 +53,12 @@ fn decide<P: PamContext, S: AsRef<str>>(
     phase: Phase,
     args: &[S],
     subject: &mut Subject,
-    debug: &mut bool,
 ) -> Result<Granted, Denial> {
-    let options = Options::parse(args).map_err(Denial::Config)?;
-    *debug = options.debug;
-    let config = Config::load(&options.config_path).map_err(|e| Denial::Config(e.to_string()))?;
+    // The user first, so that even a configuration error is logged with the user.
     let user = username(pam.user()?)?;
     subject.user = Some(user.clone());
+    let options = Options::parse(args).map_err(Denial::Config)?;
+    let config = Config::load(&options.config_path).map_err(|e| Denial::Config(e.to_string()))?;
 
     let connect = |timeout: Duration| {
         RestClient::new(&ClientSettings::from(&config), Deadline::after(timeout))
@@ -69,10 +67,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
     let trace = |pam: &P, client: &RestClient| {
         if options.debug {
             for line in client.trail() {
-                pam.log(
-                    Level::Debug,
-                    &format!("crowd request {}", printable(&line)),
-                );
+                pam.log(Level::Debug, &format!("crowd request {}", printable(&line)));
             }
         }
     };

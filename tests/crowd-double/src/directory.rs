@@ -115,6 +115,8 @@ impl Fixture {
 pub struct Request {
     pub method: String,
     pub path: String,
+    /// Whether the path was below the double's REST base (context path included).
+    pub below_base: bool,
     pub query: Vec<(String, String)>,
     pub body: String,
 }

@@ -383,6 +383,7 @@ fn parse(head: &[u8], body: Vec<u8>, state: &Mutex<State>) -> (Request, bool) {
     let request = Request {
         method: req.method.unwrap_or_default().to_owned(),
         path: path.strip_prefix(REST_BASE).unwrap_or(path).to_owned(),
+        below_base: path.starts_with(REST_BASE),
         query: query
             .split('&')
             .filter(|p| !p.is_empty())
@@ -393,7 +394,7 @@ fn parse(head: &[u8], body: Vec<u8>, state: &Mutex<State>) -> (Request, bool) {
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    let authorized = authorization == expected && path.starts_with(REST_BASE);
+    let authorized = authorization == expected;
     (request, authorized)
 }
 
@@ -406,18 +407,26 @@ fn form_decode(s: &str) -> String {
 }
 
 fn crowd_answer(state: &Mutex<State>, request: &Request, authorized: bool) -> Canned {
+    if !request.below_base {
+        // Another context path: the servlet container's own page.
+        return tomcat_404();
+    }
     if !authorized {
         return Canned::new(401, "text/plain", "Application failed to authenticate");
     }
     let s = state.lock().unwrap_or_else(|p| p.into_inner());
     match directory::answer(&s.fixture, request) {
-        (404, serde_json::Value::Null) => Canned::new(
-            404,
-            "text/html",
-            "<html><body><h1>HTTP Status 404 - Not Found</h1></body></html>",
-        ),
+        (404, serde_json::Value::Null) => tomcat_404(),
         (status, json) => Canned::new(status, "application/json", json.to_string()),
     }
+}
+
+fn tomcat_404() -> Canned {
+    Canned::new(
+        404,
+        "text/html",
+        "<html><body><h1>HTTP Status 404 - Not Found</h1></body></html>",
+    )
 }
 
 fn record(state: &Mutex<State>, request: Request) {
@@ -444,20 +453,18 @@ mod tls {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-    fn ca() -> (CertificateParams, KeyPair, String) {
+    fn ca(name: &str) -> (CertificateParams, KeyPair, String) {
         let key = KeyPair::generate().expect("CA key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "crowd-double test CA");
+        params.distinguished_name.push(DnType::CommonName, name);
         let cert = params.self_signed(&key).expect("CA cert");
         (params, key, cert.pem())
     }
 
     /// The server's TLS config and the PEM of the CA to give the client.
     pub fn server_config(transport: Transport) -> (rustls::ServerConfig, String) {
-        let (ca_params, ca_key, ca_pem) = ca();
+        let (ca_params, ca_key, ca_pem) = ca("crowd-double test CA");
         let names = match transport {
             Transport::HttpsWrongHost => vec!["wrong.example.org".to_string()],
             _ => vec!["localhost".to_string(), "127.0.0.1".to_string()],
@@ -469,7 +476,7 @@ mod tls {
         }
         let key = KeyPair::generate().expect("leaf key");
         let leaf = if transport == Transport::HttpsUntrustedCa {
-            let (other_params, other_key, _) = ca();
+            let (other_params, other_key, _) = ca("crowd-double untrusted CA");
             params
                 .signed_by(&key, &Issuer::from_params(&other_params, &other_key))
                 .expect("leaf cert")

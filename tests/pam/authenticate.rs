@@ -1,0 +1,167 @@
+//! pam_sm_authenticate: Crowd's auth_user and what each answer becomes.
+
+use crate::harness::*;
+
+#[test]
+fn right_password_of_an_active_user_succeeds_over_https() {
+    let (double, host) = https_setup(RULES);
+    let run = host.run("alice", "alice-pw", &["authenticate"]);
+    assert_eq!(run.codes, vec![Code::Success], "{}", run.log);
+    assert!(run.log.contains("granted user=\"alice\""), "{}", run.log);
+    let reqs = double.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/authentication");
+    assert_eq!(reqs[0].param("username"), Some("alice"));
+    assert_eq!(reqs[0].body, r#"{"value":"alice-pw"}"#);
+}
+
+#[test]
+fn wrong_password_is_auth_err_with_crowds_reason_logged() {
+    let (_double, host) = https_setup(RULES);
+    let run = host.run("alice", "not-her-password", &["authenticate"]);
+    assert_eq!(run.last(), Code::AuthErr);
+    assert!(
+        run.log.contains("INVALID_USER_AUTHENTICATION"),
+        "{}",
+        run.log
+    );
+    assert!(run.log.contains("user=\"alice\""), "{}", run.log);
+    assert!(run.log.contains("service=\"crowd-test\""), "{}", run.log);
+    assert!(run.log.contains("rhost=\"203.0.113.9\""), "{}", run.log);
+    assert!(run.log.contains("code=PAM_AUTH_ERR"), "{}", run.log);
+}
+
+#[test]
+fn inactive_user_is_auth_err() {
+    let (_double, host) = https_setup(RULES);
+    let run = host.run("carol", "carol-pw", &["authenticate"]);
+    assert_eq!(run.last(), Code::AuthErr);
+    assert!(run.log.contains("INACTIVE_ACCOUNT"), "{}", run.log);
+}
+
+#[test]
+fn expired_or_not_permitted_is_auth_err() {
+    for reason in [
+        "EXPIRED_CREDENTIAL",
+        "APPLICATION_ACCESS_DENIED",
+        "A_REASON_FROM_THE_FUTURE",
+    ] {
+        let (double, host) = https_setup(RULES);
+        let status = if reason == "APPLICATION_ACCESS_DENIED" {
+            403
+        } else {
+            400
+        };
+        double.set_fault(Fault::Respond(Canned::new(
+            status,
+            "application/json",
+            format!(r#"{{"reason":"{reason}","message":"no"}}"#),
+        )));
+        let run = host.run("alice", "alice-pw", &["authenticate"]);
+        assert_eq!(run.last(), Code::AuthErr, "{reason}: {}", run.log);
+        assert!(run.log.contains(reason), "{}", run.log);
+    }
+}
+
+#[test]
+fn unknown_user_is_user_unknown() {
+    let (_double, host) = https_setup(RULES);
+    let run = host.run("zed", "whatever", &["authenticate"]);
+    assert_eq!(run.last(), Code::UserUnknown);
+    assert!(run.log.contains("USER_NOT_FOUND"), "{}", run.log);
+}
+
+#[test]
+fn a_different_canonical_name_is_refused() {
+    // Crowd matches "Alice" to "alice" and accepts alice's password: the module must
+    // not let local user "Alice" in on it.
+    let (double, host) = https_setup(RULES);
+    let run = host.run("Alice", "alice-pw", &["authenticate"]);
+    assert_eq!(run.last(), Code::AuthErr);
+    assert!(
+        run.log.contains("Crowd knows this user as \"alice\""),
+        "{}",
+        run.log
+    );
+    assert_eq!(double.requests().len(), 1);
+}
+
+#[test]
+fn empty_password_is_refused_without_asking_crowd() {
+    let (double, host) = https_setup(RULES);
+    let run = host.run("alice", "", &["authenticate"]);
+    assert_eq!(run.last(), Code::AuthErr);
+    assert!(run.log.contains("empty password"), "{}", run.log);
+    assert!(double.requests().is_empty(), "{:?}", double.requests());
+}
+
+#[test]
+fn odd_usernames_and_passwords_reach_crowd_exactly() {
+    let names = [
+        "a&b=c",
+        "x/y",
+        "100%",
+        "sp ace",
+        "ü-ñ-日本",
+        "a+b",
+        "quo\"te",
+        "back\\slash",
+        "semi;colon",
+        "q?x#y",
+        "o'neil",
+    ];
+    let password = "p &%+\"\\/ü=?#'";
+    let fixture = names.iter().fold(Fixture::default(), |f, n| {
+        f.user(n, password, true).member("linux-users", n)
+    });
+    let double = Double::start(fixture, Transport::Https);
+    let host = Host::for_double(&double, RULES);
+    for name in names {
+        double.clear_requests();
+        let run = host.run(name, password, &["authenticate", "acct_mgmt"]);
+        assert_eq!(
+            run.codes,
+            vec![Code::Success, Code::Success],
+            "{name}: {}",
+            run.log
+        );
+        for req in double.requests() {
+            assert_eq!(req.param("username"), Some(name), "{req:?}");
+        }
+        let auth = &double.requests()[0];
+        let sent: serde_json::Value = serde_json::from_str(&auth.body).expect("JSON body");
+        assert_eq!(sent["value"], password);
+    }
+}
+
+#[test]
+fn use_first_pass_takes_the_password_of_an_earlier_module() {
+    let (double, host) = https_setup(RULES);
+    // The first line prompts and stores PAM_AUTHTOK; the second must not prompt again
+    // (pamtester has one line of input) and must use the same password.
+    host.service(
+        "crowd-test",
+        "auth optional {module} config={config}\n\
+         auth required {module} config={config} use_first_pass\n",
+    );
+    let run = host.run("alice", "alice-pw", &["authenticate"]);
+    assert_eq!(run.codes, vec![Code::Success], "{}", run.log);
+    assert_eq!(double.requests().len(), 2);
+    assert!(
+        double
+            .requests()
+            .iter()
+            .all(|r| r.body == r#"{"value":"alice-pw"}"#)
+    );
+
+    // Alone, use_first_pass has no password to use and must not prompt.
+    host.service(
+        "crowd-test",
+        "auth required {module} config={config} use_first_pass\n",
+    );
+    double.clear_requests();
+    let run = host.run("alice", "alice-pw", &["authenticate"]);
+    assert_ne!(run.last(), Code::Success, "{}", run.log);
+    assert!(double.requests().is_empty());
+}

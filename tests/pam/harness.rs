@@ -1,0 +1,280 @@
+//! Runs the built `pam_crowd.so` through the real libpam: `pamtester` under
+//! pam_wrapper (which only redirects the service directory and copies `pam_syslog`
+//! output to stderr), against a Crowd double on loopback.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub use crowd_double::{APP_NAME, APP_PASSWORD, Canned, Double, Fault, Fixture, Transport};
+
+/// No pamtester run may take longer than this; the module's own bound is far lower.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// The PAM result of one operation, as pamtester reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Code {
+    Success,
+    AuthErr,
+    UserUnknown,
+    AuthinfoUnavail,
+    PermDenied,
+    AcctExpired,
+    ServiceErr,
+    SystemErr,
+    CredErr,
+    Other(String),
+}
+
+impl Code {
+    /// pamtester prints `pam_strerror` of the code; these strings are Linux-PAM's.
+    fn from_message(m: &str) -> Code {
+        match m {
+            "successfully authenticated" | "account management done." => Code::Success,
+            "Authentication failure" => Code::AuthErr,
+            "User not known to the underlying authentication module" => Code::UserUnknown,
+            "Authentication service cannot retrieve authentication info" => Code::AuthinfoUnavail,
+            "Permission denied" => Code::PermDenied,
+            "User account has expired" => Code::AcctExpired,
+            "Error in service module" => Code::ServiceErr,
+            "System error" => Code::SystemErr,
+            "Failure setting user credentials" => Code::CredErr,
+            other => Code::Other(other.to_owned()),
+        }
+    }
+}
+
+/// What one pamtester run showed.
+#[derive(Debug)]
+pub struct Run {
+    /// One code per operation performed; pamtester stops at the first failure.
+    pub codes: Vec<Code>,
+    /// The module's syslog lines, one per line.
+    pub log: String,
+    /// Wall time of the whole run (process start to exit).
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The code of the last operation performed.
+    pub fn last(&self) -> Code {
+        self.codes
+            .last()
+            .cloned()
+            .unwrap_or(Code::Other("no operation".into()))
+    }
+}
+
+/// The module, built once per test run into this profile's target directory.
+pub fn module() -> &'static Path {
+    static MODULE: OnceLock<PathBuf> = OnceLock::new();
+    MODULE.get_or_init(|| {
+        // target/<profile>/deps/<this test> → target/<profile>
+        let exe = std::env::current_exe().expect("test exe");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("profile dir")
+            .to_owned();
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args(["build", "--lib", "--quiet"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "cargo build --lib failed");
+        let so = profile_dir.join("libpam_crowd.so");
+        assert!(so.exists(), "{} missing", so.display());
+        so
+    })
+}
+
+/// A PAM host: a private directory with `pam_crowd.toml` and service files.
+pub struct Host {
+    pub dir: PathBuf,
+}
+
+impl Host {
+    /// A host whose config is `config` (written to `pam_crowd.toml`), with a
+    /// service `crowd-test` running auth and account through the module with `debug`.
+    pub fn new(config: &str) -> Host {
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pam_crowd_test_{}_{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(dir.join("pam.d")).expect("temp dir");
+        let host = Host { dir };
+        host.write_config(config);
+        host.service(
+            "crowd-test",
+            "auth required {module} config={config} debug\n\
+             account required {module} config={config} debug\n",
+        );
+        host
+    }
+
+    /// A host pointed at `double` with the right credentials and trust, plus `extra`
+    /// config lines.
+    pub fn for_double(double: &Double, extra: &str) -> Host {
+        Host::new(&config_for(&[double], extra))
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("pam_crowd.toml")
+    }
+
+    pub fn write_config(&self, config: &str) {
+        std::fs::write(self.config_path(), config).expect("write config");
+    }
+
+    /// Writes service file `name`; `{module}` and `{config}` are filled in.
+    pub fn service(&self, name: &str, lines: &str) {
+        let text = lines
+            .replace("{module}", &module().display().to_string())
+            .replace("{config}", &self.config_path().display().to_string());
+        std::fs::write(self.dir.join("pam.d").join(name), text).expect("write service");
+    }
+
+    /// Runs `ops` (`authenticate`, `acct_mgmt`) for `user` on service `crowd-test`,
+    /// answering the password prompt with `password`.
+    pub fn run(&self, user: &str, password: &str, ops: &[&str]) -> Run {
+        self.run_service("crowd-test", user, password, ops)
+    }
+
+    pub fn run_service(&self, service: &str, user: &str, password: &str, ops: &[&str]) -> Run {
+        self.run_answering(service, user, &[password], ops)
+    }
+
+    /// Runs `ops`, answering successive prompts with `answers` (then end of input).
+    pub fn run_answering(&self, service: &str, user: &str, answers: &[&str], ops: &[&str]) -> Run {
+        let started = Instant::now();
+        let mut child = Command::new("pamtester")
+            .arg("-v")
+            .arg("-I")
+            .arg("rhost=203.0.113.9")
+            .arg(service)
+            .arg(user)
+            .args(ops)
+            .env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", self.dir.join("pam.d"))
+            .env("PAM_WRAPPER_DEBUGLEVEL", "2")
+            .env("LD_PRELOAD", "libpam_wrapper.so")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run pamtester (apt-get install pamtester libpam-wrapper)");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // A closed pipe just means pamtester did not ask for a password.
+        let input: String = answers.iter().map(|a| format!("{a}\n")).collect();
+        let _ = stdin.write_all(input.as_bytes());
+        drop(stdin);
+        let out = reader(child.stdout.take().expect("stdout"));
+        let err = reader(child.stderr.take().expect("stderr"));
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > RUN_LIMIT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("pamtester ran longer than {RUN_LIMIT:?}: the module hung");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let elapsed = started.elapsed();
+        let out = out.join().expect("stdout reader");
+        let err = err.join().expect("stderr reader");
+        let mut codes = Vec::new();
+        for line in out.lines().chain(err.lines()) {
+            // A prompt ("Password: ") may precede the message on the same line.
+            if let Some((_, m)) = line.split_once("pamtester: ") {
+                if !m.starts_with("performing operation") && !m.starts_with("invoking") {
+                    codes.push(Code::from_message(m.trim()));
+                }
+            }
+        }
+        // Successes first, then the failure that stopped the run (if any).
+        codes.sort_by_key(|c| *c != Code::Success);
+        assert_eq!(
+            status.success(),
+            codes.iter().all(|c| *c == Code::Success),
+            "pamtester exit status disagrees with its output:\n{out}\n{err}"
+        );
+        let log: Vec<&str> = err
+            .lines()
+            .filter_map(|l| l.split_once("SYSLOG(").map(|(_, rest)| rest))
+            .filter_map(|l| l.split_once("): ").map(|(_, msg)| msg))
+            .filter(|m| !m.contains("_pam_init_handlers"))
+            .collect();
+        let log = log.join("\n");
+        assert!(
+            !log.contains(APP_PASSWORD),
+            "the application secret was logged:\n{log}"
+        );
+        for password in answers.iter().filter(|a| a.len() >= 4) {
+            assert!(!log.contains(password), "the password was logged:\n{log}");
+        }
+        Run {
+            codes,
+            log,
+            elapsed,
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
+}
+
+/// Config text for `doubles` (tried in order) with `extra` lines appended.
+pub fn config_for(doubles: &[&Double], extra: &str) -> String {
+    let urls: Vec<String> = doubles.iter().map(|d| format!("{:?}", d.url())).collect();
+    let ca = doubles
+        .iter()
+        .find_map(|d| d.ca_file())
+        .map(|ca| format!("ca_file = {:?}\n", ca.display().to_string()))
+        .unwrap_or_default();
+    let http = if doubles.iter().any(|d| d.url().starts_with("http://")) {
+        "allow_http = true\n"
+    } else {
+        ""
+    };
+    format!(
+        "url = [{}]\napplication = {APP_NAME:?}\npassword = {APP_PASSWORD:?}\n{ca}{http}timeout = 5\n{extra}",
+        urls.join(", ")
+    )
+}
+
+/// The usual rules of the tests: linux-users may log in, contractors may not.
+pub const RULES: &str = "allow_groups = [\"linux-users\"]\ndeny_groups = [\"contractors\"]\n";
+
+/// An HTTPS double with the demo directory and a host configured for it.
+pub fn https_setup(extra: &str) -> (Double, Host) {
+    let double = Double::start(Fixture::demo(), Transport::Https);
+    let host = Host::for_double(&double, extra);
+    (double, host)
+}
+
+/// A loopback port with nothing listening.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
