@@ -2,7 +2,7 @@
 //! runtime, one connection reused across the requests of one client.
 
 use std::cell::{Cell, RefCell};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -316,6 +316,16 @@ impl Directory for RestClient {
     }
 }
 
+/// The system trust store: the CA bundle of the distribution, first found wins.
+/// Fixed paths, never `SSL_CERT_FILE` and the like: under sudo the environment is the
+/// invoking user's, who must not choose whom the module trusts.
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine, Arch
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // Fedora, RHEL
+    "/etc/pki/tls/certs/ca-bundle.crt",   // older RHEL
+    "/etc/ssl/ca-bundle.pem",             // openSUSE
+];
+
 /// The roots to trust: `ca_file` alone when given, else the system store.
 fn trust_roots(ca_file: Option<&PathBuf>) -> Result<RootCerts, CrowdError> {
     let certs: Vec<Certificate<'static>> = match ca_file {
@@ -330,8 +340,12 @@ fn trust_roots(ca_file: Option<&PathBuf>) -> Result<RootCerts, CrowdError> {
                 })
                 .collect()
         }
-        None => rustls_native_certs::load_native_certs()
-            .certs
+        None => SYSTEM_CA_BUNDLES
+            .iter()
+            .map(Path::new)
+            .find(|p| p.is_file())
+            .map(|bundle| rustls_native_certs::load_certs_from_paths(Some(bundle), None).certs)
+            .unwrap_or_default()
             .into_iter()
             .map(|der| Certificate::from_der(der.as_ref()).to_owned())
             .collect(),

@@ -97,6 +97,8 @@ pub fn module() -> &'static Path {
 /// A PAM host: a private directory with `pam_crowd.toml` and service files.
 pub struct Host {
     pub dir: PathBuf,
+    /// Extra environment for pamtester, as a hostile invoking user might set it.
+    pub env: Vec<(String, String)>,
 }
 
 impl Host {
@@ -110,7 +112,10 @@ impl Host {
             SEQ.fetch_add(1, Ordering::SeqCst)
         ));
         std::fs::create_dir_all(dir.join("pam.d")).expect("temp dir");
-        let host = Host { dir };
+        let host = Host {
+            dir,
+            env: Vec::new(),
+        };
         host.write_config(config);
         host.service(
             "crowd-test",
@@ -166,6 +171,7 @@ impl Host {
             .env("PAM_WRAPPER_SERVICE_DIR", self.dir.join("pam.d"))
             .env("PAM_WRAPPER_DEBUGLEVEL", "2")
             .env("LD_PRELOAD", "libpam_wrapper.so")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

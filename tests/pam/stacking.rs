@@ -40,21 +40,26 @@ fn stacked_host(double: &Double) -> Host {
     host
 }
 
+/// The local administrator logs in (two prompts: see above).
+fn local_login(host: &Host) -> Run {
+    host.run_answering(
+        "crowd-test",
+        "localadmin",
+        &["local-pw", "local-pw"],
+        &["authenticate", "acct_mgmt"],
+    )
+}
+
 #[test]
 fn local_account_still_logs_in_when_crowd_is_down() {
-    let (double, _) = https_setup(RULES);
+    let double = Double::start(Fixture::demo(), Transport::Https);
     let host = stacked_host(&double);
     double.set_fault(Fault::Respond(Canned::new(
         503,
         "text/plain",
         "maintenance",
     )));
-    let run = host.run_answering(
-        "crowd-test",
-        "localadmin",
-        &["local-pw", "local-pw"],
-        &["authenticate", "acct_mgmt"],
-    );
+    let run = local_login(&host);
     assert_eq!(run.codes, vec![Code::Success, Code::Success], "{}", run.log);
     assert!(run.log.contains("code=PAM_AUTHINFO_UNAVAIL"), "{}", run.log);
     // A Crowd user without a local password gets nothing while Crowd is down.
@@ -64,7 +69,7 @@ fn local_account_still_logs_in_when_crowd_is_down() {
 
 #[test]
 fn crowd_decides_for_users_it_knows() {
-    let (double, _) = https_setup(RULES);
+    let double = Double::start(Fixture::demo(), Transport::Https);
     let host = stacked_host(&double);
     let run = host.run("alice", "alice-pw", &["authenticate", "acct_mgmt"]);
     assert_eq!(run.codes, vec![Code::Success, Code::Success], "{}", run.log);
@@ -82,11 +87,6 @@ fn crowd_decides_for_users_it_knows() {
         run.log
     );
     // A user Crowd does not know falls through to the local account.
-    let run = host.run_answering(
-        "crowd-test",
-        "localadmin",
-        &["local-pw", "local-pw"],
-        &["authenticate", "acct_mgmt"],
-    );
+    let run = local_login(&host);
     assert_eq!(run.codes, vec![Code::Success, Code::Success], "{}", run.log);
 }

@@ -191,6 +191,56 @@ fn the_system_trust_store_does_not_trust_a_private_ca() {
 }
 
 #[test]
+fn the_environment_cannot_choose_trust_roots_or_a_proxy() {
+    // Under sudo the process environment is the invoking user's.
+    let (double, mut host) = https_setup(RULES);
+    let ca = double.ca_file().expect("ca").display().to_string();
+    let proxy = format!("http://127.0.0.1:{}", closed_port());
+    for var in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+    ] {
+        host.env.push((var.into(), proxy.clone()));
+    }
+    let run = host.run("alice", "alice-pw", &["authenticate"]);
+    assert_eq!(
+        run.last(),
+        Code::Success,
+        "a proxy from the environment was used: {}",
+        run.log
+    );
+
+    let config: String = config_for(&[&double], RULES)
+        .lines()
+        .filter(|l| !l.starts_with("ca_file"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    host.write_config(&config);
+    host.env = vec![
+        ("SSL_CERT_FILE".into(), ca.clone()),
+        (
+            "SSL_CERT_DIR".into(),
+            std::path::Path::new(&ca)
+                .parent()
+                .expect("dir")
+                .display()
+                .to_string(),
+        ),
+    ];
+    let run = host.run("alice", "alice-pw", &["authenticate"]);
+    assert_eq!(
+        run.last(),
+        Code::AuthinfoUnavail,
+        "SSL_CERT_FILE was trusted: {}",
+        run.log
+    );
+}
+
+#[test]
 fn a_hanging_server_is_given_up_on_within_the_timeout() {
     let (double, host) = faulty(Fault::Hang);
     host.write_config(&config_for(&[&double], RULES).replace("timeout = 5", "timeout = 2"));
