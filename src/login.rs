@@ -370,6 +370,127 @@ mod tests {
         assert_eq!(*s.asked.borrow(), vec!["user alice", "groups alice"]);
     }
 
+    /// A scripted PAM handle: fixed items, and everything logged kept.
+    struct FakePam {
+        user: Vec<u8>,
+        password: Vec<u8>,
+        prompted: bool,
+        logged: RefCell<Vec<(Level, String)>>,
+    }
+
+    impl FakePam {
+        fn new(user: &[u8], password: &[u8]) -> FakePam {
+            FakePam {
+                user: user.to_vec(),
+                password: password.to_vec(),
+                prompted: false,
+                logged: RefCell::new(Vec::new()),
+            }
+        }
+    }
+
+    impl PamContext for FakePam {
+        fn user(&mut self) -> Result<Vec<u8>, Denial> {
+            Ok(self.user.clone())
+        }
+        fn service(&self) -> String {
+            "sshd".into()
+        }
+        fn rhost(&self) -> Option<String> {
+            Some("192.0.2.1".into())
+        }
+        fn password(&mut self) -> Result<Zeroizing<Vec<u8>>, Denial> {
+            self.prompted = true;
+            Ok(Zeroizing::new(self.password.clone()))
+        }
+        fn log(&self, level: Level, line: &str) {
+            self.logged.borrow_mut().push((level, line.to_owned()));
+        }
+        fn remember(&mut self, _: KnownUser) {}
+        fn recall(&self) -> Option<KnownUser> {
+            None
+        }
+    }
+
+    /// A config file whose Crowd URL nobody listens on: these tests must decide first.
+    fn config_file(test: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "pam_crowd_login_{test}_{}.toml",
+            std::process::id()
+        ));
+        std::fs::write(
+            &path,
+            "url = \"https://127.0.0.1:9/crowd\"\napplication = \"a\"\npassword = \"app-secret\"\ntimeout = 1\n",
+        )
+        .unwrap();
+        path
+    }
+
+    #[test]
+    fn run_logs_exactly_one_line_per_decision() {
+        let file = config_file("one_line");
+        let config = format!("config={}", file.display());
+        let args = [config.as_str()];
+        let case = |user: &'static [u8], pw: &'static [u8], args: &'static [&'static str]| {
+            (user, pw, args)
+        };
+        let cases = [
+            (case(b"alice", b"", &[]), PamCode::AuthErr, "empty password"),
+            (
+                case(b"", b"pw", &[]),
+                PamCode::UserUnknown,
+                "unusable user name: empty",
+            ),
+            (
+                case(b"al\xffice", b"pw", &[]),
+                PamCode::UserUnknown,
+                "not valid UTF-8",
+            ),
+            (
+                case(b"alice", b"pw", &["debgu"]),
+                PamCode::ServiceErr,
+                "unknown module argument",
+            ),
+        ];
+        for ((user, pw, extra), code, says) in cases {
+            let mut pam = FakePam::new(user, pw);
+            let args = if extra.is_empty() { &args[..] } else { extra };
+            assert_eq!(run(&mut pam, Phase::Auth, args), code, "{says}");
+            let logged = pam.logged.borrow();
+            assert_eq!(logged.len(), 1, "{logged:?}");
+            assert!(logged[0].1.contains(says), "{logged:?}");
+            assert!(
+                logged[0].1.contains("service=\"sshd\" rhost=\"192.0.2.1\""),
+                "{logged:?}"
+            );
+        }
+        std::fs::remove_file(file).unwrap();
+    }
+
+    #[test]
+    fn run_reports_an_unreachable_crowd_as_unavailable_at_error_level() {
+        let file = config_file("unreachable");
+        let config = format!("config={}", file.display());
+        let mut pam = FakePam::new(b"alice", b"secret-pw");
+        assert_eq!(
+            run(&mut pam, Phase::Auth, &[&config]),
+            PamCode::AuthinfoUnavail
+        );
+        assert!(pam.prompted);
+        let logged = pam.logged.borrow();
+        assert_eq!(logged.len(), 1);
+        assert_eq!(logged[0].0, Level::Err);
+        assert!(!logged[0].1.contains("secret-pw") && !logged[0].1.contains("app-secret"));
+        drop(logged);
+        let mut pam = FakePam::new(b"alice", b"");
+        assert_eq!(
+            run(&mut pam, Phase::Account, &[&config]),
+            PamCode::AuthinfoUnavail
+        );
+        assert!(!pam.prompted, "the account phase never asks for a password");
+        std::fs::remove_file(file).unwrap();
+    }
+
     #[test]
     fn usernames_are_checked_before_crowd() {
         assert!(username(b"alice".to_vec()).is_ok());
