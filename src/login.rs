@@ -208,7 +208,7 @@ mod tests {
     impl Script {
         fn find(&self, name: &str) -> Result<User, CrowdError> {
             if self.down {
-                return Err(CrowdError::Unavailable("down".into()));
+                return Err(CrowdError::Unavailable(vec![]));
             }
             self.users
                 .iter()
@@ -228,6 +228,33 @@ mod tests {
     }
 
     impl Directory for Script {
+        fn ping(&self) -> Result<(), CrowdError> {
+            Ok(())
+        }
+        fn direct_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
+            self.nested_groups(username)
+        }
+        fn nested_group_members(&self, _: &str) -> Result<Vec<String>, CrowdError> {
+            Err(CrowdError::Setup("not scripted".into()))
+        }
+        fn create_session(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&str>,
+        ) -> Result<crate::crowd::Session, CrowdError> {
+            Err(CrowdError::Setup("not scripted".into()))
+        }
+        fn validate_session(
+            &self,
+            _: &str,
+            _: Option<&str>,
+        ) -> Result<crate::crowd::Session, CrowdError> {
+            Err(CrowdError::Setup("not scripted".into()))
+        }
+        fn terminate_session(&self, _: &str) -> Result<(), CrowdError> {
+            Err(CrowdError::Setup("not scripted".into()))
+        }
         fn authenticate(&self, username: &str, password: &str) -> Result<User, CrowdError> {
             self.asked.borrow_mut().push(format!("auth {username}"));
             let user = self.find(username)?;

@@ -268,7 +268,7 @@ mod tests {
             Denial::BadUsername("x".into()),
             Denial::EmptyPassword,
             Denial::BadPassword("x".into()),
-            Denial::Crowd(CrowdError::Unavailable("x".into())),
+            Denial::Crowd(CrowdError::Unavailable(vec![])),
             Denial::Crowd(CrowdError::Setup("x".into())),
             refused("X"),
             Denial::NameMismatch {
@@ -303,7 +303,7 @@ mod tests {
         assert_eq!(m.code(Phase::Account), PamCode::UserUnknown);
         assert_eq!(Denial::Inactive.code(Phase::Account), PamCode::AcctExpired);
         assert_eq!(
-            Denial::Crowd(CrowdError::Unavailable("down".into())).code(Phase::Account),
+            Denial::Crowd(CrowdError::Unavailable(vec![])).code(Phase::Account),
             PamCode::AuthinfoUnavail
         );
     }

@@ -53,6 +53,59 @@ impl Reason {
     }
 }
 
+/// Why one URL gave no usable answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Name resolution or TCP connection failed.
+    Connect,
+    /// No answer within the time left.
+    Timeout,
+    /// The TLS handshake failed (certificate untrusted, expired, for another name).
+    Tls,
+    /// A redirect, which is never followed.
+    Redirect,
+    /// 429: Crowd is rate-limiting.
+    RateLimited,
+    /// 5xx: Crowd or its directory failed.
+    ServerError,
+    /// 401: Crowd refused the application's name or password.
+    ApplicationRejected,
+    /// 403 without Crowd's error body: the application may not connect from here.
+    AddressRejected,
+    /// An answer that is not Crowd's (HTML, malformed JSON, wrong shape, wrong path).
+    NotCrowd,
+    /// An answer over the size cap.
+    TooLarge,
+}
+
+impl FailureKind {
+    /// Whether another URL may do better: not when Crowd itself rejected the
+    /// application, as every node of a cluster would.
+    pub fn try_next(self) -> bool {
+        !matches!(
+            self,
+            FailureKind::ApplicationRejected | FailureKind::AddressRejected
+        )
+    }
+}
+
+/// What happened at one URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The base URL tried.
+    pub url: String,
+    /// What kind of failure it was.
+    pub kind: FailureKind,
+    /// The details, for the log.
+    pub detail: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.url, self.detail)
+    }
+}
+
 /// A Crowd operation that did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CrowdError {
@@ -65,11 +118,20 @@ pub enum CrowdError {
         /// Crowd's human-readable message.
         message: String,
     },
-    /// No usable answer: every URL failed, timed out, or answered something that is
-    /// not Crowd's (the text says what happened at each URL).
-    Unavailable(String),
+    /// No usable answer: what happened at each URL tried, in order.
+    Unavailable(Vec<Failure>),
     /// The client could not be set up (unreadable `ca_file`, no trust roots).
     Setup(String),
+}
+
+impl CrowdError {
+    /// Crowd's reason, when Crowd answered with one.
+    pub fn reason(&self) -> Option<&Reason> {
+        match self {
+            CrowdError::Refused { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for CrowdError {
@@ -80,7 +142,16 @@ impl fmt::Display for CrowdError {
                 reason,
                 message,
             } => write!(f, "Crowd refused ({status} {}): {message}", reason.as_str()),
-            CrowdError::Unavailable(why) => write!(f, "Crowd unavailable: {why}"),
+            CrowdError::Unavailable(failures) => {
+                f.write_str("Crowd unavailable: ")?;
+                for (i, failure) in failures.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    failure.fmt(f)?;
+                }
+                Ok(())
+            }
             CrowdError::Setup(why) => write!(f, "client setup failed: {why}"),
         }
     }

@@ -6,23 +6,25 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::json;
 use ureq::http::Response;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::{Body, RequestBuilder};
 use zeroize::Zeroizing;
 
-use super::{CrowdError, Deadline, Directory, Reason, User};
+use super::{CrowdError, Deadline, Directory, Failure, FailureKind, Reason, Session, User};
 use crate::config::{Config, Secret};
 
 /// Path of the user-management API below a base URL.
 const API: &str = "/rest/usermanagement/1";
 /// No Crowd answer this crate reads comes near this; a larger one is not Crowd's.
 const MAX_BODY_BYTES: u64 = 4 << 20;
-/// Crowd's page size for group lists; a shorter page is the last.
+/// Crowd's page size for lists; a shorter page is the last.
 const PAGE_SIZE: usize = 1000;
-/// Bound on paging: 200 pages is 200,000 groups.
+/// Bound on paging: 200 pages is 200,000 entries.
 const MAX_PAGES: usize = 200;
 
 /// What a [`RestClient`] needs to know; usually taken from a [`Config`].
@@ -67,14 +69,6 @@ struct Answer {
     body: Vec<u8>,
 }
 
-/// Why one attempt at one URL gave no answer.
-enum AttemptError {
-    /// Another URL may do better (connect failure, timeout, 5xx, 429, not Crowd).
-    TryNext(String),
-    /// Crowd answered, and another node would answer the same (401, 403).
-    Final(String),
-}
-
 /// Crowd's error body: `{"reason": "...", "message": "..."}`.
 #[derive(Deserialize)]
 struct ErrorBody {
@@ -83,9 +77,9 @@ struct ErrorBody {
     message: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct GroupPage {
-    groups: Vec<Named>,
+/// A page of a list: `{"groups": [{"name": ...}]}` or `{"users": [...]}`.
+trait Page: DeserializeOwned {
+    fn names(self) -> Vec<String>;
 }
 
 #[derive(Deserialize)]
@@ -93,10 +87,87 @@ struct Named {
     name: String,
 }
 
+#[derive(Deserialize)]
+struct GroupPage {
+    groups: Vec<Named>,
+}
+
+impl Page for GroupPage {
+    fn names(self) -> Vec<String> {
+        self.groups.into_iter().map(|g| g.name).collect()
+    }
+}
+
+#[derive(Deserialize)]
+struct UserPage {
+    users: Vec<Named>,
+}
+
+impl Page for UserPage {
+    fn names(self) -> Vec<String> {
+        self.users.into_iter().map(|u| u.name).collect()
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Method {
     Get,
     Post,
+    Delete,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// One request: method, path below the API base, query, JSON body.
+struct Call<'a> {
+    method: Method,
+    path: &'a str,
+    query: &'a [(&'a str, &'a str)],
+    body: Option<&'a [u8]>,
+}
+
+impl<'a> Call<'a> {
+    fn get(path: &'a str, query: &'a [(&'a str, &'a str)]) -> Call<'a> {
+        Call {
+            method: Method::Get,
+            path,
+            query,
+            body: None,
+        }
+    }
+
+    fn post(path: &'a str, query: &'a [(&'a str, &'a str)], body: &'a [u8]) -> Call<'a> {
+        Call {
+            method: Method::Post,
+            path,
+            query,
+            body: Some(body),
+        }
+    }
+
+    /// `GET https://crowd/crowd /user username="alice"`, for the debug trail. Query
+    /// values are names, never secrets (passwords travel in bodies).
+    fn describe(&self, base: &str) -> String {
+        let query: Vec<String> = self
+            .query
+            .iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        format!(
+            "{} {base} {} {}",
+            self.method.as_str(),
+            self.path,
+            query.join(" ")
+        )
+    }
 }
 
 impl RestClient {
@@ -136,7 +207,7 @@ impl RestClient {
         })
     }
 
-    /// Moves the deadline, for a client reused across PAM calls of one transaction.
+    /// Moves the deadline, for a client reused across calls.
     pub fn set_deadline(&mut self, deadline: Deadline) {
         self.deadline = deadline;
     }
@@ -149,13 +220,7 @@ impl RestClient {
     /// Sends one request, trying each URL in turn from the one that answered last.
     /// A URL gets an equal share of the time left, so a hanging one leaves time for
     /// the rest.
-    fn request(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> Result<Answer, CrowdError> {
+    fn request(&self, call: &Call) -> Result<Answer, CrowdError> {
         let n = self.urls.len();
         let first = self.preferred.get();
         let mut failures = Vec::new();
@@ -164,31 +229,38 @@ impl RestClient {
             let base = &self.urls[index];
             let left = self.deadline.remaining();
             if left.is_zero() {
-                failures.push(format!("{base}: no time left"));
+                failures.push(Failure {
+                    url: base.clone(),
+                    kind: FailureKind::Timeout,
+                    detail: "no time left".into(),
+                });
                 break;
             }
             let budget = left / (n - i) as u32;
             let started = Instant::now();
-            let outcome = self.attempt(method, base, path, query, body, budget);
+            let outcome = self.attempt(base, call, budget);
             let elapsed = started.elapsed().as_millis();
-            let what = describe_request(method, base, path, query);
+            let what = call.describe(base);
             match outcome {
                 Ok(answer) => {
                     self.note(format!("{what}: {} in {elapsed} ms", answer.status));
                     self.preferred.set(index);
                     return Ok(answer);
                 }
-                Err(AttemptError::TryNext(why)) => {
-                    self.note(format!("{what}: {why} after {elapsed} ms"));
-                    failures.push(format!("{base}: {why}"));
-                }
-                Err(AttemptError::Final(why)) => {
-                    self.note(format!("{what}: {why} after {elapsed} ms"));
-                    return Err(CrowdError::Unavailable(format!("{base}: {why}")));
+                Err((kind, detail)) => {
+                    self.note(format!("{what}: {detail} after {elapsed} ms"));
+                    failures.push(Failure {
+                        url: base.clone(),
+                        kind,
+                        detail,
+                    });
+                    if !kind.try_next() {
+                        break;
+                    }
                 }
             }
         }
-        Err(CrowdError::Unavailable(failures.join("; ")))
+        Err(CrowdError::Unavailable(failures))
     }
 
     fn note(&self, line: String) {
@@ -197,22 +269,20 @@ impl RestClient {
 
     fn attempt(
         &self,
-        method: Method,
         base: &str,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<&[u8]>,
+        call: &Call,
         budget: Duration,
-    ) -> Result<Answer, AttemptError> {
-        let url = format!("{base}{API}{path}");
-        let result = match method {
-            Method::Get => self.prepare(self.agent.get(&url), query, budget).call(),
+    ) -> Result<Answer, (FailureKind, String)> {
+        let url = format!("{base}{API}{}", call.path);
+        let result = match call.method {
+            Method::Get => self.prepare(self.agent.get(&url), call, budget).call(),
+            Method::Delete => self.prepare(self.agent.delete(&url), call, budget).call(),
             Method::Post => self
-                .prepare(self.agent.post(&url), query, budget)
+                .prepare(self.agent.post(&url), call, budget)
                 .header("Content-Type", "application/json")
-                .send(body.unwrap_or_default()),
+                .send(call.body.unwrap_or_default()),
         };
-        let mut response = result.map_err(|e| AttemptError::TryNext(describe(&e)))?;
+        let mut response = result.map_err(|e| failure_of(&e))?;
         let status = response.status().as_u16();
         let body = read_body(&mut response)?;
         classify(status, body, &response)
@@ -221,61 +291,122 @@ impl RestClient {
     fn prepare<B>(
         &self,
         request: RequestBuilder<B>,
-        query: &[(&str, &str)],
+        call: &Call,
         budget: Duration,
     ) -> RequestBuilder<B> {
         let mut request = request
             .header("Accept", "application/json")
             .header("Authorization", self.authorization.as_str());
-        for (key, value) in query {
+        for (key, value) in call.query {
             // ureq percent-encodes query keys and values.
             request = request.query(*key, *value);
         }
         request.config().timeout_global(Some(budget)).build()
     }
 
-    /// A request that expects a JSON entity on success and maps Crowd's refusals.
-    fn fetch<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> Result<T, CrowdError> {
-        let answer = self.request(method, path, query, body)?;
+    /// A request whose success is a JSON entity; Crowd's refusals become errors.
+    fn fetch<T: DeserializeOwned>(&self, call: &Call) -> Result<T, CrowdError> {
+        let answer = self.request(call)?;
         if !(200..300).contains(&answer.status) {
             return Err(refusal(&answer));
         }
         serde_json::from_slice(&answer.body).map_err(|e| {
-            CrowdError::Unavailable(format!(
-                "{path}: the answer is not Crowd's ({e}; starts with {:?})",
-                preview(&answer.body)
-            ))
+            CrowdError::Unavailable(vec![Failure {
+                url: self.urls[self.preferred.get()].clone(),
+                kind: FailureKind::NotCrowd,
+                detail: format!(
+                    "{}: the answer is not Crowd's ({e}; starts with {:?})",
+                    call.path,
+                    preview(&answer.body)
+                ),
+            }])
         })
+    }
+
+    /// All pages of a list, `PAGE_SIZE` at a time until a short page.
+    fn paged<P: Page>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<String>, CrowdError> {
+        let mut names = Vec::new();
+        let page_size = PAGE_SIZE.to_string();
+        for _ in 0..MAX_PAGES {
+            let start = names.len().to_string();
+            let mut paged_query = query.to_vec();
+            paged_query.push(("start-index", &start));
+            paged_query.push(("max-results", &page_size));
+            let page: P = self.fetch(&Call::get(path, &paged_query))?;
+            let page = page.names();
+            let last = page.len() < PAGE_SIZE;
+            names.extend(page);
+            if last {
+                return Ok(names);
+            }
+        }
+        Err(CrowdError::Unavailable(vec![Failure {
+            url: self.urls[self.preferred.get()].clone(),
+            kind: FailureKind::TooLarge,
+            detail: format!("{path}: more than {} entries", MAX_PAGES * PAGE_SIZE),
+        }]))
     }
 }
 
+/// The JSON body of Crowd's validation factors: the client's address, when known.
+fn validation_factors(remote_address: Option<&str>) -> serde_json::Value {
+    let factors: Vec<serde_json::Value> = remote_address
+        .map(|a| json!({ "name": "remote_address", "value": a }))
+        .into_iter()
+        .collect();
+    json!({ "validationFactors": factors })
+}
+
+/// A JSON body that may hold a password: wiped when dropped.
+fn secret_body(value: &serde_json::Value) -> Result<Zeroizing<Vec<u8>>, CrowdError> {
+    serde_json::to_vec(value)
+        .map(Zeroizing::new)
+        .map_err(|e| CrowdError::Setup(format!("cannot encode the request: {e}")))
+}
+
+/// `/session/TOKEN`, the token encoded as one path segment.
+fn session_path(token: &str) -> String {
+    format!("/session/{}", utf8_percent_encode(token, NON_ALPHANUMERIC))
+}
+
 impl Directory for RestClient {
+    fn ping(&self) -> Result<(), CrowdError> {
+        self.fetch::<serde_json::Value>(&Call::get("/config/cookie", &[]))
+            .map(|_| ())
+    }
+
     fn authenticate(&self, username: &str, password: &str) -> Result<User, CrowdError> {
-        let body = Zeroizing::new(
-            serde_json::to_vec(&serde_json::json!({ "value": password }))
-                .map_err(|e| CrowdError::Setup(format!("cannot encode the request: {e}")))?,
-        );
-        self.fetch(
-            Method::Post,
+        let body = secret_body(&json!({ "value": password }))?;
+        self.fetch(&Call::post(
             "/authentication",
             &[("username", username)],
-            Some(&body),
-        )
+            &body,
+        ))
     }
 
     fn user(&self, username: &str) -> Result<User, CrowdError> {
-        self.fetch(Method::Get, "/user", &[("username", username)], None)
+        self.fetch(&Call::get("/user", &[("username", username)]))
+    }
+
+    fn direct_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
+        self.paged::<GroupPage>("/user/group/direct", &[("username", username)])
+    }
+
+    fn nested_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
+        self.paged::<GroupPage>("/user/group/nested", &[("username", username)])
+    }
+
+    fn nested_group_members(&self, group: &str) -> Result<Vec<String>, CrowdError> {
+        self.paged::<UserPage>("/group/user/nested", &[("groupname", group)])
     }
 
     fn is_nested_member(&self, username: &str, group: &str) -> Result<bool, CrowdError> {
         let query = [("groupname", group), ("username", username)];
-        let answer = self.request(Method::Get, "/group/user/nested", &query, None)?;
+        let answer = self.request(&Call::get("/group/user/nested", &query))?;
         if (200..300).contains(&answer.status) {
             return Ok(true);
         }
@@ -288,31 +419,42 @@ impl Directory for RestClient {
         }
     }
 
-    fn nested_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
-        let mut groups = Vec::new();
-        let page_size = PAGE_SIZE.to_string();
-        for _ in 0..MAX_PAGES {
-            let start = groups.len().to_string();
-            let page: GroupPage = self.fetch(
-                Method::Get,
-                "/user/group/nested",
-                &[
-                    ("username", username),
-                    ("start-index", &start),
-                    ("max-results", &page_size),
-                ],
-                None,
-            )?;
-            let short = page.groups.len() < PAGE_SIZE;
-            groups.extend(page.groups.into_iter().map(|g| g.name));
-            if short {
-                return Ok(groups);
-            }
+    fn create_session(
+        &self,
+        username: &str,
+        password: &str,
+        remote_address: Option<&str>,
+    ) -> Result<Session, CrowdError> {
+        let body = secret_body(&json!({
+            "username": username,
+            "password": password,
+            "validation-factors": validation_factors(remote_address),
+        }))?;
+        self.fetch(&Call::post("/session", &[], &body))
+    }
+
+    fn validate_session(
+        &self,
+        token: &str,
+        remote_address: Option<&str>,
+    ) -> Result<Session, CrowdError> {
+        let body = secret_body(&validation_factors(remote_address))?;
+        self.fetch(&Call::post(&session_path(token), &[], &body))
+    }
+
+    fn terminate_session(&self, token: &str) -> Result<(), CrowdError> {
+        let path = session_path(token);
+        let answer = self.request(&Call {
+            method: Method::Delete,
+            path: &path,
+            query: &[],
+            body: None,
+        })?;
+        if (200..300).contains(&answer.status) {
+            Ok(())
+        } else {
+            Err(refusal(&answer))
         }
-        Err(CrowdError::Unavailable(format!(
-            "{username} is in more than {} groups",
-            MAX_PAGES * PAGE_SIZE
-        )))
     }
 }
 
@@ -359,22 +501,30 @@ fn trust_roots(ca_file: Option<&PathBuf>) -> Result<RootCerts, CrowdError> {
     Ok(RootCerts::new_with_certs(&certs))
 }
 
-fn read_body(response: &mut Response<Body>) -> Result<Vec<u8>, AttemptError> {
+fn read_body(response: &mut Response<Body>) -> Result<Vec<u8>, (FailureKind, String)> {
     response
         .body_mut()
         .with_config()
         .limit(MAX_BODY_BYTES)
         .read_to_vec()
         .map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(_) => {
-                AttemptError::TryNext(format!("answer larger than {MAX_BODY_BYTES} bytes"))
+            ureq::Error::BodyExceedsLimit(_) => (
+                FailureKind::TooLarge,
+                format!("answer larger than {MAX_BODY_BYTES} bytes"),
+            ),
+            e => {
+                let (kind, detail) = failure_of(&e);
+                (kind, format!("reading the answer: {detail}"))
             }
-            e => AttemptError::TryNext(format!("reading the answer: {}", describe(&e))),
         })
 }
 
-/// Sorts an HTTP answer into Crowd's answer, a reason to try the next URL, or a stop.
-fn classify(status: u16, body: Vec<u8>, response: &Response<Body>) -> Result<Answer, AttemptError> {
+/// Sorts an HTTP answer into Crowd's answer or a failure of this URL.
+fn classify(
+    status: u16,
+    body: Vec<u8>,
+    response: &Response<Body>,
+) -> Result<Answer, (FailureKind, String)> {
     let header = |name: &str| {
         response
             .headers()
@@ -385,31 +535,45 @@ fn classify(status: u16, body: Vec<u8>, response: &Response<Body>) -> Result<Ans
     let crowd_error = serde_json::from_slice::<ErrorBody>(&body).ok();
     match status {
         200..=299 => Ok(Answer { status, body }),
-        300..=399 => Err(AttemptError::TryNext(format!(
-            "redirect ({status}) to {:?}, not followed: is the url's scheme or context path right?",
-            header("location").unwrap_or_default()
-        ))),
-        429 => Err(AttemptError::TryNext(match header("retry-after") {
-            Some(after) => format!("rate limited (429, Retry-After: {after})"),
-            None => "rate limited (429)".into(),
-        })),
-        500..=599 => Err(AttemptError::TryNext(match crowd_error {
-            Some(e) => format!("server error ({status} {})", e.reason),
-            None => format!("server error ({status})"),
-        })),
-        401 => Err(AttemptError::Final(
+        300..=399 => Err((
+            FailureKind::Redirect,
+            format!(
+                "redirect ({status}) to {:?}, not followed: is the url's scheme or context path right?",
+                header("location").unwrap_or_default()
+            ),
+        )),
+        429 => Err((
+            FailureKind::RateLimited,
+            match header("retry-after") {
+                Some(after) => format!("rate limited (429, Retry-After: {after})"),
+                None => "rate limited (429)".into(),
+            },
+        )),
+        500..=599 => Err((
+            FailureKind::ServerError,
+            match crowd_error {
+                Some(e) => format!("server error ({status} {})", e.reason),
+                None => format!("server error ({status})"),
+            },
+        )),
+        401 => Err((
+            FailureKind::ApplicationRejected,
             "Crowd refused the application's credentials (401): check `application` and the password"
                 .into(),
         )),
         _ if crowd_error.is_some() => Ok(Answer { status, body }),
-        403 => Err(AttemptError::Final(
+        403 => Err((
+            FailureKind::AddressRejected,
             "Crowd refused this application or host (403): is this host's address allowed for the application?"
                 .into(),
         )),
-        _ => Err(AttemptError::TryNext(format!(
-            "answered {status} without Crowd's error body (starts with {:?}): is the url's context path right?",
-            preview(&body)
-        ))),
+        _ => Err((
+            FailureKind::NotCrowd,
+            format!(
+                "answered {status} without Crowd's error body (starts with {:?}): is the url's context path right?",
+                preview(&body)
+            ),
+        )),
     }
 }
 
@@ -421,11 +585,12 @@ fn refusal(answer: &Answer) -> CrowdError {
             reason: Reason::parse(&e.reason),
             message: e.message.unwrap_or_default(),
         },
-        Err(_) => CrowdError::Unavailable(format!(
-            "unexpected answer {} (starts with {:?})",
-            answer.status,
-            preview(&answer.body)
-        )),
+        // `classify` passes only 2xx and answers with Crowd's error body on.
+        Err(_) => CrowdError::Refused {
+            status: answer.status,
+            reason: Reason::Other(format!("HTTP {}", answer.status)),
+            message: preview(&answer.body),
+        },
     }
 }
 
@@ -437,22 +602,19 @@ fn preview(body: &[u8]) -> String {
         .collect()
 }
 
-/// `GET https://crowd/crowd /user?username=alice`, for the debug trail. Query values
-/// are names, never secrets (the password travels in the body).
-fn describe_request(method: Method, base: &str, path: &str, query: &[(&str, &str)]) -> String {
-    let verb = match method {
-        Method::Get => "GET",
-        Method::Post => "POST",
-    };
-    let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-    format!("{verb} {base} {path} {}", query.join(" "))
-}
-
-fn describe(e: &ureq::Error) -> String {
+/// The kind and words of a transport failure.
+fn failure_of(e: &ureq::Error) -> (FailureKind, String) {
     match e {
-        ureq::Error::Timeout(_) => "timed out".into(),
-        ureq::Error::HostNotFound => "host not found".into(),
-        ureq::Error::Io(io) => format!("connection failed: {io}"),
-        other => other.to_string(),
+        ureq::Error::Timeout(_) => (FailureKind::Timeout, "timed out".into()),
+        ureq::Error::HostNotFound => (FailureKind::Connect, "host not found".into()),
+        // rustls reports certificate problems as invalid data on the stream.
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            (FailureKind::Tls, format!("TLS handshake failed: {io}"))
+        }
+        ureq::Error::Io(io) => (FailureKind::Connect, format!("connection failed: {io}")),
+        ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_) => {
+            (FailureKind::Tls, format!("TLS failed: {e}"))
+        }
+        other => (FailureKind::Connect, other.to_string()),
     }
 }
