@@ -79,12 +79,17 @@ impl fmt::Debug for Secret {
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The file this configuration was read from.
+    pub path: PathBuf,
     /// Crowd base URLs (scheme, host, port and context path), tried in order.
     pub urls: Vec<String>,
     /// The Crowd application name this host authenticates as.
     pub application: String,
     /// The application's password.
     pub app_password: Secret,
+    /// The file the password was read from (the config itself, or `password_file`):
+    /// the file whose permissions must keep it from users.
+    pub secret_file: PathBuf,
     /// PEM file of trusted roots; `None` means the system trust store.
     pub ca_file: Option<PathBuf>,
     /// Hard bound on one PAM call.
@@ -217,10 +222,12 @@ impl RawConfig {
             ));
         }
 
+        let mut secret_file = path.to_owned();
         let app_password = match (self.password, self.password_file) {
             (Some(p), None) => Secret::new(p.into_inner()),
             (None, Some(f)) => {
                 let file = resolve_relative(path, f.get_ref());
+                secret_file = file.clone();
                 let text = read_small_file(&file, "password_file").map_err(|mut e| {
                     e.line = Some(line_of(text, f.span().start));
                     e.key = Some("password_file".into());
@@ -298,9 +305,11 @@ impl RawConfig {
         }
 
         Ok(Config {
+            path: path.to_owned(),
             urls: normalized,
             application,
             app_password,
+            secret_file,
             ca_file: self.ca_file.map(|f| resolve_relative(path, f.get_ref())),
             timeout,
             rules,

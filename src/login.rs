@@ -55,7 +55,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
     subject: &mut Subject,
 ) -> Result<Granted, Denial> {
     // The user first, so that even a configuration error is logged with the user.
-    let user = username(pam.user()?)?;
+    let user = check_username(pam.user()?)?;
     subject.user = Some(user.clone());
     let options = Options::parse(args).map_err(Denial::Config)?;
     let config = Config::load(&options.config_path).map_err(|e| Denial::Config(e.to_string()))?;
@@ -73,7 +73,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
     };
     match phase {
         Phase::Auth => {
-            let password = password(pam.password()?)?;
+            let password = check_password(pam.password()?)?;
             // The deadline starts after the prompt: typing is not Crowd's time.
             let client = connect(config.timeout)?;
             let result = authenticate(&client, &user, &password);
@@ -158,8 +158,8 @@ pub fn account(
     }
 }
 
-/// The PAM user as a name Crowd can be asked about.
-fn username(raw: Vec<u8>) -> Result<String, Denial> {
+/// The user name as a name Crowd can be asked about.
+pub fn check_username(raw: Vec<u8>) -> Result<String, Denial> {
     let name = String::from_utf8(raw).map_err(|_| Denial::BadUsername("not valid UTF-8".into()))?;
     if name.is_empty() {
         return Err(Denial::BadUsername("empty".into()));
@@ -175,7 +175,8 @@ fn username(raw: Vec<u8>) -> Result<String, Denial> {
     Ok(name)
 }
 
-fn password(raw: Zeroizing<Vec<u8>>) -> Result<Zeroizing<String>, Denial> {
+/// The password as one that can be sent to Crowd; empty ones never are.
+pub fn check_password(raw: Zeroizing<Vec<u8>>) -> Result<Zeroizing<String>, Denial> {
     if raw.is_empty() {
         return Err(Denial::EmptyPassword);
     }
@@ -368,7 +369,9 @@ mod tests {
         ));
         assert_eq!(
             account(&s, "alice", None, &rules(&["admins"], &[])),
-            Err(Denial::Access(Access::NotInAllowGroups))
+            Err(Denial::Access(Access::NotInAllowGroups(vec![
+                "admins".into()
+            ])))
         );
         assert_eq!(
             account(
@@ -520,21 +523,24 @@ mod tests {
 
     #[test]
     fn usernames_are_checked_before_crowd() {
-        assert!(username(b"alice".to_vec()).is_ok());
-        assert!(username("al ice&/%ü".as_bytes().to_vec()).is_ok());
-        assert!(username(vec![]).is_err());
-        assert!(username(vec![0xff, 0xfe]).is_err());
-        assert!(username(b"a\nb".to_vec()).is_err());
-        assert!(username(vec![b'a'; 256]).is_err());
+        assert!(check_username(b"alice".to_vec()).is_ok());
+        assert!(check_username("al ice&/%ü".as_bytes().to_vec()).is_ok());
+        assert!(check_username(vec![]).is_err());
+        assert!(check_username(vec![0xff, 0xfe]).is_err());
+        assert!(check_username(b"a\nb".to_vec()).is_err());
+        assert!(check_username(vec![b'a'; 256]).is_err());
     }
 
     #[test]
     fn passwords_are_checked_before_crowd() {
-        assert_eq!(password(Zeroizing::new(vec![])), Err(Denial::EmptyPassword));
-        assert!(password(Zeroizing::new(vec![b'x'; 4097])).is_err());
-        assert!(password(Zeroizing::new(vec![0xc3])).is_err());
         assert_eq!(
-            password(Zeroizing::new(b" p&%\"\\".to_vec()))
+            check_password(Zeroizing::new(vec![])),
+            Err(Denial::EmptyPassword)
+        );
+        assert!(check_password(Zeroizing::new(vec![b'x'; 4097])).is_err());
+        assert!(check_password(Zeroizing::new(vec![0xc3])).is_err());
+        assert_eq!(
+            check_password(Zeroizing::new(b" p&%\"\\".to_vec()))
                 .unwrap()
                 .as_str(),
             " p&%\"\\"

@@ -176,7 +176,9 @@ impl fmt::Display for Denial {
             ),
             Denial::Inactive => f.write_str("account inactive in Crowd"),
             Denial::Access(Access::InDenyGroup(g)) => write!(f, "member of deny group {g:?}"),
-            Denial::Access(Access::NotInAllowGroups) => f.write_str("in none of allow_groups"),
+            Denial::Access(Access::NotInAllowGroups(groups)) => {
+                write!(f, "in none of allow_groups {groups:?}")
+            }
             Denial::Access(Access::NobodyAllowed) => f.write_str("allow_groups is empty"),
             Denial::Access(Access::Granted) => f.write_str("granted"),
             Denial::Config(why) => write!(f, "configuration: {why}"),
@@ -275,7 +277,7 @@ mod tests {
                 canonical: "x".into(),
             },
             Denial::Inactive,
-            Denial::Access(Access::NotInAllowGroups),
+            Denial::Access(Access::NotInAllowGroups(vec![])),
             Denial::Config("x".into()),
             Denial::Pam {
                 what: "x",

@@ -18,8 +18,8 @@ pub enum Access {
     Granted,
     /// The user is a member of this deny group.
     InDenyGroup(String),
-    /// The user is in none of the allow groups.
-    NotInAllowGroups,
+    /// The user is in none of these allow groups.
+    NotInAllowGroups(Vec<String>),
     /// `allow_groups` is present but empty: nobody is admitted.
     NobodyAllowed,
 }
@@ -53,7 +53,7 @@ impl AccessRules {
                         return Ok(Access::Granted);
                     }
                 }
-                Ok(Access::NotInAllowGroups)
+                Ok(Access::NotInAllowGroups(allow.clone()))
             }
         }
     }
@@ -104,7 +104,7 @@ mod tests {
                     if in_("a") || in_("b") {
                         Access::Granted
                     } else {
-                        Access::NotInAllowGroups
+                        Access::NotInAllowGroups(vec!["a".into(), "b".into()])
                     },
                 ),
                 (
@@ -122,7 +122,7 @@ mod tests {
                     } else if in_("a") {
                         Access::Granted
                     } else {
-                        Access::NotInAllowGroups
+                        Access::NotInAllowGroups(vec!["a".into()])
                     },
                 ),
             ];

@@ -25,6 +25,8 @@ pub struct Group {
 pub struct Fixture {
     pub users: Vec<User>,
     pub groups: BTreeMap<String, Group>,
+    /// Open SSO sessions: token → (user, remote address).
+    pub sessions: BTreeMap<String, (String, Option<String>)>,
 }
 
 impl Fixture {
@@ -86,6 +88,32 @@ impl Fixture {
         self.groups.keys().find(|g| g.to_lowercase() == lower)
     }
 
+    /// Groups listing `user` (canonical) as a direct member.
+    pub fn direct_groups(&self, user: &str) -> Vec<String> {
+        self.groups
+            .iter()
+            .filter(|(_, g)| g.users.iter().any(|u| u == user))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Every user in `group` directly or through nested groups; cycles are safe.
+    pub fn nested_members(&self, group: &str) -> Vec<String> {
+        let mut users = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut queue = VecDeque::from([group.to_owned()]);
+        while let Some(g) = queue.pop_front() {
+            if !seen.insert(g.clone()) {
+                continue;
+            }
+            if let Some(def) = self.groups.get(&g) {
+                users.extend(def.users.iter().cloned());
+                queue.extend(def.groups.iter().cloned());
+            }
+        }
+        users.into_iter().collect()
+    }
+
     /// Every group `user` (canonical) is in, directly or through nesting; cycles are safe.
     pub fn nested_groups(&self, user: &str) -> Vec<String> {
         let mut found = BTreeSet::new();
@@ -131,8 +159,12 @@ impl Request {
     }
 }
 
-/// Crowd's answer: status and JSON body.
-pub fn answer(fixture: &Fixture, req: &Request) -> (u16, Value) {
+/// Crowd's answer: status and JSON body. Sessions change the fixture.
+pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
+    if let Some(token) = req.path.strip_prefix("/session/") {
+        let token = percent_encoding::percent_decode_str(token).decode_utf8_lossy();
+        return session(fixture, req, &token);
+    }
     let username = req.param("username").unwrap_or_default();
     let user = fixture.find(username);
     let not_found = || {
@@ -165,20 +197,56 @@ pub fn answer(fixture: &Fixture, req: &Request) -> (u16, Value) {
             Some(user) => (200, user_json(user)),
             None => (404, not_found().1),
         },
-        ("GET", "/user/group/nested") => {
+        ("GET", "/user/group/nested") | ("GET", "/user/group/direct") => {
             let Some(user) = user else {
                 return (404, not_found().1);
             };
-            let start = number(req.param("start-index"), 0);
-            let max = number(req.param("max-results"), 1000);
-            let page: Vec<Value> = fixture
-                .nested_groups(&user.name)
-                .into_iter()
-                .skip(start)
-                .take(max)
-                .map(|g| json!({ "name": g }))
-                .collect();
-            (200, json!({ "expand": "group", "groups": page }))
+            let groups = if req.path.ends_with("nested") {
+                fixture.nested_groups(&user.name)
+            } else {
+                fixture.direct_groups(&user.name)
+            };
+            (
+                200,
+                json!({ "expand": "group", "groups": page(req, groups) }),
+            )
+        }
+        ("GET", "/group/user/nested") if req.param("username").is_none() => {
+            let groupname = req.param("groupname").unwrap_or_default();
+            let Some(group) = fixture.group_name(groupname).cloned() else {
+                return (
+                    404,
+                    error(
+                        "GROUP_NOT_FOUND",
+                        &format!("Group <{groupname}> does not exist"),
+                    )
+                    .1,
+                );
+            };
+            let members = fixture.nested_members(&group);
+            (
+                200,
+                json!({ "expand": "user", "users": page(req, members) }),
+            )
+        }
+        ("POST", "/session") => {
+            let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+            let name = body["username"].as_str().unwrap_or_default();
+            let Some(user) = fixture.find(name).cloned() else {
+                return error("USER_NOT_FOUND", &format!("User <{name}> does not exist"));
+            };
+            if body["password"].as_str() != Some(user.password.as_str()) {
+                return error("INVALID_USER_AUTHENTICATION", "password was invalid");
+            }
+            if !user.active {
+                return error("INACTIVE_ACCOUNT", "inactive");
+            }
+            let token = format!("tok/{}+{}", fixture.sessions.len() + 1, user.name);
+            let bound = remote_address(&body["validation-factors"]);
+            fixture
+                .sessions
+                .insert(token.clone(), (user.name.clone(), bound));
+            (201, session_json(&token, &user.name))
         }
         ("GET", "/group/user/nested") => {
             let groupname = req.param("groupname").unwrap_or_default();
@@ -207,6 +275,61 @@ pub fn answer(fixture: &Fixture, req: &Request) -> (u16, Value) {
         ),
         _ => (404, Value::Null),
     }
+}
+
+/// `POST /session/{token}` validates, `DELETE` terminates.
+fn session(fixture: &mut Fixture, req: &Request, token: &str) -> (u16, Value) {
+    let invalid = || {
+        (
+            404,
+            json!({ "reason": "INVALID_SSO_TOKEN", "message": format!("Token <{token}> does not exist") }),
+        )
+    };
+    match req.method.as_str() {
+        "POST" => {
+            let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+            match fixture.sessions.get(token) {
+                Some((user, bound)) if bound.is_none() || *bound == remote_address(&body) => {
+                    (200, session_json(token, user))
+                }
+                _ => invalid(),
+            }
+        }
+        "DELETE" => match fixture.sessions.remove(token) {
+            Some(_) => (204, Value::Null),
+            None => invalid(),
+        },
+        _ => (404, Value::Null),
+    }
+}
+
+fn remote_address(factors: &Value) -> Option<String> {
+    factors["validationFactors"]
+        .as_array()?
+        .iter()
+        .find(|f| f["name"] == "remote_address")
+        .and_then(|f| f["value"].as_str().map(str::to_owned))
+}
+
+fn session_json(token: &str, user: &str) -> Value {
+    json!({
+        "token": token,
+        "user": { "name": user },
+        "created-date": 1_700_000_000_000_i64,
+        "expiry-date": 1_700_000_600_000_i64,
+    })
+}
+
+/// The page of `items` that `start-index` and `max-results` ask for, as `{"name"}`s.
+fn page(req: &Request, items: Vec<String>) -> Vec<Value> {
+    let start = number(req.param("start-index"), 0);
+    let max = number(req.param("max-results"), 1000);
+    items
+        .into_iter()
+        .skip(start)
+        .take(max)
+        .map(|name| json!({ "name": name }))
+        .collect()
 }
 
 fn user_json(user: &User) -> Value {

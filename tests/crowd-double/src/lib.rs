@@ -414,9 +414,10 @@ fn crowd_answer(state: &Mutex<State>, request: &Request, authorized: bool) -> Ca
     if !authorized {
         return Canned::new(401, "text/plain", "Application failed to authenticate");
     }
-    let s = state.lock().unwrap_or_else(|p| p.into_inner());
-    match directory::answer(&s.fixture, request) {
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    match directory::answer(&mut s.fixture, request) {
         (404, serde_json::Value::Null) => tomcat_404(),
+        (204, _) => Canned::new(204, "application/json", ""),
         (status, json) => Canned::new(status, "application/json", json.to_string()),
     }
 }

@@ -1,0 +1,261 @@
+//! `pam-crowd check`: every step between this host and a working Crowd login, one
+//! line each, with a hint where a step fails.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Instant;
+
+use pam_crowd::config::Config;
+use pam_crowd::crowd::{ClientSettings, CrowdError, Deadline, Directory, FailureKind, RestClient};
+use serde_json::json;
+
+use crate::{Report, Status};
+
+/// One step's result.
+struct Step {
+    url: Option<String>,
+    step: &'static str,
+    ok: bool,
+    detail: String,
+    hint: Option<&'static str>,
+}
+
+impl Step {
+    fn ok(url: Option<&str>, step: &'static str, detail: String) -> Step {
+        Step {
+            url: url.map(str::to_owned),
+            step,
+            ok: true,
+            detail,
+            hint: None,
+        }
+    }
+
+    fn failed(url: Option<&str>, step: &'static str, detail: String, hint: &'static str) -> Step {
+        Step {
+            url: url.map(str::to_owned),
+            step,
+            ok: false,
+            detail,
+            hint: Some(hint),
+        }
+    }
+}
+
+/// Runs every check; a failed step ends the checks of its url.
+pub fn run(path: &Path) -> Report {
+    let mut steps = Vec::new();
+    match Config::load(path) {
+        Err(e) => steps.push(Step::failed(
+            None,
+            "config",
+            e.to_string(),
+            "fix the file: see pam_crowd.toml(5) or conf/pam_crowd.toml",
+        )),
+        Ok(config) => {
+            steps.push(Step::ok(
+                None,
+                "config",
+                format!(
+                    "{} ({} url(s), application {:?}, timeout {} s)",
+                    path.display(),
+                    config.urls.len(),
+                    config.application,
+                    config.timeout.as_secs()
+                ),
+            ));
+            steps.push(permissions(&config.secret_file));
+            for url in &config.urls {
+                check_url(&config, url, &mut steps);
+            }
+        }
+    }
+    report(steps)
+}
+
+/// The file holding the application password must not be readable by other users.
+fn permissions(file: &Path) -> Step {
+    match std::fs::metadata(file) {
+        Err(e) => Step::failed(
+            None,
+            "permissions",
+            format!("{}: {e}", file.display()),
+            "check the path",
+        ),
+        Ok(meta) => {
+            let mode = meta.mode() & 0o7777;
+            let detail = format!(
+                "{}: mode {mode:04o}, owner uid {}",
+                file.display(),
+                meta.uid()
+            );
+            if mode & 0o077 != 0 {
+                Step::failed(
+                    None,
+                    "permissions",
+                    format!("{detail}: other users can read the application password"),
+                    "chmod 600 the file (and chown root)",
+                )
+            } else {
+                Step::ok(None, "permissions", detail)
+            }
+        }
+    }
+}
+
+fn check_url(config: &Config, url: &str, steps: &mut Vec<Step>) {
+    let u = Some(url);
+    let Ok(uri) = url.parse::<ureq::http::Uri>() else {
+        steps.push(Step::failed(
+            u,
+            "resolve",
+            "not a valid URL".into(),
+            "fix `url`",
+        ));
+        return;
+    };
+    let https = uri.scheme_str() == Some("https");
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+
+    let addrs: Vec<_> = match (host.as_str(), port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => {
+            steps.push(Step::failed(
+                u,
+                "resolve",
+                format!("{host}: {e}"),
+                "check the host name and /etc/resolv.conf",
+            ));
+            return;
+        }
+    };
+    let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+    steps.push(Step::ok(
+        u,
+        "resolve",
+        format!("{host}: {}", shown.join(", ")),
+    ));
+
+    let started = Instant::now();
+    let connected = addrs.iter().find_map(|a| {
+        TcpStream::connect_timeout(a, config.timeout)
+            .ok()
+            .map(|_| *a)
+    });
+    match connected {
+        Some(addr) => steps.push(Step::ok(
+            u,
+            "connect",
+            format!("{addr} in {} ms", started.elapsed().as_millis()),
+        )),
+        None => {
+            steps.push(Step::failed(
+                u,
+                "connect",
+                format!("no answer on port {port} of {}", shown.join(", ")),
+                "is Crowd running, and does a firewall let this host reach it?",
+            ));
+            return;
+        }
+    }
+
+    let settings = ClientSettings {
+        urls: vec![url.to_owned()],
+        ..ClientSettings::from(config)
+    };
+    let pinged = RestClient::new(&settings, Deadline::after(config.timeout)).and_then(|c| c.ping());
+    let tls_hint = "set ca_file to the CA that signed Crowd's certificate, and use the host name the certificate names";
+    let failure = match pinged {
+        Ok(()) => {
+            if https {
+                steps.push(Step::ok(u, "tls", "certificate trusted".into()));
+            }
+            steps.push(Step::ok(
+                u,
+                "application",
+                format!("{:?} accepted by Crowd", config.application),
+            ));
+            return;
+        }
+        Err(CrowdError::Setup(why)) => {
+            steps.push(Step::failed(u, "tls", why, tls_hint));
+            return;
+        }
+        Err(CrowdError::Refused {
+            status,
+            reason,
+            message,
+        }) => (
+            FailureKind::NotCrowd,
+            format!("{status} {}: {message}", reason.as_str()),
+        ),
+        Err(CrowdError::Unavailable(failures)) => match failures.into_iter().next() {
+            Some(f) => (f.kind, f.detail),
+            None => (FailureKind::Connect, "no answer".into()),
+        },
+    };
+    let (kind, detail) = failure;
+    if kind == FailureKind::Tls {
+        steps.push(Step::failed(u, "tls", detail, tls_hint));
+        return;
+    }
+    if https {
+        steps.push(Step::ok(u, "tls", "certificate trusted".into()));
+    }
+    let hint = match kind {
+        FailureKind::ApplicationRejected => {
+            "check `application` and the password against Crowd's Applications page"
+        }
+        FailureKind::AddressRejected => {
+            "add this host's address to the application's remote addresses in Crowd"
+        }
+        FailureKind::NotCrowd | FailureKind::Redirect => {
+            "check the url's scheme and context path (often /crowd)"
+        }
+        FailureKind::RateLimited | FailureKind::ServerError => {
+            "Crowd is failing or overloaded: see its logs"
+        }
+        FailureKind::Timeout => "Crowd is too slow to answer: see its logs, or raise `timeout`",
+        FailureKind::Connect | FailureKind::Tls | FailureKind::TooLarge => "is this Crowd?",
+    };
+    steps.push(Step::failed(u, "application", detail, hint));
+}
+
+fn report(steps: Vec<Step>) -> Report {
+    let all_ok = steps.iter().all(|s| s.ok);
+    let text = steps
+        .iter()
+        .map(|s| {
+            let place = s
+                .url
+                .as_deref()
+                .map(|u| format!("{u} "))
+                .unwrap_or_default();
+            match (s.ok, s.hint) {
+                (true, _) => format!("{place}{}: ok: {}", s.step, s.detail),
+                (false, Some(hint)) => {
+                    format!("{place}{}: FAILED: {} (hint: {hint})", s.step, s.detail)
+                }
+                (false, None) => format!("{place}{}: FAILED: {}", s.step, s.detail),
+            }
+        })
+        .collect();
+    let json = json!({
+        "ok": all_ok,
+        "steps": steps.iter().map(|s| json!({
+            "url": s.url, "step": s.step, "ok": s.ok, "detail": s.detail, "hint": s.hint,
+        })).collect::<Vec<_>>(),
+    });
+    Report {
+        status: if all_ok { Status::Ok } else { Status::Broken },
+        text,
+        json,
+        error: false,
+    }
+}

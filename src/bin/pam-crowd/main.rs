@@ -1,0 +1,344 @@
+//! `pam-crowd`: the admin's view of what pam_crowd.so decides, and python-crowd's
+//! operations from the shell. Same config, same client, same decision as the module.
+
+mod check;
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use pam_crowd::config::{Config, DEFAULT_PATH};
+use pam_crowd::crowd::{ClientSettings, CrowdError, Deadline, Directory, Reason, RestClient};
+use pam_crowd::login;
+use pam_crowd::outcome::{Denial, PamCode, Phase};
+use pam_crowd::pam_context::KnownUser;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+/// Check and use the Crowd connection of pam_crowd.
+#[derive(Parser)]
+#[command(name = "pam-crowd", version, about)]
+struct Cli {
+    /// Configuration file (the module's `config=`).
+    #[arg(long, global = true, default_value = DEFAULT_PATH, value_name = "PATH")]
+    config: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the config and its permissions, then reach, trust and log in to every url.
+    Check,
+    /// Authenticate USER and apply the account rules, as the module would.
+    Auth(Decision),
+    /// Apply the account rules alone (as for a publickey login or sudo NOPASSWD).
+    Account(Decision),
+    /// Show a Crowd user.
+    User {
+        /// Crowd user name.
+        user: String,
+    },
+    /// List a user's groups (nested by default).
+    Groups {
+        /// Crowd user name.
+        user: String,
+        /// Only the groups the user is a direct member of.
+        #[arg(long)]
+        direct: bool,
+    },
+    /// List a group's members, nested groups included.
+    Members {
+        /// Crowd group name.
+        group: String,
+    },
+    /// Crowd SSO sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+}
+
+#[derive(Args)]
+struct Decision {
+    /// User name, exactly as it would be typed at the login.
+    user: String,
+    /// PAM service whose rules apply (`[service.NAME]`); default: the top-level rules.
+    #[arg(long, value_name = "NAME")]
+    service: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum SessionCommand {
+    /// Log USER in and print the SSO token.
+    Create {
+        user: String,
+        /// The client address the session is bound to.
+        #[arg(long, value_name = "ADDR")]
+        remote: Option<String>,
+    },
+    /// Check a token (from the same address, when given).
+    Validate {
+        token: String,
+        #[arg(long, value_name = "ADDR")]
+        remote: Option<String>,
+    },
+    /// End a session.
+    Terminate { token: String },
+}
+
+/// Exit statuses: scripts branch on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// Allowed, found, valid, all checks passed.
+    Ok = 0,
+    /// Denied, not found, invalid: Crowd answered no.
+    No = 1,
+    /// Crowd unavailable, or the config is broken.
+    Broken = 2,
+}
+
+/// What a command prints: text lines for people, one JSON value for scripts.
+struct Report {
+    status: Status,
+    text: Vec<String>,
+    json: Value,
+    /// An error message rather than an answer: printed on stderr.
+    error: bool,
+}
+
+impl Report {
+    fn new(status: Status, text: impl Into<String>, json: Value) -> Report {
+        Report {
+            status,
+            text: vec![text.into()],
+            json,
+            error: false,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let report = match &cli.command {
+        Command::Check => check::run(&cli.config),
+        command => match Config::load(&cli.config) {
+            Err(e) => failure(Status::Broken, e.to_string()),
+            Ok(config) => run(command, &config),
+        },
+    };
+    if cli.json {
+        println!("{}", report.json);
+    } else if report.error {
+        for line in &report.text {
+            eprintln!("pam-crowd: {line}");
+        }
+    } else {
+        for line in &report.text {
+            println!("{line}");
+        }
+    }
+    ExitCode::from(report.status as u8)
+}
+
+fn failure(status: Status, why: String) -> Report {
+    Report {
+        error: true,
+        ..Report::new(status, why.clone(), json!({ "error": why }))
+    }
+}
+
+fn run(command: &Command, config: &Config) -> Report {
+    let client = match RestClient::new(
+        &ClientSettings::from(config),
+        Deadline::after(config.timeout),
+    ) {
+        Ok(c) => c,
+        Err(e) => return failure(Status::Broken, e.to_string()),
+    };
+    let crowd_error = |e: CrowdError| {
+        let status = match e {
+            CrowdError::Refused { .. } => Status::No,
+            _ => Status::Broken,
+        };
+        failure(status, e.to_string())
+    };
+    match command {
+        // `main` runs check before loading the config; here for completeness.
+        Command::Check => check::run(&config.path),
+        Command::Auth(d) => decide(config, &client, d, true),
+        Command::Account(d) => decide(config, &client, d, false),
+        Command::User { user } => match client.user(user) {
+            Ok(u) => Report {
+                status: Status::Ok,
+                text: vec![
+                    format!("name: {}", u.name),
+                    format!("active: {}", u.active),
+                    format!(
+                        "display name: {}",
+                        u.display_name.clone().unwrap_or_default()
+                    ),
+                    format!("email: {}", u.email.clone().unwrap_or_default()),
+                ],
+                json: json!({
+                    "name": u.name, "active": u.active,
+                    "display-name": u.display_name, "email": u.email,
+                }),
+                error: false,
+            },
+            Err(e) => crowd_error(e),
+        },
+        Command::Groups { user, direct } => {
+            let groups = if *direct {
+                client.direct_groups(user)
+            } else {
+                client.nested_groups(user)
+            };
+            match groups {
+                Ok(groups) => list(groups, "groups"),
+                Err(e) => crowd_error(e),
+            }
+        }
+        Command::Members { group } => match client.nested_group_members(group) {
+            Ok(users) => list(users, "users"),
+            Err(e) => crowd_error(e),
+        },
+        Command::Session(s) => session(&client, s, crowd_error),
+    }
+}
+
+fn list(names: Vec<String>, key: &str) -> Report {
+    Report {
+        status: Status::Ok,
+        text: names.clone(),
+        json: json!({ key: names }),
+        error: false,
+    }
+}
+
+/// Exactly the module's decision: authenticate (when asked), then the account phase
+/// with what authenticate learned, under the rules of the chosen service.
+fn decide(config: &Config, client: &RestClient, d: &Decision, with_password: bool) -> Report {
+    let rules = match &d.service {
+        Some(service) => config.rules_for(service),
+        None => config.rules.clone(),
+    };
+    let mut phase = Phase::Account;
+    let result = (|| {
+        let user = login::check_username(d.user.clone().into_bytes())?;
+        let known = if with_password {
+            phase = Phase::Auth;
+            let password = read_password().map_err(|e| Denial::Config(e.to_string()))?;
+            let password = login::check_password(password)?;
+            let found = login::authenticate(client, &user, &password)?;
+            phase = Phase::Account;
+            Some(KnownUser {
+                pam_user: user.clone(),
+                config_path: config.secret_file.clone(),
+                canonical: found.name,
+                active: found.active,
+            })
+        } else {
+            None
+        };
+        login::account(client, &user, known.as_ref(), &rules)
+    })();
+    let service = d
+        .service
+        .clone()
+        .unwrap_or_else(|| "(top-level rules)".into());
+    match result {
+        Ok(granted) => Report {
+            status: Status::Ok,
+            text: vec!["allowed".into()],
+            json: json!({
+                "user": d.user, "service": service, "allowed": true,
+                "code": PamCode::Success.name(), "reason": granted.detail,
+            }),
+            error: false,
+        },
+        Err(denial) => {
+            let code = denial.code(phase);
+            let status = match code {
+                PamCode::AuthinfoUnavail | PamCode::ServiceErr | PamCode::SystemErr => {
+                    Status::Broken
+                }
+                _ => Status::No,
+            };
+            let reason = denial.to_string();
+            Report {
+                status,
+                text: vec![format!("denied: {reason}")],
+                json: json!({
+                    "user": d.user, "service": service, "allowed": false,
+                    "code": code.name(), "reason": reason,
+                }),
+                error: false,
+            }
+        }
+    }
+}
+
+fn session(
+    client: &RestClient,
+    s: &SessionCommand,
+    crowd_error: impl Fn(CrowdError) -> Report,
+) -> Report {
+    let shown = |s: pam_crowd::crowd::Session, status: Status, words: &str| Report {
+        status,
+        text: vec![format!("{words}{}", s.token)],
+        json: json!({
+            "token": s.token, "user": s.user,
+            "created": s.created, "expires": s.expires,
+        }),
+        error: false,
+    };
+    match s {
+        SessionCommand::Create { user, remote } => {
+            let password = match read_password() {
+                Ok(p) => p,
+                Err(e) => return failure(Status::Broken, e.to_string()),
+            };
+            let password = String::from_utf8_lossy(&password).into_owned();
+            let password = Zeroizing::new(password);
+            match client.create_session(user, &password, remote.as_deref()) {
+                Ok(session) => shown(session, Status::Ok, ""),
+                Err(e) => crowd_error(e),
+            }
+        }
+        SessionCommand::Validate { token, remote } => {
+            match client.validate_session(token, remote.as_deref()) {
+                Ok(session) => {
+                    let user = session.user.clone().unwrap_or_default();
+                    let mut report = shown(session, Status::Ok, "");
+                    report.text = vec![format!("valid: session of {user}")];
+                    report
+                }
+                Err(e) if e.reason() == Some(&Reason::Other("INVALID_SSO_TOKEN".into())) => {
+                    failure(Status::No, "invalid token".into())
+                }
+                Err(e) => crowd_error(e),
+            }
+        }
+        SessionCommand::Terminate { token } => match client.terminate_session(token) {
+            Ok(()) => Report::new(Status::Ok, "terminated", json!({ "terminated": true })),
+            Err(e) => crowd_error(e),
+        },
+    }
+}
+
+/// The password: from the terminal without echo, or one line of stdin when it is
+/// not a terminal (for scripts). Wiped when dropped.
+fn read_password() -> std::io::Result<Zeroizing<Vec<u8>>> {
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("Password: ").map(|p| Zeroizing::new(p.into_bytes()));
+    }
+    let mut line = Zeroizing::new(Vec::new());
+    std::io::stdin().lock().read_until(b'\n', &mut line)?;
+    while matches!(line.last(), Some(b'\n' | b'\r')) {
+        line.pop();
+    }
+    Ok(line)
+}
