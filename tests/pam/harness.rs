@@ -159,8 +159,8 @@ impl Host {
 
     /// Runs `ops`, answering successive prompts with `answers` (then end of input).
     pub fn run_answering(&self, service: &str, user: &str, answers: &[&str], ops: &[&str]) -> Run {
-        let started = Instant::now();
-        let mut child = Command::new("pamtester")
+        let mut pamtester = Command::new("pamtester");
+        pamtester
             .arg("-v")
             .arg("-I")
             .arg("rhost=203.0.113.9")
@@ -171,33 +171,14 @@ impl Host {
             .env("PAM_WRAPPER_SERVICE_DIR", self.dir.join("pam.d"))
             .env("PAM_WRAPPER_DEBUGLEVEL", "2")
             .env("LD_PRELOAD", "libpam_wrapper.so")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run pamtester (apt-get install pamtester libpam-wrapper)");
-        let mut stdin = child.stdin.take().expect("stdin");
-        // A closed pipe just means pamtester did not ask for a password.
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         let input: String = answers.iter().map(|a| format!("{a}\n")).collect();
-        let _ = stdin.write_all(input.as_bytes());
-        drop(stdin);
-        let out = reader(child.stdout.take().expect("stdout"));
-        let err = reader(child.stderr.take().expect("stderr"));
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if started.elapsed() > RUN_LIMIT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("pamtester ran longer than {RUN_LIMIT:?}: the module hung");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let elapsed = started.elapsed();
-        let out = out.join().expect("stdout reader");
-        let err = err.join().expect("stderr reader");
+        let Finished {
+            status,
+            stdout: out,
+            stderr: err,
+            elapsed,
+        } = run_bounded(&mut pamtester, &input);
         let mut codes = Vec::new();
         for line in out.lines().chain(err.lines()) {
             // A prompt ("Password: ") may precede the message on the same line.
@@ -239,6 +220,48 @@ impl Host {
 impl Drop for Host {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A finished process.
+pub struct Finished {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// Runs `command` with `input` on stdin, killing it if it outlives `RUN_LIMIT`.
+pub fn run_bounded(command: &mut Command, input: &str) -> Finished {
+    let started = Instant::now();
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn (for pamtester: apt-get install pamtester libpam-wrapper)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // A closed pipe just means the program did not read all of its input.
+    let _ = stdin.write_all(input.as_bytes());
+    drop(stdin);
+    let out = reader(child.stdout.take().expect("stdout"));
+    let err = reader(child.stderr.take().expect("stderr"));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} ran longer than {RUN_LIMIT:?}: it hung");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Finished {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+        elapsed: started.elapsed(),
     }
 }
 
