@@ -3,6 +3,20 @@
 //! [`Directory`] is the one interface the rest of the crate talks to; [`RestClient`]
 //! implements it over Crowd's REST API (`/rest/usermanagement/1`). Every operation
 //! is bounded by a [`Deadline`] and fails over across the configured base URLs.
+//!
+//! ```no_run
+//! use pam_crowd::config::Config;
+//! use pam_crowd::crowd::{ClientSettings, Deadline, Directory, RestClient};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::load("/etc/pam_crowd.toml".as_ref())?;
+//! let crowd = RestClient::new(&ClientSettings::from(&config), Deadline::after(config.timeout))?;
+//! crowd.ping()?;
+//! if crowd.is_nested_member("alice", "linux-users")? {
+//!     println!("alice may log in; her groups: {:?}", crowd.nested_groups("alice")?);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod error;
 mod rest;
