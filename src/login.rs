@@ -27,6 +27,7 @@ pub fn run<P: PamContext, S: AsRef<str>>(pam: &mut P, phase: Phase, args: &[S]) 
         user: None,
         service: pam.service(),
         rhost: pam.rhost(),
+        asked_crowd: None,
     };
     let result = decide(pam, phase, args, &mut subject);
     let level = match &result {
@@ -75,6 +76,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
         Phase::Auth => {
             let password = check_password(pam.password()?)?;
             // The deadline starts after the prompt: typing is not Crowd's time.
+            subject.asked_crowd = Some(std::time::Instant::now());
             let client = connect(config.timeout)?;
             let result = authenticate(&client, &user, &password);
             trace(pam, &client);
@@ -95,6 +97,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
             let known = pam
                 .recall()
                 .filter(|k| k.pam_user == user && k.config_path == options.config_path);
+            subject.asked_crowd = Some(std::time::Instant::now());
             let client = connect(config.timeout)?;
             let result = account(&client, &user, known.as_ref(), &rules);
             trace(pam, &client);

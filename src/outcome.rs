@@ -197,6 +197,9 @@ pub struct Subject {
     pub service: String,
     /// PAM_RHOST, when the application set it.
     pub rhost: Option<String>,
+    /// When the call started asking Crowd, if it did: the log line says how long
+    /// Crowd took, which the `timeout` bounds.
+    pub asked_crowd: Option<std::time::Instant>,
 }
 
 /// The one syslog line for a decision. User-supplied text is quoted and escaped, so a
@@ -208,10 +211,14 @@ pub fn decision_line(subject: &Subject, result: &Result<Granted, Denial>, phase:
         "user={user:?} service={:?} rhost={rhost:?}",
         subject.service
     );
+    let took = subject
+        .asked_crowd
+        .map(|t| format!(" [crowd {} ms]", t.elapsed().as_millis()))
+        .unwrap_or_default();
     match result {
-        Ok(g) => format!("granted {head}: {}", g.detail),
+        Ok(g) => format!("granted {head}: {}{took}", g.detail),
         Err(d) => format!(
-            "denied {head} code={}: {}",
+            "denied {head} code={}: {}{took}",
             d.code(phase).name(),
             printable(&d.to_string())
         ),
@@ -324,6 +331,7 @@ mod tests {
             user: Some("eve\ngranted user=\"root\"".into()),
             service: "sshd".into(),
             rhost: Some("10.0.0.1".into()),
+            asked_crowd: None,
         };
         let line = decision_line(&subject, &Err(Denial::EmptyPassword), Phase::Auth);
         assert!(!line.contains('\n'), "{line}");

@@ -71,10 +71,7 @@ fn no_allow_groups_admits_any_active_user_and_empty_admits_nobody() {
 
 #[test]
 fn service_table_replaces_the_keys_it_sets_for_that_service() {
-    let fixture = Fixture::demo()
-        .user("erin", "erin-pw", true)
-        .member("linux-users", "erin");
-    let double = Double::start(fixture, Transport::Https);
+    let double = Double::start(Fixture::demo(), Transport::Https);
     let host = Host::for_double(
         &double,
         &format!("{RULES}[service.sudo]\nallow_groups = [\"sudo-admins\"]\n"),

@@ -234,7 +234,7 @@ fn user_groups_and_members() {
     let members = pam_crowd(&host, &["members", "linux-users", "--json"], "").json();
     assert_eq!(
         members["users"],
-        serde_json::json!(["alice", "carol", "dave"])
+        serde_json::json!(["alice", "carol", "dave", "erin"])
     );
     assert_eq!(pam_crowd(&host, &["members", "no-such-group"], "").code, 1);
 }

@@ -63,19 +63,22 @@ impl Fixture {
 
     /// The demo's and the tests' common directory:
     /// alice (in linux-users through nested group "developers", and in sudo-admins),
-    /// bob (active, in no group), carol (inactive, in linux-users), dave (contractor).
+    /// bob (active, in no group), carol (inactive, in linux-users), dave (contractor),
+    /// erin (in linux-users only: may log in, may not sudo).
     pub fn demo() -> Self {
         Fixture::default()
             .user("alice", "alice-pw", true)
             .user("bob", "bob-pw", true)
             .user("carol", "carol-pw", false)
             .user("dave", "dave-pw", true)
+            .user("erin", "erin-pw", true)
             .nest("linux-users", "developers")
             .member("developers", "alice")
             .member("sudo-admins", "alice")
             .member("linux-users", "carol")
             .member("linux-users", "dave")
             .member("contractors", "dave")
+            .member("linux-users", "erin")
     }
 
     fn find(&self, name: &str) -> Option<&User> {

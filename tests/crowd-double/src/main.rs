@@ -1,19 +1,23 @@
 //! `crowd-double`: serves the demo directory until killed, for the demo and for
 //! poking at the module by hand.
 //!
-//! Usage: crowd-double [--https] [--port N] [--ca-out FILE]
+//! Usage: crowd-double [--https] [--hang] [--port N] [--ca-out FILE]
+//! `--hang`: accept every request and never answer (a Crowd that is down but
+//! still holds its port).
 //! Prints one line, `url=URL ca_file=FILE`, once it is listening.
 
-use crowd_double::{Double, Fixture, Transport};
+use crowd_double::{Double, Fault, Fixture, Transport};
 
 fn main() {
     let mut transport = Transport::Http;
     let mut port = 0;
     let mut ca_out = None;
+    let mut hang = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--https" => transport = Transport::Https,
+            "--hang" => hang = true,
             "--port" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or(0),
             "--ca-out" => ca_out = args.next(),
             other => {
@@ -23,6 +27,9 @@ fn main() {
         }
     }
     let double = Double::start_on(Fixture::demo(), transport, port);
+    if hang {
+        double.set_fault(Fault::Hang);
+    }
     let ca = match (double.ca_file(), ca_out) {
         (Some(ca), Some(out)) => {
             std::fs::copy(ca, &out).expect("copy CA");
