@@ -110,9 +110,14 @@ struct ServiceOverride {
 
 impl Config {
     /// Reads and validates the file at `path`.
+    /// Reads and validates the file at `path`, refusing files other users could read
+    /// the secret from or change (see [`check_ownership`]).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        check_ownership(path, false)?;
         let text = read_small_file(path, "config file")?;
-        Config::parse(path, &text)
+        let config = Config::parse(path, &text)?;
+        check_ownership(&config.secret_file, true)?;
+        Ok(config)
     }
 
     /// Parses config text; `path` is used for error messages and relative `password_file`s.
@@ -353,6 +358,50 @@ fn check_groups(groups: Vec<String>) -> Result<Vec<String>, String> {
     Ok(groups)
 }
 
+/// Refuses a file that others could change (owned by another user than root or this
+/// process's, or writable by group or others: they could point `url` at their own
+/// server), or, when it holds the application password, read (like sssd).
+pub fn check_ownership(path: &Path, holds_secret: bool) -> Result<(), ConfigError> {
+    use std::os::unix::fs::MetadataExt;
+    let fail = |message: String| ConfigError {
+        path: path.to_owned(),
+        line: None,
+        key: None,
+        message,
+    };
+    let what = if holds_secret {
+        "password file"
+    } else {
+        "config file"
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot open {what}: {e}")))?;
+    let mode = meta.mode() & 0o7777;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Err(fail(format!(
+            "owned by uid {}, who could change it: run chown root {}",
+            meta.uid(),
+            path.display()
+        )));
+    }
+    let (forbidden, why) = if holds_secret {
+        (
+            0o077,
+            "readable or writable by group or others, and it holds the application password",
+        )
+    } else {
+        (0o022, "writable by group or others")
+    };
+    if mode & forbidden != 0 {
+        return Err(fail(format!(
+            "mode {mode:04o}: {why}: run chmod go-rwx {}",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// A relative path in the config is relative to the config file's directory.
 fn resolve_relative(config_path: &Path, file: &Path) -> PathBuf {
     match config_path.parent() {
@@ -540,6 +589,49 @@ password = "y""#,
         .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("password_file"));
         assert_eq!(e.line, Some(3));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn load_refuses_files_others_can_read_or_change() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("pam_crowd_perm_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("pam_crowd.toml");
+        let chmod = |p: &Path, mode| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        std::fs::write(&config, MINIMAL).unwrap();
+        chmod(&config, 0o644);
+        let e = Config::load(&config).unwrap_err();
+        assert!(
+            e.message.contains("mode 0644") && e.message.contains("chmod go-rwx"),
+            "{e}"
+        );
+        chmod(&config, 0o600);
+        assert!(Config::load(&config).is_ok());
+
+        // With password_file, the config may be world-readable but the secret not.
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "s\n").unwrap();
+        std::fs::write(
+            &config,
+            "url = \"https://x\"\napplication = \"a\"\npassword_file = \"secret\"\n",
+        )
+        .unwrap();
+        chmod(&config, 0o644);
+        chmod(&secret, 0o640);
+        let e = Config::load(&config).unwrap_err();
+        assert_eq!(e.path, secret, "{e}");
+        chmod(&secret, 0o600);
+        assert!(Config::load(&config).is_ok());
+        chmod(&config, 0o666);
+        assert!(
+            Config::load(&config)
+                .unwrap_err()
+                .message
+                .contains("writable")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -456,6 +456,8 @@ mod tests {
             "url = \"https://127.0.0.1:9/crowd\"\napplication = \"a\"\npassword = \"app-secret\"\ntimeout = 1\n",
         )
         .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         path
     }
 

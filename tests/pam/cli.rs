@@ -66,7 +66,6 @@ fn check_passes_every_step_of_a_good_setup() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     for line in [
         "config: ok",
-        "permissions: ok",
         "resolve: ok",
         "connect: ok",
         "tls: ok",
@@ -87,7 +86,15 @@ fn check_names_the_failing_step_with_a_hint() {
     chmod(&host, 0o644);
     let out = pam_crowd(&host, &["check", "--json"], "");
     assert_eq!(out.code, 2);
-    assert_eq!(step(&out.json(), "permissions")["ok"], false);
+    let config = step(&out.json(), "config").clone();
+    assert_eq!(config["ok"], false);
+    assert!(
+        config["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("chmod go-rwx"),
+        "{config}"
+    );
 
     // Wrong application password.
     let host = Host::new(&config_for(&[&double], RULES).replace(APP_PASSWORD, "stale"));

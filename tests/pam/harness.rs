@@ -135,8 +135,12 @@ impl Host {
         self.dir.join("pam_crowd.toml")
     }
 
+    /// Writes the config root-only (mode 0600), as the module requires.
     pub fn write_config(&self, config: &str) {
+        use std::os::unix::fs::PermissionsExt;
         std::fs::write(self.config_path(), config).expect("write config");
+        std::fs::set_permissions(self.config_path(), std::fs::Permissions::from_mode(0o600))
+            .expect("chmod config");
     }
 
     /// Writes service file `name`; `{module}` and `{config}` are filled in.

@@ -2,7 +2,6 @@
 //! line each, with a hint where a step fails.
 
 use std::net::{TcpStream, ToSocketAddrs};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Instant;
 
@@ -54,54 +53,25 @@ pub fn run(path: &Path) -> Report {
             "fix the file: see pam_crowd.toml(5) or conf/pam_crowd.toml",
         )),
         Ok(config) => {
+            // Loading refused a secret others could read (config::check_ownership).
             steps.push(Step::ok(
                 None,
                 "config",
                 format!(
-                    "{} ({} url(s), application {:?}, timeout {} s)",
+                    "{} ({} url(s), application {:?}, timeout {} s; secret in {}, private)",
                     path.display(),
                     config.urls.len(),
                     config.application,
-                    config.timeout.as_secs()
+                    config.timeout.as_secs(),
+                    config.secret_file.display()
                 ),
             ));
-            steps.push(permissions(&config.secret_file));
             for url in &config.urls {
                 check_url(&config, url, &mut steps);
             }
         }
     }
     report(steps)
-}
-
-/// The file holding the application password must not be readable by other users.
-fn permissions(file: &Path) -> Step {
-    match std::fs::metadata(file) {
-        Err(e) => Step::failed(
-            None,
-            "permissions",
-            format!("{}: {e}", file.display()),
-            "check the path",
-        ),
-        Ok(meta) => {
-            let mode = meta.mode() & 0o7777;
-            let detail = format!(
-                "{}: mode {mode:04o}, owner uid {}",
-                file.display(),
-                meta.uid()
-            );
-            if mode & 0o077 != 0 {
-                Step::failed(
-                    None,
-                    "permissions",
-                    format!("{detail}: other users can read the application password"),
-                    "chmod 600 the file (and chown root)",
-                )
-            } else {
-                Step::ok(None, "permissions", detail)
-            }
-        }
-    }
 }
 
 fn check_url(config: &Config, url: &str, steps: &mut Vec<Step>) {

@@ -96,6 +96,8 @@ pub struct Double {
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
     connections: Arc<AtomicUsize>,
+    /// Every accepted socket, so that stopping can end the blocked reads.
+    open: Arc<Mutex<Vec<TcpStream>>>,
     ca_file: Option<PathBuf>,
     dir: PathBuf,
     accept_thread: Option<JoinHandle<()>>,
@@ -139,8 +141,10 @@ impl Double {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(Mutex::new(Vec::new()));
         let accept_thread = {
             let (state, stop, connections) = (state.clone(), stop.clone(), connections.clone());
+            let open = open.clone();
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -148,6 +152,9 @@ impl Double {
                     }
                     let Ok(stream) = stream else { continue };
                     connections.fetch_add(1, Ordering::SeqCst);
+                    if let Ok(clone) = stream.try_clone() {
+                        open.lock().unwrap_or_else(|p| p.into_inner()).push(clone);
+                    }
                     let (state, stop, tls) = (state.clone(), stop.clone(), tls.clone());
                     std::thread::spawn(move || serve(stream, tls, &state, &stop));
                 }
@@ -159,6 +166,7 @@ impl Double {
             state,
             stop,
             connections,
+            open,
             ca_file,
             dir,
             accept_thread: Some(accept_thread),
@@ -224,6 +232,15 @@ impl Drop for Double {
         if let Some(t) = self.accept_thread.take() {
             let _ = t.join();
         }
+        // Blocked reads return end-of-file, and each connection's thread ends.
+        for socket in self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -237,7 +254,8 @@ fn serve(
     state: &Mutex<State>,
     stop: &AtomicBool,
 ) {
-    let _ = tcp.set_read_timeout(Some(Duration::from_millis(200)));
+    // No read timeout: a timeout inside TLS I/O is not worth its risks here; stopping
+    // the double shuts the socket down instead (see `Drop`).
     let raw = tcp.try_clone();
     let stream: Box<dyn Stream> = match tls {
         None => Box::new(tcp),
