@@ -8,5 +8,7 @@ mod cli;
 mod config;
 mod docs;
 mod harness;
+mod hostile;
+mod inproc;
 mod stacking;
 mod unavailable;

@@ -85,6 +85,8 @@ pub enum Fault {
 struct State {
     fixture: Fixture,
     fault: Fault,
+    /// Faults for requests about one user (query `username`), over `fault`.
+    user_faults: std::collections::BTreeMap<String, Fault>,
     requests: Vec<Request>,
     app: (String, String),
 }
@@ -136,6 +138,7 @@ impl Double {
         let state = Arc::new(Mutex::new(State {
             fixture,
             fault: Fault::None,
+            user_faults: Default::default(),
             requests: Vec::new(),
             app: (APP_NAME.into(), APP_PASSWORD.into()),
         }));
@@ -197,6 +200,11 @@ impl Double {
     /// Changes how the double answers from the next request on.
     pub fn set_fault(&self, fault: Fault) {
         self.lock().fault = fault;
+    }
+
+    /// Misbehaves this way for requests about `user` only.
+    pub fn set_user_fault(&self, user: &str, fault: Fault) {
+        self.lock().user_faults.insert(user.to_owned(), fault);
     }
 
     /// Replaces the directory.
@@ -272,11 +280,15 @@ fn serve(
             Ok(Some(r)) => r,
             Ok(None) | Err(_) => return,
         };
+        let (request, authorized) = parse(&head, body, state);
         let fault = {
             let s = state.lock().unwrap_or_else(|p| p.into_inner());
-            s.fault.clone()
+            request
+                .param("username")
+                .and_then(|u| s.user_faults.get(u))
+                .unwrap_or(&s.fault)
+                .clone()
         };
-        let (request, authorized) = parse(&head, body, state);
         let canned = match &fault {
             Fault::Hang => {
                 record(state, request);
