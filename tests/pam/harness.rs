@@ -94,6 +94,33 @@ pub fn module() -> &'static Path {
     })
 }
 
+/// The double's `pam-login` (a one-login PAM application), built once like the module.
+pub fn pam_login() -> &'static Path {
+    static PAM_LOGIN: OnceLock<PathBuf> = OnceLock::new();
+    PAM_LOGIN.get_or_init(|| {
+        let profile_dir = module().parent().expect("profile dir").to_owned();
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "crowd-double",
+                "--bin",
+                "pam-login",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        assert!(
+            build.status().expect("run cargo build").success(),
+            "building pam-login failed"
+        );
+        profile_dir.join("pam-login")
+    })
+}
+
 /// A PAM host: a private directory with `pam_crowd.toml` and service files.
 pub struct Host {
     pub dir: PathBuf,

@@ -10,5 +10,6 @@ mod docs;
 mod harness;
 mod hostile;
 mod inproc;
+mod load;
 mod stacking;
 mod unavailable;

@@ -5,6 +5,7 @@
 //! HTTPS uses a CA made at start-up; [`Double::ca_file`] is its PEM, for `ca_file`.
 
 mod directory;
+pub mod pam_app;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
