@@ -99,8 +99,9 @@ pub struct Double {
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
     connections: Arc<AtomicUsize>,
-    /// Every accepted socket, so that stopping can end the blocked reads.
-    open: Arc<Mutex<Vec<TcpStream>>>,
+    /// Every open connection's socket, so that stopping can end the blocked reads;
+    /// a connection's thread removes its own on the way out.
+    open: Arc<Mutex<std::collections::HashMap<usize, TcpStream>>>,
     ca_file: Option<PathBuf>,
     dir: PathBuf,
     accept_thread: Option<JoinHandle<()>>,
@@ -145,7 +146,7 @@ impl Double {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
-        let open = Arc::new(Mutex::new(Vec::new()));
+        let open = Arc::new(Mutex::new(std::collections::HashMap::new()));
         let accept_thread = {
             let (state, stop, connections) = (state.clone(), stop.clone(), connections.clone());
             let open = open.clone();
@@ -155,12 +156,18 @@ impl Double {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    connections.fetch_add(1, Ordering::SeqCst);
+                    let id = connections.fetch_add(1, Ordering::SeqCst);
                     if let Ok(clone) = stream.try_clone() {
-                        open.lock().unwrap_or_else(|p| p.into_inner()).push(clone);
+                        open.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(id, clone);
                     }
-                    let (state, stop, tls) = (state.clone(), stop.clone(), tls.clone());
-                    std::thread::spawn(move || serve(stream, tls, &state, &stop));
+                    let (state, stop, tls, open) =
+                        (state.clone(), stop.clone(), tls.clone(), open.clone());
+                    std::thread::spawn(move || {
+                        serve(stream, tls, &state, &stop);
+                        open.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                    });
                 }
             })
         };
@@ -242,12 +249,7 @@ impl Drop for Double {
             let _ = t.join();
         }
         // Blocked reads return end-of-file, and each connection's thread ends.
-        for socket in self
-            .open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
+        for (_, socket) in self.open.lock().unwrap_or_else(|p| p.into_inner()).drain() {
             let _ = socket.shutdown(Shutdown::Both);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
