@@ -142,3 +142,25 @@ fn meaningless_module_arguments_are_service_errors() {
     }
     assert!(double.requests().is_empty());
 }
+
+#[test]
+fn the_module_exports_only_the_pam_hooks() {
+    let out = std::process::Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(module())
+        .output()
+        .expect("nm (binutils)");
+    let symbols: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        .collect();
+    let hooks = [
+        "pam_sm_acct_mgmt",
+        "pam_sm_authenticate",
+        "pam_sm_chauthtok",
+        "pam_sm_close_session",
+        "pam_sm_open_session",
+        "pam_sm_setcred",
+    ];
+    assert_eq!(symbols, hooks, "exported: {symbols:?}");
+}

@@ -337,3 +337,86 @@ fn the_second_url_serves_within_the_timeout_when_the_first_hangs_or_fails() {
         assert!(!good.requests().is_empty());
     }
 }
+
+/// The module's own time for the call, from its log line.
+fn crowd_ms(log: &str) -> u128 {
+    log.lines()
+        .filter_map(|l| {
+            l.rsplit_once("[crowd ")
+                .and_then(|(_, t)| t.strip_suffix(" ms]"))
+        })
+        .filter_map(|t| t.parse().ok())
+        .max()
+        .unwrap_or_else(|| panic!("no [crowd N ms] in {log}"))
+}
+
+#[test]
+fn every_fault_is_unavailable_within_the_timeout_plus_one_second() {
+    let timeout_ms = 2000;
+    let faults = [
+        (Fault::Hang, "timed out"),
+        (Fault::Close, "connection failed"),
+        (Fault::ResetMidBody, "reading the answer"),
+        (Fault::Trickle(Duration::from_millis(40)), "timed out"),
+        (Fault::Huge(100 << 20), "larger than"),
+        (
+            Fault::Respond(Canned::new(500, "text/plain", "oops")),
+            "server error (500)",
+        ),
+        (
+            Fault::Respond(Canned::new(502, "text/html", "<html>")),
+            "server error (502)",
+        ),
+        (
+            Fault::Respond(Canned::new(503, "text/plain", "down")),
+            "server error (503)",
+        ),
+        (
+            Fault::Respond(Canned::new(429, "text/plain", "").header("Retry-After", "60")),
+            "Retry-After: 60",
+        ),
+        (
+            Fault::Respond(Canned::new(429, "text/plain", "")),
+            "rate limited (429)",
+        ),
+        (
+            Fault::Respond(Canned::new(200, "text/html", "<html>hi</html>")),
+            "not Crowd's",
+        ),
+        (
+            Fault::Respond(Canned::new(200, "application/json", "{\"name\": \"ali")),
+            "not Crowd's",
+        ),
+        (
+            Fault::Respond(Canned::new(200, "application/json", "[1, 2, 3]")),
+            "not Crowd's",
+        ),
+        (
+            Fault::Respond(Canned::new(301, "text/html", "").header("Location", "http://x/")),
+            "redirect (301)",
+        ),
+    ];
+    for (fault, says) in faults {
+        let (double, host) = faulty(fault.clone());
+        host.write_config(&config_for(&[&double], RULES).replace("timeout = 5", "timeout = 2"));
+        for ops in [&["authenticate"][..], &["acct_mgmt"][..]] {
+            let run = host.run("alice", "alice-pw", ops);
+            assert_eq!(
+                run.last(),
+                Code::AuthinfoUnavail,
+                "{fault:?} {ops:?}: {}",
+                run.log
+            );
+            assert!(
+                run.log.contains(says),
+                "{fault:?} {ops:?}: log should say {says:?}: {}",
+                run.log
+            );
+            let ms = crowd_ms(&run.log);
+            assert!(
+                ms <= timeout_ms + 1000,
+                "{fault:?} {ops:?}: {ms} ms with timeout 2 s"
+            );
+        }
+    }
+}

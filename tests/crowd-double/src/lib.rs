@@ -81,6 +81,8 @@ pub enum Fault {
     Huge(usize),
     /// Answers normally, one byte at a time with this pause between bytes.
     Trickle(Duration),
+    /// Sends the head and part of the body, then resets the connection (RST).
+    ResetMidBody,
 }
 
 struct State {
@@ -307,6 +309,16 @@ fn serve(
                 }
                 return;
             }
+            Fault::ResetMidBody => {
+                record(state, request);
+                let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"name\": \"al";
+                let stream = reader.get_mut();
+                let _ = stream.write_all(head).and_then(|_| stream.flush());
+                if let Ok(raw) = &raw {
+                    reset(raw);
+                }
+                return;
+            }
             Fault::Respond(c) => c.clone(),
             Fault::Huge(n) => Canned::new(200, "application/json", vec![b' '; *n]),
             Fault::None | Fault::Trickle(_) => crowd_answer(state, &request, authorized),
@@ -453,6 +465,26 @@ fn crowd_answer(state: &Mutex<State>, request: &Request, authorized: bool) -> Ca
         (204, _) => Canned::new(204, "application/json", ""),
         (status, json) => Canned::new(status, "application/json", json.to_string()),
     }
+}
+
+/// Closes with a TCP reset rather than a clean close: SO_LINGER on, zero seconds.
+fn reset(socket: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a correctly sized option value.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    let _ = socket.shutdown(Shutdown::Both);
 }
 
 fn tomcat_404() -> Canned {
