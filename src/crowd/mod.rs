@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+pub mod decode;
 mod error;
 mod rest;
 

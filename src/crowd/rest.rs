@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use ureq::http::Response;
@@ -15,6 +14,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::{Body, RequestBuilder};
 use zeroize::Zeroizing;
 
+use super::decode::{ErrorBody, GroupPage, Page, UserPage};
 use super::{CrowdError, Deadline, Directory, Failure, FailureKind, Reason, Session, User};
 use crate::config::{Config, Secret};
 
@@ -67,46 +67,6 @@ pub struct RestClient {
 struct Answer {
     status: u16,
     body: Vec<u8>,
-}
-
-/// Crowd's error body: `{"reason": "...", "message": "..."}`.
-#[derive(Deserialize)]
-struct ErrorBody {
-    reason: String,
-    #[serde(default)]
-    message: Option<String>,
-}
-
-/// A page of a list: `{"groups": [{"name": ...}]}` or `{"users": [...]}`.
-trait Page: DeserializeOwned {
-    fn names(self) -> Vec<String>;
-}
-
-#[derive(Deserialize)]
-struct Named {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct GroupPage {
-    groups: Vec<Named>,
-}
-
-impl Page for GroupPage {
-    fn names(self) -> Vec<String> {
-        self.groups.into_iter().map(|g| g.name).collect()
-    }
-}
-
-#[derive(Deserialize)]
-struct UserPage {
-    users: Vec<Named>,
-}
-
-impl Page for UserPage {
-    fn names(self) -> Vec<String> {
-        self.users.into_iter().map(|u| u.name).collect()
-    }
 }
 
 #[derive(Clone, Copy)]

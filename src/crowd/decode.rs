@@ -1,0 +1,97 @@
+//! Crowd's JSON answers, decoded: plain functions over bytes, shared by the client
+//! and the fuzz targets (`fuzz/`). Unknown fields are ignored; missing required ones
+//! are errors, which the client reports as "not Crowd's answer".
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::{Reason, Session, User};
+
+/// Crowd's error body: `{"reason": "...", "message": "..."}`.
+#[derive(Deserialize)]
+pub(crate) struct ErrorBody {
+    pub(crate) reason: String,
+    #[serde(default)]
+    pub(crate) message: Option<String>,
+}
+
+/// A page of a list: `{"groups": [{"name": ...}]}` or `{"users": [...]}`.
+pub(crate) trait Page: DeserializeOwned {
+    fn names(self) -> Vec<String>;
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Named {
+    name: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct GroupPage {
+    groups: Vec<Named>,
+}
+
+impl Page for GroupPage {
+    fn names(self) -> Vec<String> {
+        self.groups.into_iter().map(|g| g.name).collect()
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UserPage {
+    users: Vec<Named>,
+}
+
+impl Page for UserPage {
+    fn names(self) -> Vec<String> {
+        self.users.into_iter().map(|u| u.name).collect()
+    }
+}
+
+/// Crowd's reason and message, if `body` is Crowd's error body.
+pub fn crowd_error(body: &[u8]) -> Option<(Reason, String)> {
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .map(|e| (Reason::parse(&e.reason), e.message.unwrap_or_default()))
+}
+
+/// A user entity.
+pub fn user(body: &[u8]) -> Result<User, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+/// An SSO session entity.
+pub fn session(body: &[u8]) -> Result<Session, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+/// The names in one page of a group list.
+pub fn group_names(body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
+    serde_json::from_slice::<GroupPage>(body).map(Page::names)
+}
+
+/// The names in one page of a user list.
+pub fn user_names(body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
+    serde_json::from_slice::<UserPage>(body).map(Page::names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crowd_shapes_decode_and_others_do_not() {
+        assert_eq!(
+            crowd_error(br#"{"reason":"USER_NOT_FOUND","message":"no"}"#),
+            Some((Reason::UserNotFound, "no".into()))
+        );
+        assert_eq!(crowd_error(b"<html>"), None);
+        let u = user(br#"{"name":"alice","active":true,"extra":{"x":1}}"#).unwrap();
+        assert_eq!((u.name.as_str(), u.active), ("alice", true));
+        assert!(user(br#"{"name":"alice"}"#).is_err(), "active is required");
+        assert_eq!(group_names(br#"{"groups":[{"name":"a"},{"name":"b"}]}"#).unwrap(), ["a", "b"]);
+        assert!(group_names(br#"{"users":[]}"#).is_err());
+        assert_eq!(user_names(br#"{"users":[{"name":"u"}]}"#).unwrap(), ["u"]);
+        let s = session(br#"{"token":"t","user":{"name":"alice"}}"#).unwrap();
+        assert_eq!(s.user.as_deref(), Some("alice"));
+    }
+}
