@@ -88,7 +88,10 @@ mod tests {
         let u = user(br#"{"name":"alice","active":true,"extra":{"x":1}}"#).unwrap();
         assert_eq!((u.name.as_str(), u.active), ("alice", true));
         assert!(user(br#"{"name":"alice"}"#).is_err(), "active is required");
-        assert_eq!(group_names(br#"{"groups":[{"name":"a"},{"name":"b"}]}"#).unwrap(), ["a", "b"]);
+        assert_eq!(
+            group_names(br#"{"groups":[{"name":"a"},{"name":"b"}]}"#).unwrap(),
+            ["a", "b"]
+        );
         assert!(group_names(br#"{"users":[]}"#).is_err());
         assert_eq!(user_names(br#"{"users":[{"name":"u"}]}"#).unwrap(), ["u"]);
         let s = session(br#"{"token":"t","user":{"name":"alice"}}"#).unwrap();

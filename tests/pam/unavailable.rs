@@ -329,10 +329,11 @@ fn the_second_url_serves_within_the_timeout_when_the_first_hangs_or_fails() {
             "{fault:?}: {}",
             run.log
         );
+        // Each phase within its one timeout (4 s) + 1 s, by the module's own clock.
+        let ms = crowd_ms(&run.log);
         assert!(
-            run.elapsed < Duration::from_secs(5 * 2),
-            "{fault:?} took {:?}",
-            run.elapsed
+            ms <= 5000,
+            "{fault:?}: a phase took {ms} ms with timeout 4 s"
         );
         assert!(!good.requests().is_empty());
     }
