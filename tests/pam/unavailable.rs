@@ -335,7 +335,11 @@ fn the_second_url_serves_within_the_timeout_when_the_first_hangs_or_fails() {
             ms <= 5000,
             "{fault:?}: a phase took {ms} ms with timeout 4 s"
         );
-        assert!(!good.requests().is_empty());
+        assert!(
+            !good.requests().is_empty(),
+            "{fault:?}: the second url was never asked: {}",
+            run.log
+        );
     }
 }
 
