@@ -178,23 +178,13 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
     };
     match (req.method.as_str(), req.path.as_str()) {
         ("POST", "/authentication") => {
-            let Some(user) = user else { return not_found() };
             let password = serde_json::from_str::<Value>(&req.body)
                 .ok()
                 .and_then(|v| v.get("value").and_then(Value::as_str).map(str::to_owned));
-            if password.as_deref() != Some(user.password.as_str()) {
-                return error(
-                    "INVALID_USER_AUTHENTICATION",
-                    "Failed to authenticate principal, password was invalid",
-                );
+            match login(fixture, username, password.as_deref()) {
+                Ok(user) => (200, user_json(&user)),
+                Err(refusal) => refusal,
             }
-            if !user.active {
-                return error(
-                    "INACTIVE_ACCOUNT",
-                    &format!("Account with name <{}> is inactive", user.name),
-                );
-            }
-            (200, user_json(user))
         }
         ("GET", "/user") => match user {
             Some(user) => (200, user_json(user)),
@@ -217,14 +207,7 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
         ("GET", "/group/user/nested") if req.param("username").is_none() => {
             let groupname = req.param("groupname").unwrap_or_default();
             let Some(group) = fixture.group_name(groupname).cloned() else {
-                return (
-                    404,
-                    error(
-                        "GROUP_NOT_FOUND",
-                        &format!("Group <{groupname}> does not exist"),
-                    )
-                    .1,
-                );
+                return group_not_found(groupname);
             };
             let members = fixture.nested_members(&group);
             (
@@ -235,15 +218,10 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
         ("POST", "/session") => {
             let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
             let name = body["username"].as_str().unwrap_or_default();
-            let Some(user) = fixture.find(name).cloned() else {
-                return error("USER_NOT_FOUND", &format!("User <{name}> does not exist"));
+            let user = match login(fixture, name, body["password"].as_str()) {
+                Ok(user) => user,
+                Err(refusal) => return refusal,
             };
-            if body["password"].as_str() != Some(user.password.as_str()) {
-                return error("INVALID_USER_AUTHENTICATION", "password was invalid");
-            }
-            if !user.active {
-                return error("INACTIVE_ACCOUNT", "inactive");
-            }
             let token = format!("tok/{}+{}", fixture.sessions.len() + 1, user.name);
             let bound = remote_address(&body["validation-factors"]);
             fixture
@@ -254,14 +232,7 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
         ("GET", "/group/user/nested") => {
             let groupname = req.param("groupname").unwrap_or_default();
             let Some(group) = fixture.group_name(groupname) else {
-                return (
-                    404,
-                    error(
-                        "GROUP_NOT_FOUND",
-                        &format!("Group <{groupname}> does not exist"),
-                    )
-                    .1,
-                );
+                return group_not_found(groupname);
             };
             let Some(user) = user else {
                 return (404, not_found().1);
@@ -333,6 +304,36 @@ fn page(req: &Request, items: Vec<String>) -> Vec<Value> {
         .take(max)
         .map(|name| json!({ "name": name }))
         .collect()
+}
+
+/// Crowd's password check, as `/authentication` and `/session` make it.
+fn login(fixture: &Fixture, name: &str, password: Option<&str>) -> Result<User, (u16, Value)> {
+    let Some(user) = fixture.find(name).cloned() else {
+        return Err(error(
+            "USER_NOT_FOUND",
+            &format!("User <{name}> does not exist"),
+        ));
+    };
+    if password != Some(user.password.as_str()) {
+        return Err(error(
+            "INVALID_USER_AUTHENTICATION",
+            "Failed to authenticate principal, password was invalid",
+        ));
+    }
+    if !user.active {
+        return Err(error(
+            "INACTIVE_ACCOUNT",
+            &format!("Account with name <{}> is inactive", user.name),
+        ));
+    }
+    Ok(user)
+}
+
+fn group_not_found(name: &str) -> (u16, Value) {
+    (
+        404,
+        error("GROUP_NOT_FOUND", &format!("Group <{name}> does not exist")).1,
+    )
 }
 
 fn user_json(user: &User) -> Value {
