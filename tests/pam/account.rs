@@ -115,7 +115,9 @@ fn account_reuses_authenticate_within_a_transaction_but_not_across() {
             "/authentication",
             "/group/user/nested",
             "/group/user/nested"
-        ]
+        ],
+        "{}",
+        run.log
     );
 
     double.clear_requests();

@@ -190,6 +190,11 @@ impl Host {
 
     /// Runs `ops`, answering successive prompts with `answers` (then end of input).
     pub fn run_answering(&self, service: &str, user: &str, answers: &[&str], ops: &[&str]) -> Run {
+        // One pamtester at a time: pam_wrapper picks its temp dir (/tmp/pam.X) by
+        // lstat and then mkdir, ignoring a failed mkdir, so two starting together can
+        // share a dir and read each other's service file, with another test's config.
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let mut pamtester = Command::new("pamtester");
         pamtester
             .arg("-v")
