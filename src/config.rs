@@ -113,10 +113,14 @@ impl Config {
     /// Reads and validates the file at `path`, refusing files other users could read
     /// the secret from or change (see [`check_ownership`]).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        check_ownership(path, false)?;
         let text = read_small_file(path, "config file")?;
         let config = Config::parse(path, &text)?;
-        check_ownership(&config.secret_file, true)?;
+        // Each file once: the config itself is the secret's file when `password` is inline.
+        let inline_secret = config.secret_file == path;
+        check_ownership(path, inline_secret)?;
+        if !inline_secret {
+            check_ownership(&config.secret_file, true)?;
+        }
         Ok(config)
     }
 

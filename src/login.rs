@@ -2,8 +2,6 @@
 //! one log line. Generic over [`PamContext`] and [`Directory`], so it runs in tests
 //! without libpam or a network.
 
-use std::time::Duration;
-
 use zeroize::Zeroizing;
 
 use crate::config::Config;
@@ -61,9 +59,12 @@ fn decide<P: PamContext, S: AsRef<str>>(
     let options = Options::parse(args).map_err(Denial::Config)?;
     let config = Config::load(&options.config_path).map_err(|e| Denial::Config(e.to_string()))?;
 
-    let connect = |timeout: Duration| {
-        RestClient::new(&ClientSettings::from(&config), Deadline::after(timeout))
-            .map_err(Denial::Crowd)
+    let connect = || {
+        RestClient::new(
+            &ClientSettings::from(&config),
+            Deadline::after(config.timeout),
+        )
+        .map_err(Denial::Crowd)
     };
     let trace = |pam: &P, client: &RestClient| {
         if options.debug {
@@ -77,7 +78,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
             let password = check_password(pam.password()?)?;
             // The deadline starts after the prompt: typing is not Crowd's time.
             subject.asked_crowd = Some(std::time::Instant::now());
-            let client = connect(config.timeout)?;
+            let client = connect()?;
             let result = authenticate(&client, &user, &password);
             trace(pam, &client);
             let crowd_user = result?;
@@ -98,7 +99,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
                 .recall()
                 .filter(|k| k.pam_user == user && k.config_path == options.config_path);
             subject.asked_crowd = Some(std::time::Instant::now());
-            let client = connect(config.timeout)?;
+            let client = connect()?;
             let result = account(&client, &user, known.as_ref(), &rules);
             trace(pam, &client);
             result

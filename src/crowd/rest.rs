@@ -14,7 +14,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::{Body, RequestBuilder};
 use zeroize::Zeroizing;
 
-use super::decode::{ErrorBody, GroupPage, Page, UserPage};
+use super::decode::{self, ErrorBody, GroupPage, Page, UserPage};
 use super::{CrowdError, Deadline, Directory, Failure, FailureKind, Reason, Session, User};
 use crate::config::{Config, Secret};
 
@@ -165,11 +165,6 @@ impl RestClient {
             preferred: Cell::new(0),
             trail: RefCell::new(Vec::new()),
         })
-    }
-
-    /// Moves the deadline, for a client reused across calls.
-    pub fn set_deadline(&mut self, deadline: Deadline) {
-        self.deadline = deadline;
     }
 
     /// What each request did (URL, status or failure, time), oldest first.
@@ -539,14 +534,14 @@ fn classify(
 
 /// Crowd's refusal in an error answer.
 fn refusal(answer: &Answer) -> CrowdError {
-    match serde_json::from_slice::<ErrorBody>(&answer.body) {
-        Ok(e) => CrowdError::Refused {
+    match decode::crowd_error(&answer.body) {
+        Some((reason, message)) => CrowdError::Refused {
             status: answer.status,
-            reason: Reason::parse(&e.reason),
-            message: e.message.unwrap_or_default(),
+            reason,
+            message,
         },
         // `classify` passes only 2xx and answers with Crowd's error body on.
-        Err(_) => CrowdError::Refused {
+        None => CrowdError::Refused {
             status: answer.status,
             reason: Reason::Other(format!("HTTP {}", answer.status)),
             message: preview(&answer.body),
