@@ -1,6 +1,9 @@
 //! `pam-login CONFDIR SERVICE USER [auth] [account]`: one PAM transaction in a fresh
 //! process, as sshd runs one per login; the password is the first line of stdin.
-//! Prints `auth=CODE account=CODE` (`-` for a phase not run).
+//! Prints `auth=CODE account=CODE` (`-` for a phase not run). With
+//! `PAM_LOGIN_REPORT_MEMORY=1` it also prints its peak resident memory (`VmHWM`) to
+//! stderr, for the benchmark (a parent's wait4 reports a peak that includes the
+//! parent's own pages copied before exec).
 
 use std::io::BufRead;
 
@@ -24,6 +27,12 @@ fn main() {
         has("auth"),
         has("account"),
     );
+    if std::env::var_os("PAM_LOGIN_REPORT_MEMORY").is_some() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
+            eprintln!("{line}");
+        }
+    }
     let show = |c: Option<i32>| c.map_or("-".to_string(), |c| c.to_string());
     println!(
         "auth={} account={}",

@@ -1,0 +1,38 @@
+//! `floor-client CA_FILE ADDR APPLICATION USER GROUP...`: one login by the floor
+//! client in a fresh process; the application password and the user's password are
+//! the first two lines of stdin. Exits 0 when Crowd accepted the password and one
+//! group answered 200.
+
+use std::io::BufRead;
+
+use login_bench::Floor;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [ca_file, addr, application, user, groups @ ..] = &args[..] else {
+        eprintln!(
+            "usage: floor-client CA_FILE ADDR APPLICATION USER GROUP... (passwords on stdin)"
+        );
+        std::process::exit(2);
+    };
+    let mut lines = std::io::stdin().lock().lines().map_while(Result::ok);
+    let app_password = lines.next().unwrap_or_default();
+    let password = lines.next().unwrap_or_default();
+    let Ok(addr) = addr.parse() else {
+        eprintln!("floor-client: ADDR must be IP:PORT");
+        std::process::exit(2);
+    };
+    let floor = Floor::new(ca_file.as_ref(), addr, application, &app_password);
+    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    match floor.login(user, &password, &groups) {
+        Ok(a) if a.auth == 200 && a.memberships.last() == Some(&200) => {}
+        Ok(a) => {
+            eprintln!("floor-client: refused: {a:?}");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("floor-client: {e}");
+            std::process::exit(1);
+        }
+    }
+}

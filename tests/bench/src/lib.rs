@@ -1,0 +1,150 @@
+//! The floor of a login: what any client must do to ask Crowd what pam_crowd asks,
+//! on the same TLS stack (rustls with ring), and nothing more. One TCP connection,
+//! one TLS handshake, HTTP/1.1 keep-alive: `POST /authentication`, then one
+//! membership test per group until one answers 200.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+/// Where Crowd's REST API lives below the double's address.
+const API: &str = "/crowd/rest/usermanagement/1";
+
+/// A minimal Crowd client. Build it once and call [`Floor::login`] many times (the
+/// long-lived floor: TLS sessions resume, as the module's do), or once per process
+/// (the fresh-process floor).
+pub struct Floor {
+    config: Arc<ClientConfig>,
+    addr: SocketAddr,
+    authorization: String,
+}
+
+/// What one login saw: the authentication status and each membership status.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Answers {
+    pub auth: u16,
+    pub memberships: Vec<u16>,
+}
+
+impl Floor {
+    /// A client trusting only `ca_file`, for Crowd at `addr` (an IP literal, as the
+    /// module's benchmark configuration names it).
+    pub fn new(ca_file: &Path, addr: SocketAddr, application: &str, password: &str) -> Floor {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca_file).expect("read CA file") {
+            roots.add(cert.expect("CA certificate")).expect("add root");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let credentials = format!("{application}:{password}");
+        Floor {
+            config: Arc::new(config),
+            addr,
+            authorization: format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(credentials)
+            ),
+        }
+    }
+
+    /// One login over one new connection.
+    pub fn login(&self, user: &str, password: &str, groups: &[&str]) -> std::io::Result<Answers> {
+        let tcp = TcpStream::connect_timeout(&self.addr, Duration::from_secs(10))?;
+        tcp.set_nodelay(true)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let name = ServerName::IpAddress(self.addr.ip().into());
+        let conn =
+            ClientConnection::new(self.config.clone(), name).map_err(std::io::Error::other)?;
+        let mut stream = BufReader::new(StreamOwned::new(conn, tcp));
+        let user_q = utf8_percent_encode(user, NON_ALPHANUMERIC).to_string();
+        let body = format!(
+            "{{\"value\":\"{}\"}}",
+            password.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        let auth = self.exchange(
+            &mut stream,
+            "POST",
+            &format!("/authentication?username={user_q}"),
+            Some(&body),
+        )?;
+        let mut memberships = Vec::new();
+        if auth == 200 {
+            for group in groups {
+                let group_q = utf8_percent_encode(group, NON_ALPHANUMERIC);
+                let status = self.exchange(
+                    &mut stream,
+                    "GET",
+                    &format!("/group/user/nested?groupname={group_q}&username={user_q}"),
+                    None,
+                )?;
+                memberships.push(status);
+                if status == 200 {
+                    break;
+                }
+            }
+        }
+        Ok(Answers { auth, memberships })
+    }
+
+    /// One request and its answer on the open connection; returns the status.
+    fn exchange<S: Read + Write>(
+        &self,
+        stream: &mut BufReader<S>,
+        method: &str,
+        target: &str,
+        body: Option<&str>,
+    ) -> std::io::Result<u16> {
+        let mut request = format!(
+            "{method} {API}{target} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nAccept: application/json\r\n",
+            self.addr, self.authorization
+        );
+        if let Some(body) = body {
+            request.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ));
+        } else {
+            request.push_str("\r\n");
+        }
+        let inner = stream.get_mut();
+        inner.write_all(request.as_bytes())?;
+        inner.flush()?;
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            if stream.read_until(b'\n', &mut head)? == 0 || head.len() > 65536 {
+                return Err(std::io::Error::other("connection closed mid-answer"));
+            }
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        response.parse(&head).map_err(std::io::Error::other)?;
+        let status = response.code.unwrap_or(0);
+        let length = response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+            .and_then(|h| {
+                std::str::from_utf8(h.value)
+                    .ok()?
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+            })
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        stream.read_exact(&mut body)?;
+        Ok(status)
+    }
+}

@@ -1,0 +1,194 @@
+//! `login-bench`: the login benchmark. Starts the Crowd double over HTTPS on
+//! 127.0.0.1, then measures a login (authenticate + account, the group rule naming
+//! two groups) made by pam_crowd.so through the real libpam, by curl, by python-crowd
+//! and by the floor client, and writes the table into BENCHMARKS.md between its
+//! markers. Run it through `tests/bench/run`, which builds everything in release mode
+//! and installs curl, strace and python-crowd first.
+//!
+//! Usage: login-bench [--iterations N] [--out FILE] [--python PYTHON]
+
+mod measure;
+mod report;
+mod setup;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crowd_double::pam_app::transaction;
+use login_bench::Floor;
+
+use measure::{Row, spawn_many, spawn_timed};
+use setup::{BENCH_GROUPS, BENCH_PASSWORD, BENCH_USER, Bench};
+
+struct Args {
+    iterations: usize,
+    out: PathBuf,
+    python: Option<PathBuf>,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        iterations: 200,
+        out: PathBuf::from("BENCHMARKS.md"),
+        python: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match (arg.as_str(), it.next()) {
+            ("--iterations", Some(n)) => args.iterations = n.parse().unwrap_or(200),
+            ("--out", Some(path)) => args.out = path.into(),
+            ("--python", Some(path)) => args.python = Some(path.into()),
+            _ => {
+                eprintln!("usage: login-bench [--iterations N] [--out FILE] [--python PYTHON]");
+                std::process::exit(2);
+            }
+        }
+    }
+    args
+}
+
+fn main() {
+    let args = parse_args();
+    let n = args.iterations;
+    let bench = Bench::start();
+    let mut rows: Vec<Row> = Vec::new();
+    let started = Instant::now();
+
+    // (1) One PAM transaction per fresh process, as sshd runs one per login.
+    let fresh = bench.series(n, || {
+        let run = spawn_timed(&mut bench.pam_login("bench"), &bench.pam_login_stdin());
+        run.expect_stdout("auth=0 account=0\n");
+        run.elapsed
+    });
+    rows.push(Row::new(
+        "1",
+        "pam_crowd.so, fresh process per login (pam-login)",
+        fresh,
+    ));
+
+    // (2) The same in one long-lived process.
+    let long_lived = bench.series(n, || {
+        let t = Instant::now();
+        let outcome = transaction(
+            &bench.confdir,
+            "bench",
+            BENCH_USER.as_bytes(),
+            BENCH_PASSWORD.as_bytes(),
+            true,
+            true,
+        );
+        let elapsed = t.elapsed();
+        assert_eq!((outcome.auth, outcome.account), (Some(0), Some(0)));
+        elapsed
+    });
+    rows.push(Row::new(
+        "2",
+        "pam_crowd.so, long-lived process (libpam in-process)",
+        long_lived,
+    ));
+
+    // (3) curl, one process and one connection for the same requests.
+    let curl = bench.series(n, || {
+        let run = spawn_timed(&mut bench.curl(), b"");
+        run.expect_stdout("200 1\n404 0\n200 0\n");
+        run.elapsed
+    });
+    rows.push(Row::new("3", "curl, one process, one connection", curl));
+
+    // (4) python-crowd in a fresh Python process.
+    match &args.python {
+        Some(python) => {
+            let py = bench.series(n, || {
+                let run = spawn_timed(&mut bench.python_crowd(python), &bench.two_passwords());
+                run.expect_success();
+                run.elapsed
+            });
+            rows.push(Row::new("4", "python-crowd, fresh Python process", py));
+        }
+        None => rows.push(Row::skipped("4", "python-crowd", "no --python given")),
+    }
+
+    // Floor: the minimal client, fresh process and long-lived.
+    let floor_fresh = bench.series(n, || {
+        let run = spawn_timed(&mut bench.floor_client(), &bench.two_passwords());
+        run.expect_success();
+        run.elapsed
+    });
+    rows.push(Row::new(
+        "F1",
+        "floor client (rustls), fresh process",
+        floor_fresh,
+    ));
+    let floor = Floor::new(
+        &bench.ca_file,
+        bench.addr,
+        crowd_double::APP_NAME,
+        crowd_double::APP_PASSWORD,
+    );
+    let floor_long = bench.series(n, || {
+        let t = Instant::now();
+        let answers = floor
+            .login(BENCH_USER, BENCH_PASSWORD, &BENCH_GROUPS)
+            .expect("floor login");
+        let elapsed = t.elapsed();
+        assert_eq!((answers.auth, answers.memberships), (200, vec![404, 200]));
+        elapsed
+    });
+    rows.push(Row::new(
+        "F2",
+        "floor client (rustls), long-lived process",
+        floor_long,
+    ));
+
+    // (5) The account phase alone (no password: publickey, sudo NOPASSWD) for users
+    // in many groups; the rule still names two.
+    for groups in setup::GROUP_COUNTS {
+        let user = setup::user_in_groups(groups);
+        let account = bench.series(n, || {
+            let t = Instant::now();
+            let outcome = transaction(&bench.confdir, "bench", user.as_bytes(), b"", false, true);
+            let elapsed = t.elapsed();
+            assert_eq!(outcome.account, Some(0), "{user}");
+            elapsed
+        });
+        rows.push(Row::new(
+            "5",
+            &format!("account phase alone, user in {groups} nested groups (long-lived)"),
+            account,
+        ));
+    }
+
+    // (6) Concurrent logins, each a fresh pam-login process.
+    for concurrency in [50, 200] {
+        let rounds = n.div_ceil(concurrency).max(2);
+        let stats = bench.counted(|| {
+            let mut samples = Vec::new();
+            for _ in 0..rounds {
+                let runs = spawn_many(
+                    concurrency,
+                    || bench.pam_login("bench"),
+                    &bench.pam_login_stdin(),
+                );
+                for run in runs {
+                    run.expect_stdout("auth=0 account=0\n");
+                    samples.push(run.elapsed);
+                }
+            }
+            samples
+        });
+        rows.push(Row::new(
+            "6",
+            &format!("{concurrency} concurrent logins (fresh processes), latency of each"),
+            stats,
+        ));
+    }
+
+    let extras = bench.extras(n);
+    let report = report::render(&rows, &extras, &bench, started.elapsed());
+    print!("{report}");
+    if let Err(e) = report::write_between_markers(&args.out, &report) {
+        eprintln!("login-bench: cannot write {}: {e}", args.out.display());
+        std::process::exit(1);
+    }
+    eprintln!("login-bench: wrote {}", args.out.display());
+}
