@@ -10,12 +10,15 @@ use pam::module::PamHandle;
 use zeroize::Zeroizing;
 
 use crate::outcome::{Denial, PamCode};
-use crate::pam_context::{KnownUser, Level, PamContext};
+use crate::pam_context::{KeptClient, KnownUser, Level, PamContext};
 
 /// `PAM_AUTHTOK` from `<security/_pam_types.h>`.
 const PAM_AUTHTOK: c_int = 6;
 /// PAM data key for [`KnownUser`]; only this module stores under it, always that type.
 const KNOWN_USER_KEY: &str = "pam_crowd::KnownUser";
+/// PAM data key for an `Option<KeptClient>`; only this module stores under it, always
+/// that type.
+const KEPT_CLIENT_KEY: &str = "pam_crowd::KeptClient";
 
 #[link(name = "pam")]
 unsafe extern "C" {
@@ -104,6 +107,21 @@ impl PamContext for RealPam<'_> {
         unsafe { self.0.get_data::<KnownUser>(KNOWN_USER_KEY) }
             .ok()
             .cloned()
+    }
+
+    fn keep_client(&mut self, client: Option<KeptClient>) {
+        // Replacing the data drops the client kept before (libpam calls its cleanup);
+        // failing to keep only costs the account phase a handshake.
+        let _ = self.0.set_data(KEPT_CLIENT_KEY, Box::new(client));
+    }
+
+    fn kept_client(&self) -> Option<KeptClient> {
+        // SAFETY: only `keep_client` stores under this key, and always an
+        // Option<KeptClient>.
+        unsafe { self.0.get_data::<Option<KeptClient>>(KEPT_CLIENT_KEY) }
+            .ok()
+            .cloned()
+            .flatten()
     }
 }
 

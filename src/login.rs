@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::crowd::{ClientSettings, CrowdError, Deadline, Directory, RestClient, User};
 use crate::options::Options;
 use crate::outcome::{Denial, Granted, PamCode, Phase, Subject, decision_line, printable};
-use crate::pam_context::{KnownUser, Level, PamContext};
+use crate::pam_context::{KeptClient, KnownUser, Level, PamContext};
 use crate::policy::{Access, AccessRules, same_group};
 
 /// Longest user name sent to Crowd.
@@ -59,12 +59,18 @@ fn decide<P: PamContext, S: AsRef<str>>(
     let options = Options::parse(args).map_err(Denial::Config)?;
     let config = Config::load(&options.config_path).map_err(|e| Denial::Config(e.to_string()))?;
 
-    let connect = || {
-        RestClient::new(
-            &ClientSettings::from(&config),
-            Deadline::after(config.timeout),
-        )
-        .map_err(Denial::Crowd)
+    let settings = ClientSettings::from(&config);
+    // The client authenticate used, with its open connection, when it can serve this
+    // call; else a new one.
+    let connect = |pam: &P| {
+        let deadline = Deadline::after(config.timeout);
+        match pam.kept_client().and_then(|k| k.usable_for(&settings)) {
+            Some(client) => {
+                client.begin(deadline);
+                Ok(client)
+            }
+            None => RestClient::new(&settings, deadline).map_err(Denial::Crowd),
+        }
     };
     let trace = |pam: &P, client: &RestClient| {
         if options.debug {
@@ -78,9 +84,16 @@ fn decide<P: PamContext, S: AsRef<str>>(
             let password = check_password(pam.password()?)?;
             // The deadline starts after the prompt: typing is not Crowd's time.
             subject.asked_crowd = Some(std::time::Instant::now());
-            let client = connect()?;
+            let client = connect(pam)?;
             let result = authenticate(&client, &user, &password);
             trace(pam, &client);
+            // Kept whatever the answer: the account phase, or the next password
+            // attempt on this handle, reuses the connection.
+            pam.keep_client(Some(KeptClient {
+                pid: std::process::id(),
+                settings,
+                client,
+            }));
             let crowd_user = result?;
             pam.remember(KnownUser {
                 pam_user: user,
@@ -99,9 +112,13 @@ fn decide<P: PamContext, S: AsRef<str>>(
                 .recall()
                 .filter(|k| k.pam_user == user && k.config_path == options.config_path);
             subject.asked_crowd = Some(std::time::Instant::now());
-            let client = connect()?;
+            let client = connect(pam)?;
             let result = account(&client, &user, known.as_ref(), &rules);
             trace(pam, &client);
+            // Crowd's part of the login is over: close the connection now rather than
+            // hold it for the whole session (sshd ends the transaction at logout).
+            drop(client);
+            pam.keep_client(None);
             result
         }
     }
@@ -442,6 +459,10 @@ mod tests {
         }
         fn remember(&mut self, _: KnownUser) {}
         fn recall(&self) -> Option<KnownUser> {
+            None
+        }
+        fn keep_client(&mut self, _: Option<KeptClient>) {}
+        fn kept_client(&self) -> Option<KeptClient> {
             None
         }
     }

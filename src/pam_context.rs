@@ -3,6 +3,7 @@
 
 use zeroize::Zeroizing;
 
+use crate::crowd::{ClientSettings, RestClient};
 use crate::outcome::Denial;
 
 /// Syslog priorities the module logs at.
@@ -28,6 +29,26 @@ pub struct KnownUser {
     pub active: bool,
 }
 
+/// The Crowd client of a transaction, kept in PAM data so that the account phase
+/// reuses the TLS connection authenticate opened: one handshake per login.
+#[derive(Clone)]
+pub struct KeptClient {
+    /// The process that opened the connection. A process forked afterwards holds a
+    /// copy of the socket, and must not write into its parent's TLS stream.
+    pub pid: u32,
+    /// What the client was built from: another configuration needs another client.
+    pub settings: ClientSettings,
+    /// The client; clones share its connection.
+    pub client: RestClient,
+}
+
+impl KeptClient {
+    /// The kept client, if it may serve `settings` in this process.
+    pub fn usable_for(self, settings: &ClientSettings) -> Option<RestClient> {
+        (self.pid == std::process::id() && self.settings == *settings).then_some(self.client)
+    }
+}
+
 /// The PAM handle, as the login logic uses it.
 pub trait PamContext {
     /// PAM_USER, prompting for it if the application has not set it. Raw bytes:
@@ -45,4 +66,9 @@ pub trait PamContext {
     fn remember(&mut self, user: KnownUser);
     /// What authenticate learned earlier in this transaction, if anything.
     fn recall(&self) -> Option<KnownUser>;
+    /// Keeps the Crowd client for the rest of the transaction; `None` lets it go,
+    /// closing its connection.
+    fn keep_client(&mut self, client: Option<KeptClient>);
+    /// The client kept earlier in this transaction, if any.
+    fn kept_client(&self) -> Option<KeptClient>;
 }

@@ -21,6 +21,7 @@
 pub mod decode;
 mod error;
 mod rest;
+mod transport;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! runtime, one connection reused across the requests of one client.
 
 use std::cell::{Cell, RefCell};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -10,11 +10,11 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use ureq::http::Response;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::{Body, RequestBuilder};
 use zeroize::Zeroizing;
 
 use super::decode::{self, ErrorBody, GroupPage, Page, UserPage};
+use super::transport;
 use super::{CrowdError, Deadline, Directory, Failure, FailureKind, Reason, Session, User};
 use crate::config::{Config, Secret};
 
@@ -22,13 +22,15 @@ use crate::config::{Config, Secret};
 const API: &str = "/rest/usermanagement/1";
 /// No Crowd answer this crate reads comes near this; a larger one is not Crowd's.
 const MAX_BODY_BYTES: u64 = 4 << 20;
+/// Size of each connection's read and write buffers: one TLS record.
+const IO_BUFFER_BYTES: usize = 16 << 10;
 /// Crowd's page size for lists; a shorter page is the last.
 const PAGE_SIZE: usize = 1000;
 /// Bound on paging: 200 pages is 200,000 entries.
 const MAX_PAGES: usize = 200;
 
 /// What a [`RestClient`] needs to know; usually taken from a [`Config`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSettings {
     /// Base URLs, tried in order.
     pub urls: Vec<String>,
@@ -51,12 +53,15 @@ impl From<&Config> for ClientSettings {
     }
 }
 
-/// A Crowd REST client bound to one deadline.
+/// A Crowd REST client bound to one deadline. Its connection stays open between
+/// requests, and between calls when the client is kept (see [`RestClient::begin`]);
+/// clones share it.
+#[derive(Clone)]
 pub struct RestClient {
     agent: ureq::Agent,
     urls: Vec<String>,
     authorization: Zeroizing<String>,
-    deadline: Deadline,
+    deadline: Cell<Deadline>,
     /// The URL that answered last: later requests start there.
     preferred: Cell<usize>,
     /// One line per request made, for debug logging.
@@ -136,7 +141,6 @@ impl RestClient {
         if settings.urls.is_empty() {
             return Err(CrowdError::Setup("no Crowd URL configured".into()));
         }
-        let roots = trust_roots(settings.ca_file.as_ref())?;
         let config = ureq::Agent::config_builder()
             // 4xx/5xx come back as responses, so Crowd's reason is kept.
             .http_status_as_error(false)
@@ -145,8 +149,13 @@ impl RestClient {
             // The environment of sshd or sudo is not ours to follow.
             .proxy(None)
             .https_only(settings.urls.iter().all(|u| u.starts_with("https://")))
-            .tls_config(TlsConfig::builder().root_certs(roots).build())
             .user_agent(concat!("pam_crowd/", env!("CARGO_PKG_VERSION")))
+            // ureq's 128 KiB buffers, zeroed for each connection (TCP and TLS layers
+            // both), cost a fresh process more page faults than the whole TLS
+            // handshake; Crowd's answers are read in chunks and its headers are small.
+            .input_buffer_size(IO_BUFFER_BYTES)
+            .output_buffer_size(IO_BUFFER_BYTES)
+            .max_response_header_size(IO_BUFFER_BYTES)
             .build();
         let credentials = Zeroizing::new(format!(
             "{}:{}",
@@ -158,13 +167,20 @@ impl RestClient {
             base64::engine::general_purpose::STANDARD.encode(credentials.as_bytes())
         ));
         Ok(RestClient {
-            agent: ureq::Agent::new_with_config(config),
+            agent: transport::agent(config, settings.ca_file.as_deref())?,
             urls: settings.urls.clone(),
             authorization,
-            deadline,
+            deadline: Cell::new(deadline),
             preferred: Cell::new(0),
             trail: RefCell::new(Vec::new()),
         })
+    }
+
+    /// Starts another call on this client and its open connection: a new deadline,
+    /// an empty trail.
+    pub fn begin(&self, deadline: Deadline) {
+        self.deadline.set(deadline);
+        self.trail.borrow_mut().clear();
     }
 
     /// What each request did (URL, status or failure, time), oldest first.
@@ -182,7 +198,7 @@ impl RestClient {
         for i in 0..n {
             let index = (first + i) % n;
             let base = &self.urls[index];
-            let left = self.deadline.remaining();
+            let left = self.deadline.get().remaining();
             if left.is_zero() {
                 failures.push(Failure {
                     url: base.clone(),
@@ -411,49 +427,6 @@ impl Directory for RestClient {
             Err(refusal(&answer))
         }
     }
-}
-
-/// The system trust store: the CA bundle of the distribution, first found wins.
-/// Fixed paths, never `SSL_CERT_FILE` and the like: under sudo the environment is the
-/// invoking user's, who must not choose whom the module trusts.
-const SYSTEM_CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine, Arch
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // Fedora, RHEL
-    "/etc/pki/tls/certs/ca-bundle.crt",   // older RHEL
-    "/etc/ssl/ca-bundle.pem",             // openSUSE
-];
-
-/// The roots to trust: `ca_file` alone when given, else the system store.
-fn trust_roots(ca_file: Option<&PathBuf>) -> Result<RootCerts, CrowdError> {
-    let certs: Vec<Certificate<'static>> = match ca_file {
-        Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| {
-                CrowdError::Setup(format!("cannot read ca_file {}: {e}", path.display()))
-            })?;
-            ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect()
-        }
-        None => SYSTEM_CA_BUNDLES
-            .iter()
-            .map(Path::new)
-            .find(|p| p.is_file())
-            .map(|bundle| rustls_native_certs::load_certs_from_paths(Some(bundle), None).certs)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|der| Certificate::from_der(der.as_ref()).to_owned())
-            .collect(),
-    };
-    if certs.is_empty() {
-        let from = ca_file.map_or("the system trust store".to_string(), |p| {
-            p.display().to_string()
-        });
-        return Err(CrowdError::Setup(format!("no certificates in {from}")));
-    }
-    Ok(RootCerts::new_with_certs(&certs))
 }
 
 fn read_body(response: &mut Response<Body>) -> Result<Vec<u8>, (FailureKind, String)> {

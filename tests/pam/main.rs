@@ -6,6 +6,7 @@ mod account;
 mod authenticate;
 mod cli;
 mod config;
+mod connection;
 mod docs;
 mod harness;
 mod hostile;

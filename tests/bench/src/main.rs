@@ -54,37 +54,111 @@ fn main() {
     let mut rows: Vec<Row> = Vec::new();
     let started = Instant::now();
 
-    // (1) One PAM transaction per fresh process, as sshd runs one per login.
-    let fresh = bench.series(n, || {
+    // (1) One PAM transaction per fresh process, as sshd runs one per login, in turns
+    // with the floor client in a fresh process, and with what libpam alone costs
+    // (pam_permit in the same program) and what starting a process costs.
+    let mut module_fresh = || {
         let run = spawn_timed(&mut bench.pam_login("bench"), &bench.pam_login_stdin());
         run.expect_stdout("auth=0 account=0\n");
         run.elapsed
-    });
+    };
+    let mut floor_fresh = || {
+        let run = spawn_timed(&mut bench.floor_client(), &bench.two_passwords());
+        run.expect_success();
+        run.elapsed
+    };
+    let mut permit_fresh = || {
+        let run = spawn_timed(
+            &mut bench.pam_login("bench-permit"),
+            &bench.pam_login_stdin(),
+        );
+        run.expect_stdout("auth=0 account=0\n");
+        run.elapsed
+    };
+    let mut module_loaded = || {
+        let run = spawn_timed(&mut bench.pam_login("bench-load"), &bench.pam_login_stdin());
+        run.expect_stdout("auth=3 account=-\n");
+        run.elapsed
+    };
+    let mut empty_process = || {
+        let run = spawn_timed(&mut bench.empty_process(), b"");
+        run.expect_success();
+        run.elapsed
+    };
+    let fresh = bench.interleaved(
+        n,
+        &mut [
+            &mut module_fresh,
+            &mut floor_fresh,
+            &mut permit_fresh,
+            &mut module_loaded,
+            &mut empty_process,
+        ],
+    );
+
+    // (2) The same in one long-lived process, in turns with the long-lived floor and
+    // libpam alone.
+    let floor = Floor::new(
+        &bench.ca_file,
+        bench.addr,
+        crowd_double::APP_NAME,
+        crowd_double::APP_PASSWORD,
+    );
+    let in_process = |service: &'static str| {
+        let confdir = bench.confdir.clone();
+        move || {
+            let t = Instant::now();
+            let outcome = transaction(
+                &confdir,
+                service,
+                BENCH_USER.as_bytes(),
+                BENCH_PASSWORD.as_bytes(),
+                true,
+                true,
+            );
+            let elapsed = t.elapsed();
+            assert_eq!(
+                (outcome.auth, outcome.account),
+                (Some(0), Some(0)),
+                "{service}"
+            );
+            elapsed
+        }
+    };
+    let mut floor_long = || {
+        let t = Instant::now();
+        let answers = floor
+            .login(BENCH_USER, BENCH_PASSWORD, &BENCH_GROUPS)
+            .expect("floor login");
+        let elapsed = t.elapsed();
+        assert_eq!((answers.auth, answers.memberships), (200, vec![404, 200]));
+        elapsed
+    };
+    let long = bench.interleaved(
+        n,
+        &mut [
+            &mut in_process("bench"),
+            &mut floor_long,
+            &mut in_process("bench-permit"),
+        ],
+    );
+    let [
+        module_fresh,
+        floor_fresh,
+        permit_fresh,
+        module_loaded,
+        empty_process,
+    ] = <[_; 5]>::try_from(fresh).expect("five series");
+    let [module_long, floor_long, permit_long] = <[_; 3]>::try_from(long).expect("three series");
     rows.push(Row::new(
         "1",
         "pam_crowd.so, fresh process per login (pam-login)",
-        fresh,
+        module_fresh,
     ));
-
-    // (2) The same in one long-lived process.
-    let long_lived = bench.series(n, || {
-        let t = Instant::now();
-        let outcome = transaction(
-            &bench.confdir,
-            "bench",
-            BENCH_USER.as_bytes(),
-            BENCH_PASSWORD.as_bytes(),
-            true,
-            true,
-        );
-        let elapsed = t.elapsed();
-        assert_eq!((outcome.auth, outcome.account), (Some(0), Some(0)));
-        elapsed
-    });
     rows.push(Row::new(
         "2",
         "pam_crowd.so, long-lived process (libpam in-process)",
-        long_lived,
+        module_long,
     ));
 
     // (3) curl, one process and one connection for the same requests.
@@ -107,37 +181,35 @@ fn main() {
         }
         None => rows.push(Row::skipped("4", "python-crowd", "no --python given")),
     }
-
-    // Floor: the minimal client, fresh process and long-lived.
-    let floor_fresh = bench.series(n, || {
-        let run = spawn_timed(&mut bench.floor_client(), &bench.two_passwords());
-        run.expect_success();
-        run.elapsed
-    });
     rows.push(Row::new(
         "F1",
-        "floor client (rustls), fresh process",
+        "floor client (rustls), fresh process (in turns with 1)",
         floor_fresh,
     ));
-    let floor = Floor::new(
-        &bench.ca_file,
-        bench.addr,
-        crowd_double::APP_NAME,
-        crowd_double::APP_PASSWORD,
-    );
-    let floor_long = bench.series(n, || {
-        let t = Instant::now();
-        let answers = floor
-            .login(BENCH_USER, BENCH_PASSWORD, &BENCH_GROUPS)
-            .expect("floor login");
-        let elapsed = t.elapsed();
-        assert_eq!((answers.auth, answers.memberships), (200, vec![404, 200]));
-        elapsed
-    });
     rows.push(Row::new(
         "F2",
-        "floor client (rustls), long-lived process",
+        "floor client (rustls), long-lived process (in turns with 2)",
         floor_long,
+    ));
+    rows.push(Row::new(
+        "P1",
+        "libpam alone: pam_permit in pam-login, fresh process (in turns with 1)",
+        permit_fresh,
+    ));
+    rows.push(Row::new(
+        "P2",
+        "libpam alone: pam_permit, long-lived process (in turns with 2)",
+        permit_long,
+    ));
+    rows.push(Row::new(
+        "L1",
+        "pam_crowd.so loaded, refusing at once (no config), fresh process (in turns with 1)",
+        module_loaded,
+    ));
+    rows.push(Row::new(
+        "P0",
+        "starting a process that exits at once (in turns with 1)",
+        empty_process,
     ));
 
     // (5) The account phase alone (no password: publickey, sudo NOPASSWD) for users

@@ -77,6 +77,34 @@ fn ratio_target(
     }
 }
 
+/// (a - a_base) / (b - b_base) of the medians: the module's own cost next to the
+/// floor's, each without what their process pays anyway.
+fn own_cost_target(
+    what: &'static str,
+    a: Option<&Stats>,
+    a_base: Option<&Stats>,
+    b: Option<&Stats>,
+    b_base: Option<&Stats>,
+    limit: f64,
+) -> Target {
+    let ms = |s: Option<&Stats>| s.map(|s| s.median().as_secs_f64());
+    match (ms(a), ms(a_base), ms(b)) {
+        (Some(a), Some(a_base), Some(b)) => {
+            let r = (a - a_base) / (b - ms(b_base).unwrap_or(0.0));
+            Target {
+                what,
+                measured: format!("{r:.3}x"),
+                met: Some(r <= limit),
+            }
+        }
+        _ => Target {
+            what,
+            measured: "not measured".into(),
+            met: None,
+        },
+    }
+}
+
 fn targets(rows: &[Row], extras: &Extras) -> Vec<Target> {
     let fresh = stats(rows, "1", "");
     let long = stats(rows, "2", "");
@@ -92,6 +120,22 @@ fn targets(rows: &[Row], extras: &Extras) -> Vec<Target> {
             floor_long,
             1.05,
             true,
+        ),
+        own_cost_target(
+            "(1) - P1 (libpam) / F1 - P0 (process start) <= 1.10",
+            fresh,
+            stats(rows, "P1", ""),
+            floor_fresh,
+            stats(rows, "P0", ""),
+            1.10,
+        ),
+        own_cost_target(
+            "(2) - P2 (libpam) / F2 <= 1.05",
+            long,
+            stats(rows, "P2", ""),
+            floor_long,
+            None,
+            1.05,
         ),
         ratio_target("(1) / curl (3) <= 0.6", fresh, curl, 0.6, true),
         ratio_target("python-crowd (4) / (1) >= 20", python, fresh, 20.0, false),

@@ -97,6 +97,15 @@ impl Bench {
         };
         bench.write_service("bench", &bench.double.ip_url());
         bench.write_service("bench-hostname", &bench.double.url());
+        // The module loaded and refusing at once (no such config): what loading it costs.
+        std::fs::write(
+            bench.confdir.join("bench-load"),
+            format!(
+                "auth required {} config=/nonexistent/pam_crowd.toml\naccount required pam_permit.so\n",
+                bench.module.display()
+            ),
+        )
+        .expect("load service");
         std::fs::write(
             bench.confdir.join("bench-permit"),
             "auth required pam_permit.so\naccount required pam_permit.so\n",
@@ -144,6 +153,13 @@ impl Bench {
     /// The application's and the user's password, one per line.
     pub fn two_passwords(&self) -> Vec<u8> {
         format!("{APP_PASSWORD}\n{BENCH_PASSWORD}\n").into_bytes()
+    }
+
+    /// A process that starts and exits: the floor client's `--exit`.
+    pub fn empty_process(&self) -> Command {
+        let mut cmd = Command::new(self.bin.join("floor-client"));
+        cmd.arg("--exit");
+        cmd
     }
 
     pub fn floor_client(&self) -> Command {
@@ -212,14 +228,46 @@ impl Bench {
         self.counted(|| (0..n).map(|_| f()).collect())
     }
 
+    /// Several series measured in turns (a b c, b c a, c a b, ...), so that a drift of
+    /// the machine's speed during the run weighs on all alike: for the ratio targets.
+    pub fn interleaved(&self, n: usize, series: &mut [&mut dyn FnMut() -> Duration]) -> Vec<Stats> {
+        for f in series.iter_mut() {
+            for _ in 0..WARMUP {
+                f();
+            }
+        }
+        let k = series.len();
+        let mut samples = vec![Vec::with_capacity(n); k];
+        let mut counts = vec![(0, 0); k];
+        for i in 0..n {
+            for j in 0..k {
+                let which = (i + j) % k;
+                let before = (self.double.connections(), self.double.request_count());
+                samples[which].push(series[which]());
+                counts[which].0 += self.double.connections() - before.0;
+                counts[which].1 += self.double.request_count() - before.1;
+            }
+        }
+        samples
+            .into_iter()
+            .zip(counts)
+            .map(|(samples, (connections, requests))| {
+                let mut s = Stats::from_samples(samples);
+                s.connections = connections as f64 / n.max(1) as f64;
+                s.requests = requests as f64 / n.max(1) as f64;
+                s
+            })
+            .collect()
+    }
+
     /// Samples from `f`, with the double's connections and requests per sample.
     pub fn counted(&self, f: impl FnOnce() -> Vec<Duration>) -> Stats {
         let connections = self.double.connections();
-        let requests = self.double.requests().len();
+        let requests = self.double.request_count();
         let mut stats = Stats::from_samples(f());
         let samples = stats.len().max(1) as f64;
         stats.connections = (self.double.connections() - connections) as f64 / samples;
-        stats.requests = (self.double.requests().len() - requests) as f64 / samples;
+        stats.requests = (self.double.request_count() - requests) as f64 / samples;
         stats
     }
 

@@ -237,6 +237,11 @@ impl Double {
         self.lock().requests.clone()
     }
 
+    /// How many requests were answered or refused so far.
+    pub fn request_count(&self) -> usize {
+        self.lock().requests.len()
+    }
+
     /// Forgets recorded requests.
     pub fn clear_requests(&self) {
         self.lock().requests.clear();
