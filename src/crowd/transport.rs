@@ -48,7 +48,11 @@ const MAX_CACHED_CONFIGS: usize = 8;
 pub(super) fn agent(config: Config, ca_file: Option<&Path>) -> Result<ureq::Agent, CrowdError> {
     let tls = tls_config(ca_file)?;
     let connector = ().chain(TcpConnector::default()).chain(TlsConnector(tls));
-    Ok(ureq::Agent::with_parts(config, connector, LiteralResolver))
+    Ok(ureq::Agent::with_parts(
+        config,
+        connector,
+        LiteralResolver::default(),
+    ))
 }
 
 /// The file a TLS configuration was built from, as it was then: a changed file (a
@@ -222,9 +226,13 @@ impl Transport for TlsTransport {
     }
 }
 
-/// Resolves an IP-literal host by parsing it; hands host names to ureq's resolver.
-#[derive(Debug)]
-struct LiteralResolver;
+/// Resolves an IP-literal host by parsing it; hands host names to ureq's resolver,
+/// once per name for the life of the agent (one PAM transaction): ureq asks before
+/// every request, even one that reuses the open connection.
+#[derive(Debug, Default)]
+struct LiteralResolver {
+    looked_up: Mutex<Vec<(String, ResolvedSocketAddrs)>>,
+}
 
 impl Resolver for LiteralResolver {
     fn resolve(
@@ -238,7 +246,18 @@ impl Resolver for LiteralResolver {
             addrs.push(addr);
             return Ok(addrs);
         }
-        DefaultResolver::default().resolve(uri, config, timeout)
+        let key = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or_default(),
+            uri.authority().map(|a| a.as_str()).unwrap_or_default()
+        );
+        let mut looked_up = self.looked_up.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, addrs)) = looked_up.iter().find(|(k, _)| *k == key) {
+            return Ok(addrs.clone());
+        }
+        let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
+        looked_up.push((key, addrs.clone()));
+        Ok(addrs)
     }
 }
 
