@@ -256,7 +256,7 @@ fn main() {
     }
 
     let extras = bench.extras(n);
-    let report = report::render(&rows, &extras, &bench, started.elapsed());
+    let report = report::render(&rows, &extras, started.elapsed());
     print!("{report}");
     if let Err(e) = report::write_between_markers(&args.out, &report) {
         eprintln!("login-bench: cannot write {}: {e}", args.out.display());
