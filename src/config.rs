@@ -25,6 +25,14 @@ const DEFAULT_TIMEOUT_SECS: u64 = 10;
 const MAX_TIMEOUT_SECS: u64 = 60;
 /// A config or secret file larger than this is not a config file.
 const MAX_FILE_BYTES: u64 = 1 << 20;
+/// Where the offline and result cache lives unless `[cache] dir` says otherwise.
+pub const DEFAULT_CACHE_DIR: &str = "/var/cache/pam_crowd";
+/// Longest offline window: beyond a year, a departed user's password is not "recent".
+const MAX_OFFLINE_DAYS: u32 = 366;
+/// Longest reuse of Crowd's membership answers: a day.
+const MAX_POSITIVE_TTL_SECS: u64 = 86_400;
+/// Wrong offline passwords in a row before that user's offline login locks.
+const DEFAULT_OFFLINE_MAX_FAILURES: u32 = 5;
 
 /// A configuration file that could not be used, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +106,59 @@ pub struct Config {
     pub rules: AccessRules,
     /// Per-service overrides, keyed by PAM service name.
     services: BTreeMap<String, ServiceOverride>,
+    /// The `[cache]` table: offline login and reuse of Crowd's answers (off by default).
+    pub cache: CacheConfig,
+}
+
+/// The `[cache]` table, validated. Both uses are off by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Days a password verified by Crowd may be checked offline; 0: no offline login.
+    pub offline_days: u32,
+    /// Wrong offline passwords in a row that lock a user's offline login.
+    pub offline_max_failures: u32,
+    /// How long the account phase may reuse Crowd's membership answers; zero: never.
+    pub positive_ttl: Duration,
+    /// The root-only directory holding the entries.
+    pub dir: PathBuf,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            offline_days: 0,
+            offline_max_failures: DEFAULT_OFFLINE_MAX_FAILURES,
+            positive_ttl: Duration::ZERO,
+            dir: PathBuf::from(DEFAULT_CACHE_DIR),
+        }
+    }
+}
+
+impl CacheConfig {
+    /// Whether anything is cached at all.
+    pub fn enabled(&self) -> bool {
+        self.offline() || !self.positive_ttl.is_zero()
+    }
+
+    /// Whether offline login is on.
+    pub fn offline(&self) -> bool {
+        self.offline_days > 0
+    }
+
+    /// How old an answer or password may be for an offline decision.
+    pub fn offline_window(&self) -> Duration {
+        Duration::from_secs(u64::from(self.offline_days) * 86_400)
+    }
+}
+
+/// `[cache]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    offline_days: Option<Spanned<u32>>,
+    offline_max_failures: Option<Spanned<u32>>,
+    positive_ttl: Option<Spanned<u64>>,
+    dir: Option<Spanned<PathBuf>>,
 }
 
 /// The keys a `[service.NAME]` table may set; absent keys are inherited.
@@ -154,6 +215,19 @@ impl Config {
             },
         }
     }
+
+    /// Every group any rule names, for any service: the memberships worth keeping
+    /// when Crowd lists all of a user's groups at once.
+    pub fn named_groups(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.rules.named_groups().map(str::to_owned).collect();
+        for o in self.services.values() {
+            all.extend(o.allow_groups.iter().flatten().cloned());
+            all.extend(o.deny_groups.iter().flatten().cloned());
+        }
+        all.sort();
+        all.dedup();
+        all
+    }
 }
 
 /// The file as users write it, before validation.
@@ -173,6 +247,7 @@ struct RawConfig {
     deny_groups: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     service: BTreeMap<String, Spanned<ServiceOverride>>,
+    cache: Option<Spanned<RawCache>>,
 }
 
 /// `url` is a string or a list of strings.
@@ -313,6 +388,11 @@ impl RawConfig {
             services.insert(name, o);
         }
 
+        let cache = match self.cache {
+            None => CacheConfig::default(),
+            Some(c) => c.into_inner().validate(&err)?,
+        };
+
         Ok(Config {
             path: path.to_owned(),
             urls: normalized,
@@ -323,7 +403,58 @@ impl RawConfig {
             timeout,
             rules,
             services,
+            cache,
         })
+    }
+}
+
+impl RawCache {
+    fn validate(
+        self,
+        err: &impl Fn(std::ops::Range<usize>, &str, String) -> ConfigError,
+    ) -> Result<CacheConfig, ConfigError> {
+        let mut cache = CacheConfig::default();
+        if let Some(days) = self.offline_days {
+            if *days.get_ref() > MAX_OFFLINE_DAYS {
+                return Err(err(
+                    days.span(),
+                    "cache.offline_days",
+                    format!("must be between 0 (off) and {MAX_OFFLINE_DAYS}"),
+                ));
+            }
+            cache.offline_days = days.into_inner();
+        }
+        if let Some(max) = self.offline_max_failures {
+            if *max.get_ref() == 0 {
+                return Err(err(
+                    max.span(),
+                    "cache.offline_max_failures",
+                    "must be at least 1 (set offline_days = 0 to turn offline login off)".into(),
+                ));
+            }
+            cache.offline_max_failures = max.into_inner();
+        }
+        if let Some(ttl) = self.positive_ttl {
+            if *ttl.get_ref() > MAX_POSITIVE_TTL_SECS {
+                return Err(err(
+                    ttl.span(),
+                    "cache.positive_ttl",
+                    format!("must be between 0 (off) and {MAX_POSITIVE_TTL_SECS} seconds"),
+                ));
+            }
+            cache.positive_ttl = Duration::from_secs(ttl.into_inner());
+        }
+        if let Some(dir) = self.dir {
+            if !dir.get_ref().is_absolute() {
+                return Err(err(
+                    dir.span(),
+                    "cache.dir",
+                    "must be an absolute path".into(),
+                ));
+            }
+            cache.dir = dir.into_inner();
+        }
+        Ok(cache)
     }
 }
 

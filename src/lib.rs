@@ -6,10 +6,12 @@
 //! log line). Only this file and `ffi` touch libpam; the Crowd client is usable on its
 //! own as a library.
 
+pub mod cache;
 pub mod config;
 pub mod crowd;
 mod ffi;
 pub mod login;
+pub mod offline;
 pub mod options;
 pub mod outcome;
 pub mod pam_context;

@@ -4,8 +4,10 @@
 
 use zeroize::Zeroizing;
 
+use crate::cache::{Cache, CacheError};
 use crate::config::Config;
 use crate::crowd::{ClientSettings, CrowdError, Deadline, Directory, RestClient, User};
+use crate::offline::{self, Answers};
 use crate::options::Options;
 use crate::outcome::{Denial, Granted, PamCode, Phase, Subject, decision_line, printable};
 use crate::pam_context::{KeptClient, KnownUser, Level, PamContext};
@@ -29,6 +31,7 @@ pub fn run<P: PamContext, S: AsRef<str>>(pam: &mut P, phase: Phase, args: &[S]) 
     };
     let result = decide(pam, phase, args, &mut subject);
     let level = match &result {
+        Ok(g) if g.offline => Level::Notice,
         Ok(_) => Level::Info,
         Err(d)
             if matches!(
@@ -94,15 +97,46 @@ fn decide<P: PamContext, S: AsRef<str>>(
                 settings,
                 client,
             }));
+            let cache = open_cache(pam, &config, &user);
+            let result = match (result, &cache) {
+                (Err(Denial::Crowd(e)), Some(cache))
+                    if config.cache.offline() && offline::crowd_unreachable(&e) =>
+                {
+                    let granted =
+                        offline::authenticate(cache, &config.cache, &user, &password, e.clone())?;
+                    pam.remember(KnownUser {
+                        pam_user: user.clone(),
+                        config_path: options.config_path.clone(),
+                        canonical: user,
+                        active: true,
+                        offline: Some(e),
+                    });
+                    return Ok(granted);
+                }
+                (result, Some(cache)) => {
+                    let recorded = offline::after_authenticate(
+                        cache,
+                        &config.cache,
+                        &user,
+                        &password,
+                        &result,
+                    );
+                    log_cache_problem(pam, &user, recorded);
+                    result
+                }
+                (result, None) => result,
+            };
             let crowd_user = result?;
             pam.remember(KnownUser {
                 pam_user: user,
                 config_path: options.config_path.clone(),
                 canonical: crowd_user.name,
                 active: crowd_user.active,
+                offline: None,
             });
             Ok(Granted {
                 detail: "password accepted by Crowd".into(),
+                offline: false,
             })
         }
         Phase::Account => {
@@ -111,16 +145,88 @@ fn decide<P: PamContext, S: AsRef<str>>(
             let known = pam
                 .recall()
                 .filter(|k| k.pam_user == user && k.config_path == options.config_path);
+            let cache = open_cache(pam, &config, &user);
+            let from_cache = match (&cache, known.as_ref().and_then(|k| k.offline.clone())) {
+                // Authenticate found Crowd unreachable moments ago and went offline:
+                // so does the account phase, rather than wait for Crowd again.
+                (Some(cache), Some(unreachable)) => Some(offline::account(
+                    cache,
+                    &config.cache,
+                    &user,
+                    &rules,
+                    unreachable,
+                )),
+                (None, Some(unreachable)) => Some(Err(Denial::Crowd(unreachable))),
+                (Some(cache), None) => {
+                    match offline::account_from_recent(cache, &config.cache, &user, &rules) {
+                        Ok(granted) => granted.map(Ok),
+                        Err(problem) => {
+                            log_cache_problem(pam, &user, Err(problem));
+                            None
+                        }
+                    }
+                }
+                (None, None) => None,
+            };
+            if let Some(result) = from_cache {
+                pam.keep_client(None);
+                return result;
+            }
             subject.asked_crowd = Some(std::time::Instant::now());
             let client = connect(pam)?;
-            let result = account(&client, &user, known.as_ref(), &rules);
+            let mut answers = Answers::default();
+            let result = account(&client, &user, known.as_ref(), &rules, &mut answers);
             trace(pam, &client);
             // Crowd's part of the login is over: close the connection now rather than
             // hold it for the whole session (sshd ends the transaction at logout).
             drop(client);
             pam.keep_client(None);
-            result
+            match (result, &cache) {
+                (Err(Denial::Crowd(e)), Some(cache))
+                    if config.cache.offline() && offline::crowd_unreachable(&e) =>
+                {
+                    offline::account(cache, &config.cache, &user, &rules, e)
+                }
+                (result, Some(cache)) => {
+                    let recorded = offline::after_account(
+                        cache,
+                        &user,
+                        &config.named_groups(),
+                        &answers,
+                        &result,
+                    );
+                    log_cache_problem(pam, &user, recorded);
+                    result
+                }
+                (result, None) => result,
+            }
         }
+    }
+}
+
+/// The cache when `[cache]` is on and this process may use it; a broken one is
+/// logged and treated as off.
+fn open_cache<P: PamContext>(pam: &P, config: &Config, user: &str) -> Option<Cache> {
+    match Cache::open(config) {
+        Ok(cache) => cache,
+        Err(problem) => {
+            log_cache_problem(pam, user, Err(problem));
+            None
+        }
+    }
+}
+
+/// A cache that could not be read or written is worth a line of its own: the
+/// decision stands, but the next offline login may not find what it needs.
+fn log_cache_problem<P: PamContext>(pam: &P, user: &str, result: Result<(), CacheError>) {
+    if let Err(problem) = result {
+        pam.log(
+            Level::Err,
+            &format!(
+                "cache problem user={user:?}: {}",
+                printable(&problem.to_string())
+            ),
+        );
     }
 }
 
@@ -140,12 +246,14 @@ pub fn authenticate(crowd: &impl Directory, user: &str, password: &str) -> Resul
 
 /// The account phase: the user exists and is active under exactly the PAM name, and
 /// the group rules admit them. `known` is what authenticate learned in this
-/// transaction; without it (publickey, sudo NOPASSWD) Crowd is asked.
+/// transaction; without it (publickey, sudo NOPASSWD) Crowd is asked. What Crowd
+/// answered is added to `answers`, for the cache.
 pub fn account(
     crowd: &impl Directory,
     user: &str,
     known: Option<&KnownUser>,
     rules: &AccessRules,
+    answers: &mut Answers,
 ) -> Result<Granted, Denial> {
     let (canonical, active) = match known {
         Some(k) => (k.canonical.clone(), k.active),
@@ -160,12 +268,19 @@ pub fn account(
     if !active {
         return Err(Denial::Inactive);
     }
+    answers.active = true;
     let named = rules.named_groups().count();
     let access = if named > MAX_MEMBERSHIP_QUERIES {
         let groups = crowd.nested_groups(user).map_err(Denial::Crowd)?;
-        rules.check(|g| Ok::<_, CrowdError>(groups.iter().any(|m| same_group(m, g))))
+        let access = rules.check(|g| Ok::<_, CrowdError>(groups.iter().any(|m| same_group(m, g))));
+        answers.all_groups = Some(groups);
+        access
     } else {
-        rules.check(|g| crowd.is_nested_member(user, g))
+        rules.check(|g| {
+            let member = crowd.is_nested_member(user, g)?;
+            answers.memberships.push((g.to_owned(), member));
+            Ok(member)
+        })
     }
     .map_err(Denial::Crowd)?;
     match access {
@@ -174,6 +289,7 @@ pub fn account(
                 None => "active in Crowd, no allow_groups rule".into(),
                 Some(_) => "active in Crowd and in allow_groups".into(),
             },
+            offline: false,
         }),
         denied => Err(Denial::Access(denied)),
     }
@@ -312,6 +428,16 @@ mod tests {
         }
     }
 
+    /// The account phase, without looking at what it records for the cache.
+    fn account(
+        crowd: &Script,
+        user: &str,
+        known: Option<&KnownUser>,
+        rules: &AccessRules,
+    ) -> Result<Granted, Denial> {
+        super::account(crowd, user, known, rules, &mut Answers::default())
+    }
+
     fn script() -> Script {
         Script {
             users: vec![("alice", "pw", true), ("bob", "pw", false)],
@@ -365,6 +491,7 @@ mod tests {
             config_path: "/x".into(),
             canonical: "alice".into(),
             active: true,
+            offline: None,
         };
         assert!(account(&s, "alice", Some(&known), &rules(&["linux-users"], &[])).is_ok());
         assert_eq!(*s.asked.borrow(), vec!["member alice linux-users"]);
@@ -417,8 +544,38 @@ mod tests {
     fn many_named_groups_fetch_the_group_list_once() {
         let s = script();
         let r = rules(&["a", "b", "linux-users"], &["d"]);
-        assert!(account(&s, "alice", None, &r).is_ok());
+        let mut answers = Answers::default();
+        assert!(super::account(&s, "alice", None, &r, &mut answers).is_ok());
         assert_eq!(*s.asked.borrow(), vec!["user alice", "groups alice"]);
+        assert!(answers.active);
+        assert_eq!(answers.all_groups, Some(vec!["linux-users".to_string()]));
+    }
+
+    #[test]
+    fn the_account_phase_reports_what_crowd_answered() {
+        let s = script();
+        let mut answers = Answers::default();
+        let r = rules(&["admins", "linux-users"], &["d"]);
+        assert!(super::account(&s, "alice", None, &r, &mut answers).is_ok());
+        assert_eq!(
+            answers,
+            Answers {
+                active: true,
+                memberships: vec![
+                    ("d".into(), false),
+                    ("admins".into(), false),
+                    ("linux-users".into(), true)
+                ],
+                all_groups: None,
+            }
+        );
+        let mut answers = Answers::default();
+        assert!(super::account(&s, "bob", None, &r, &mut answers).is_err());
+        assert_eq!(
+            answers,
+            Answers::default(),
+            "an inactive user is not recorded"
+        );
     }
 
     /// A scripted PAM handle: fixed items, and everything logged kept.

@@ -82,6 +82,25 @@ impl PamCode {
 pub struct Granted {
     /// What was checked, for the log line.
     pub detail: String,
+    /// Decided from the offline cache because Crowd could not answer: logged at a
+    /// higher level than a grant Crowd gave.
+    pub offline: bool,
+}
+
+/// Why the offline cache refused a user Crowd could not be asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OfflineRefusal {
+    /// Nothing usable is cached: never seen, too old, or the cache is unusable.
+    NotCached(String),
+    /// The password does not match the one Crowd last accepted.
+    WrongPassword,
+    /// Too many wrong offline passwords in a row; Crowd must answer again first.
+    Locked {
+        /// The wrong attempts counted.
+        failures: u32,
+    },
+    /// The cached group answers refuse the user.
+    Access(Access),
 }
 
 /// Every way a call can refuse. Each denies; [`Denial::code`] picks the PAM code.
@@ -104,6 +123,13 @@ pub enum Denial {
     Inactive,
     /// The group rules refuse the user.
     Access(Access),
+    /// Crowd could not answer (`crowd`) and the offline cache refused instead.
+    Offline {
+        /// Why Crowd could not answer.
+        crowd: CrowdError,
+        /// What the cache said.
+        refusal: OfflineRefusal,
+    },
     /// The module's arguments or configuration cannot be used.
     Config(String),
     /// A libpam call failed.
@@ -137,6 +163,12 @@ impl Denial {
             (Denial::Inactive, Auth) => PamCode::AuthErr,
             (Denial::Inactive, Account) => PamCode::AcctExpired,
             (Denial::Access(_), _) => PamCode::PermDenied,
+            (Denial::Offline { refusal, .. }, _) => match refusal {
+                // As if there were no cache: `authinfo_unavail=ignore` stacks still work.
+                OfflineRefusal::NotCached(_) => PamCode::AuthinfoUnavail,
+                OfflineRefusal::WrongPassword | OfflineRefusal::Locked { .. } => PamCode::AuthErr,
+                OfflineRefusal::Access(_) => PamCode::PermDenied,
+            },
             (Denial::Config(_), _) => PamCode::ServiceErr,
             (Denial::Pam { code, .. }, _) => *code,
             (Denial::Panic, _) => PamCode::SystemErr,
@@ -175,16 +207,38 @@ impl fmt::Display for Denial {
                 "Crowd knows this user as {canonical:?}; a different name is not the same account"
             ),
             Denial::Inactive => f.write_str("account inactive in Crowd"),
-            Denial::Access(Access::InDenyGroup(g)) => write!(f, "member of deny group {g:?}"),
-            Denial::Access(Access::NotInAllowGroups(groups)) => {
-                write!(f, "in none of allow_groups {groups:?}")
+            Denial::Access(access) => access_refusal(f, access),
+            Denial::Offline { crowd, refusal } => {
+                f.write_str("offline: ")?;
+                match refusal {
+                    OfflineRefusal::NotCached(why) => write!(f, "cannot decide: {why}")?,
+                    OfflineRefusal::WrongPassword => {
+                        f.write_str("password differs from the one Crowd last accepted")?
+                    }
+                    OfflineRefusal::Locked { failures } => write!(
+                        f,
+                        "locked after {failures} wrong offline passwords, until Crowd answers"
+                    )?,
+                    OfflineRefusal::Access(access) => {
+                        f.write_str("cached answers: ")?;
+                        access_refusal(f, access)?;
+                    }
+                }
+                write!(f, " ({crowd})")
             }
-            Denial::Access(Access::NobodyAllowed) => f.write_str("allow_groups is empty"),
-            Denial::Access(Access::Granted) => f.write_str("granted"),
             Denial::Config(why) => write!(f, "configuration: {why}"),
             Denial::Pam { what, code } => write!(f, "{what}: libpam returned {}", code.name()),
             Denial::Panic => f.write_str("internal error (panic caught)"),
         }
+    }
+}
+
+fn access_refusal(f: &mut fmt::Formatter<'_>, access: &Access) -> fmt::Result {
+    match access {
+        Access::InDenyGroup(g) => write!(f, "member of deny group {g:?}"),
+        Access::NotInAllowGroups(groups) => write!(f, "in none of allow_groups {groups:?}"),
+        Access::NobodyAllowed => f.write_str("allow_groups is empty"),
+        Access::Granted => f.write_str("granted"),
     }
 }
 
@@ -285,6 +339,10 @@ mod tests {
             },
             Denial::Inactive,
             Denial::Access(Access::NotInAllowGroups(vec![])),
+            offline(OfflineRefusal::NotCached("x".into())),
+            offline(OfflineRefusal::WrongPassword),
+            offline(OfflineRefusal::Locked { failures: 3 }),
+            offline(OfflineRefusal::Access(Access::NobodyAllowed)),
             Denial::Config("x".into()),
             Denial::Pam {
                 what: "x",
@@ -301,6 +359,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn offline(refusal: OfflineRefusal) -> Denial {
+        Denial::Offline {
+            crowd: CrowdError::Unavailable(vec![]),
+            refusal,
+        }
+    }
+
+    #[test]
+    fn offline_refusals_keep_nothing_cached_apart_from_a_wrong_password() {
+        use PamCode::*;
+        for phase in [Phase::Auth, Phase::Account] {
+            assert_eq!(
+                offline(OfflineRefusal::NotCached("x".into())).code(phase),
+                AuthinfoUnavail
+            );
+            assert_eq!(offline(OfflineRefusal::WrongPassword).code(phase), AuthErr);
+            assert_eq!(
+                offline(OfflineRefusal::Locked { failures: 3 }).code(phase),
+                AuthErr
+            );
+            assert_eq!(
+                offline(OfflineRefusal::Access(Access::InDenyGroup("d".into()))).code(phase),
+                PermDenied
+            );
+        }
+        let line = offline(OfflineRefusal::WrongPassword).to_string();
+        assert!(line.starts_with("offline: "), "{line}");
+        assert!(line.contains("Crowd unavailable"), "{line}");
     }
 
     #[test]

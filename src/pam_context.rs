@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::crowd::{ClientSettings, RestClient};
+use crate::crowd::{ClientSettings, CrowdError, RestClient};
 use crate::outcome::Denial;
 
 /// Syslog priorities the module logs at.
@@ -27,6 +27,10 @@ pub struct KnownUser {
     pub canonical: String,
     /// Whether Crowd reported the account active.
     pub active: bool,
+    /// Set when Crowd could not answer (this is why) and the offline cache
+    /// authenticated the user: the account phase then decides from the cache too,
+    /// rather than wait for an unreachable Crowd a second time.
+    pub offline: Option<CrowdError>,
 }
 
 /// The Crowd client of a transaction, kept in PAM data so that the account phase

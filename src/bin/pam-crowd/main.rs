@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use pam_crowd::config::{Config, DEFAULT_PATH};
 use pam_crowd::crowd::{ClientSettings, CrowdError, Deadline, Directory, Reason, RestClient};
 use pam_crowd::login;
+use pam_crowd::offline::Answers;
 use pam_crowd::outcome::{Denial, PamCode, Phase};
 use pam_crowd::pam_context::KnownUser;
 use serde_json::{Value, json};
@@ -239,11 +240,18 @@ fn decide(config: &Config, client: &RestClient, d: &Decision, with_password: boo
                 config_path: config.secret_file.clone(),
                 canonical: found.name,
                 active: found.active,
+                offline: None,
             })
         } else {
             None
         };
-        login::account(client, &user, known.as_ref(), &rules)
+        login::account(
+            client,
+            &user,
+            known.as_ref(),
+            &rules,
+            &mut Answers::default(),
+        )
     })();
     let service = d
         .service

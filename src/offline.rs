@@ -1,0 +1,292 @@
+//! The cache around Crowd's answers: what to record when Crowd answered, and the
+//! decision when Crowd could not answer (offline login) or need not be asked again
+//! (`positive_ttl`). Crowd's answer always wins over the cache: a wrong password, an
+//! unknown or inactive user, a removed membership update or drop the entry.
+
+use std::time::Duration;
+
+use crate::cache::{self, Cache, CacheError, Entry, Verifier, verifier};
+use crate::config::CacheConfig;
+use crate::crowd::{CrowdError, Reason, User};
+use crate::outcome::{Denial, Granted, OfflineRefusal};
+use crate::policy::{Access, AccessRules, same_group};
+
+/// Whether a failure lets the offline cache decide: Crowd could not be reached or
+/// failed (connection, timeout, TLS, 5xx, 429, an answer that is not Crowd's). Never
+/// when Crowd refused the application itself (401/403): an admin who disables this
+/// host's application in Crowd cuts the host off, cache or not.
+pub fn crowd_unreachable(error: &CrowdError) -> bool {
+    match error {
+        CrowdError::Unavailable(failures) => failures.iter().all(|f| f.kind.try_next()),
+        CrowdError::Refused { .. } | CrowdError::Setup(_) => false,
+    }
+}
+
+/// What the account phase learned from Crowd, for the cache.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Answers {
+    /// Crowd confirmed, in this transaction, that the user exists and is active
+    /// under exactly the PAM name.
+    pub active: bool,
+    /// Membership answers, group by group.
+    pub memberships: Vec<(String, bool)>,
+    /// Every group of the user, when Crowd was asked for the whole list.
+    pub all_groups: Option<Vec<String>>,
+}
+
+/// Records Crowd's answer to authenticate. Accepted: the verifier (when offline
+/// login is on), active now, failures reset. Refused: a password Crowd refused stops
+/// working offline; an unknown, inactive or renamed user is dropped.
+pub fn after_authenticate(
+    cache: &Cache,
+    settings: &CacheConfig,
+    user: &str,
+    password: &str,
+    result: &Result<User, Denial>,
+) -> Result<(), CacheError> {
+    let now = cache::now();
+    match result {
+        Ok(_) => {
+            // Hashed before the lock: it is the slow part.
+            let phc = match settings.offline() {
+                true => Some(verifier::hash(password).map_err(CacheError::Hash)?),
+                false => None,
+            };
+            cache.update(user, |entry| {
+                let entry = entry.get_or_insert_with(|| cache.new_entry(user));
+                entry.password = phc.map(|phc| Verifier { phc, at: now });
+                entry.failures = 0;
+                entry.active_at = Some(now);
+            })
+        }
+        Err(denial) if user_is_gone(denial) => cache.remove(user).map(drop),
+        Err(Denial::Crowd(CrowdError::Refused { .. })) => {
+            let Some(Verifier { phc, .. }) = cache.load(user)?.and_then(|e| e.password) else {
+                return Ok(());
+            };
+            // Only when the refused password is the cached one (the password changed
+            // in Crowd): an attacker's wrong guesses must not erase a user's entry.
+            if verifier::verify(&phc, password) == Ok(true) {
+                cache.update(user, |entry| {
+                    if let Some(entry) = entry {
+                        entry.password = None;
+                    }
+                })?;
+            }
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// Authenticates against the verifier Crowd last accepted, when Crowd could not
+/// answer (`crowd`). A wrong attempt is counted before the password is checked, so
+/// parallel guesses cannot exceed `offline_max_failures`.
+pub fn authenticate(
+    cache: &Cache,
+    settings: &CacheConfig,
+    user: &str,
+    password: &str,
+    crowd: CrowdError,
+) -> Result<Granted, Denial> {
+    let refuse = |refusal| Denial::Offline {
+        crowd: crowd.clone(),
+        refusal,
+    };
+    let not_cached = |why: String| refuse(OfflineRefusal::NotCached(why));
+    let now = cache::now();
+    let entry = cache
+        .load(user)
+        .map_err(|e| not_cached(e.to_string()))?
+        .ok_or_else(|| not_cached("this user has no cached password".into()))?;
+    let Some(verifier) = entry.password else {
+        return Err(not_cached("this user has no cached password".into()));
+    };
+    if !cache::fresh(verifier.at, now, settings.offline_window()) {
+        return Err(not_cached(format!(
+            "the cached password is older than offline_days = {}",
+            settings.offline_days
+        )));
+    }
+
+    enum Attempt {
+        Counted,
+        Locked(u32),
+        Gone,
+    }
+    let attempt = cache
+        .update(user, |entry| match entry {
+            Some(e) if e.password.as_ref() == Some(&verifier) => {
+                if e.failures >= settings.offline_max_failures {
+                    Attempt::Locked(e.failures)
+                } else {
+                    e.failures += 1;
+                    Attempt::Counted
+                }
+            }
+            _ => Attempt::Gone,
+        })
+        .map_err(|e| not_cached(e.to_string()))?;
+    match attempt {
+        Attempt::Counted => {}
+        Attempt::Locked(failures) => return Err(refuse(OfflineRefusal::Locked { failures })),
+        Attempt::Gone => return Err(not_cached("the entry changed during the check".into())),
+    }
+
+    match verifier::verify(&verifier.phc, password) {
+        Ok(true) => {
+            cache
+                .update(user, |entry| {
+                    if let Some(e) = entry {
+                        e.failures = 0;
+                    }
+                })
+                .map_err(|e| not_cached(e.to_string()))?;
+            Ok(Granted {
+                detail: format!(
+                    "password matches the one Crowd accepted {} ago, checked offline ({crowd})",
+                    age(verifier.at, now)
+                ),
+                offline: true,
+            })
+        }
+        Ok(false) => Err(refuse(OfflineRefusal::WrongPassword)),
+        Err(why) => Err(not_cached(why)),
+    }
+}
+
+/// The account phase from Crowd's recent answers (`positive_ttl`), when they cover
+/// every question the rules ask and admit the user. Anything else asks Crowd.
+pub fn account_from_recent(
+    cache: &Cache,
+    settings: &CacheConfig,
+    user: &str,
+    rules: &AccessRules,
+) -> Result<Option<Granted>, CacheError> {
+    if settings.positive_ttl.is_zero() {
+        return Ok(None);
+    }
+    let Some(entry) = cache.load(user)? else {
+        return Ok(None);
+    };
+    let now = cache::now();
+    Ok(match decide(&entry, rules, now, settings.positive_ttl) {
+        Ok(Access::Granted) => Some(Granted {
+            detail: format!(
+                "active and admitted by Crowd's answers of the last {} s (positive_ttl)",
+                settings.positive_ttl.as_secs()
+            ),
+            offline: false,
+        }),
+        _ => None,
+    })
+}
+
+/// The account phase from cached answers, when Crowd could not answer (`crowd`).
+pub fn account(
+    cache: &Cache,
+    settings: &CacheConfig,
+    user: &str,
+    rules: &AccessRules,
+    crowd: CrowdError,
+) -> Result<Granted, Denial> {
+    let refuse = |refusal| Denial::Offline {
+        crowd: crowd.clone(),
+        refusal,
+    };
+    let not_cached = |why: String| refuse(OfflineRefusal::NotCached(why));
+    let entry = cache
+        .load(user)
+        .map_err(|e| not_cached(e.to_string()))?
+        .ok_or_else(|| not_cached("nothing cached for this user".into()))?;
+    match decide(&entry, rules, cache::now(), settings.offline_window()) {
+        Err(why) => Err(not_cached(why)),
+        Ok(Access::Granted) => Ok(Granted {
+            detail: format!(
+                "active and admitted by Crowd's cached answers, checked offline ({crowd})"
+            ),
+            offline: true,
+        }),
+        Ok(denied) => Err(refuse(OfflineRefusal::Access(denied))),
+    }
+}
+
+/// Records what the account phase learned. Crowd's refusals of the user drop the
+/// entry; group answers, including "not a member", replace the cached ones.
+pub fn after_account(
+    cache: &Cache,
+    user: &str,
+    named_groups: &[String],
+    answers: &Answers,
+    result: &Result<Granted, Denial>,
+) -> Result<(), CacheError> {
+    if let Err(denial) = result {
+        if user_is_gone(denial) {
+            return cache.remove(user).map(drop);
+        }
+    }
+    if !answers.active && answers.memberships.is_empty() {
+        return Ok(());
+    }
+    let now = cache::now();
+    cache.update(user, |entry| {
+        let entry = entry.get_or_insert_with(|| cache.new_entry(user));
+        if answers.active {
+            entry.active_at = Some(now);
+        }
+        if let Some(all) = &answers.all_groups {
+            for group in named_groups {
+                let member = all.iter().any(|g| same_group(g, group));
+                entry.record_membership(group, member, now);
+            }
+        }
+        for (group, member) in &answers.memberships {
+            entry.record_membership(group, *member, now);
+        }
+    })
+}
+
+/// The rules applied to cached answers no older than `max_age`; `Err` says which
+/// answer is missing or too old.
+fn decide(
+    entry: &Entry,
+    rules: &AccessRules,
+    now: u64,
+    max_age: Duration,
+) -> Result<Access, String> {
+    if !entry.active_within(now, max_age) {
+        return Err("Crowd has not confirmed the account active recently enough".into());
+    }
+    rules.check(|group| {
+        entry
+            .membership(group, now, max_age)
+            .ok_or_else(|| format!("no recent enough answer about group {group:?} is cached"))
+    })
+}
+
+/// Crowd's refusals that mean the cached user is no more: unknown, inactive, not
+/// allowed to use the application, or known under another name.
+fn user_is_gone(denial: &Denial) -> bool {
+    match denial {
+        Denial::Crowd(CrowdError::Refused { reason, .. }) => matches!(
+            reason,
+            Reason::UserNotFound | Reason::InactiveAccount | Reason::ApplicationAccessDenied
+        ),
+        Denial::Inactive | Denial::NameMismatch { .. } => true,
+        _ => false,
+    }
+}
+
+/// "3 min", "2 h", "5 days": how long ago `at` was.
+fn age(at: u64, now: u64) -> String {
+    let secs = now.saturating_sub(at);
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7200 => format!("{} min", secs / 60),
+        7200..172_800 => format!("{} h", secs / 3600),
+        _ => format!("{} days", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests;
