@@ -145,7 +145,7 @@ pub fn authenticate(
             Ok(Granted {
                 detail: format!(
                     "password matches the one Crowd accepted {} ago, checked offline ({crowd})",
-                    age(verifier.at, now)
+                    cache::age(verifier.at, now)
                 ),
                 offline: true,
             })
@@ -274,17 +274,6 @@ fn user_is_gone(denial: &Denial) -> bool {
         ),
         Denial::Inactive | Denial::NameMismatch { .. } => true,
         _ => false,
-    }
-}
-
-/// "3 min", "2 h", "5 days": how long ago `at` was.
-fn age(at: u64, now: u64) -> String {
-    let secs = now.saturating_sub(at);
-    match secs {
-        0..120 => format!("{secs} s"),
-        120..7200 => format!("{} min", secs / 60),
-        7200..172_800 => format!("{} h", secs / 3600),
-        _ => format!("{} days", secs / 86_400),
     }
 }
 

@@ -74,6 +74,17 @@ pub fn fresh(at: u64, now: u64, max_age: Duration) -> bool {
     at <= now.saturating_add(CLOCK_SLACK_SECS) && now.saturating_sub(at) <= max_age.as_secs()
 }
 
+/// "3 min", "2 h", "5 days": how long ago `at` was.
+pub fn age(at: u64, now: u64) -> String {
+    let secs = now.saturating_sub(at);
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7200 => format!("{} min", secs / 60),
+        7200..172_800 => format!("{} h", secs / 3600),
+        _ => format!("{} days", secs / 86_400),
+    }
+}
+
 /// What the cache knows about one user of one Crowd.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

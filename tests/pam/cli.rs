@@ -1,43 +1,10 @@
 //! The `pam-crowd` command, built by cargo, against the same Crowd double: every
 //! subcommand, every exit status, `--json` parsed.
 
-use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
-
 use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
 
 use crate::harness::*;
-
-/// What one `pam-crowd` run printed and returned.
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", self.stdout))
-    }
-}
-
-fn pam_crowd(host: &Host, args: &[&str], stdin: &str) -> Out {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pam-crowd"));
-    command.arg("--config").arg(host.config_path()).args(args);
-    let done = run_bounded(&mut command, stdin);
-    let out = Out {
-        code: done.status.code().unwrap_or(-1),
-        stdout: done.stdout,
-        stderr: done.stderr,
-    };
-    for secret in [APP_PASSWORD, "alice-pw"] {
-        assert!(
-            !out.stdout.contains(secret) && !out.stderr.contains(secret),
-            "{secret} printed"
-        );
-    }
-    out
-}
 
 /// A host for `double` whose config is root-only, as `check` requires.
 fn private_host(double: &Double, extra: &str) -> Host {

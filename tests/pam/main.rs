@@ -12,5 +12,6 @@ mod harness;
 mod hostile;
 mod inproc;
 mod load;
+mod offline;
 mod stacking;
 mod unavailable;

@@ -1,6 +1,7 @@
 //! `pam-crowd`: the admin's view of what pam_crowd.so decides, and python-crowd's
 //! operations from the shell. Same config, same client, same decision as the module.
 
+mod cache;
 mod check;
 
 use std::io::{BufRead, IsTerminal};
@@ -60,6 +61,9 @@ enum Command {
     /// Crowd SSO sessions.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// The offline and result cache (`[cache]`): list, show, purge. Root only.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
 }
 
 #[derive(Args)]
@@ -127,7 +131,11 @@ fn main() -> ExitCode {
         Command::Check => check::run(&cli.config),
         command => match Config::load(&cli.config) {
             Err(e) => failure(Status::Broken, e.to_string()),
-            Ok(config) => run(command, &config),
+            Ok(config) => match command {
+                // The cache is local: no Crowd client needed.
+                Command::Cache(c) => cache::run(c, &config),
+                command => run(command, &config),
+            },
         },
     };
     if cli.json {
@@ -207,6 +215,7 @@ fn run(command: &Command, config: &Config) -> Report {
             Err(e) => crowd_error(e),
         },
         Command::Session(s) => session(&client, s, crowd_error),
+        Command::Cache(c) => cache::run(c, config),
     }
 }
 
