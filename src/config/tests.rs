@@ -215,3 +215,49 @@ fn secret_is_not_debug_printed() {
     let c = parse(MINIMAL).unwrap();
     assert!(!format!("{c:?}").contains("s3cret"));
 }
+
+#[test]
+fn the_cache_is_off_unless_configured() {
+    let c = parse(MINIMAL).unwrap();
+    assert!(!c.cache.enabled());
+    assert_eq!(c.cache.dir, Path::new("/var/cache/pam_crowd"));
+    let c = parse(&format!(
+        "{MINIMAL}[cache]\noffline_days = 7\noffline_max_failures = 3\npositive_ttl = 300\ndir = \"/srv/cache\"\n"
+    ))
+    .unwrap();
+    assert!(c.cache.enabled() && c.cache.offline());
+    assert_eq!(c.cache.offline_window(), Duration::from_secs(7 * 86_400));
+    assert_eq!(c.cache.offline_max_failures, 3);
+    assert_eq!(c.cache.positive_ttl, Duration::from_secs(300));
+    assert_eq!(c.cache.dir, Path::new("/srv/cache"));
+    let positive_only = parse(&format!("{MINIMAL}[cache]\npositive_ttl = 60\n")).unwrap();
+    assert!(positive_only.cache.enabled() && !positive_only.cache.offline());
+}
+
+#[test]
+fn cache_values_out_of_range_name_line_and_key() {
+    let cases = [
+        ("offline_days = 400", "cache.offline_days", "between 0 (off) and 366"),
+        ("offline_days = -1", "offline_days", "invalid value"),
+        ("offline_max_failures = 0", "cache.offline_max_failures", "at least 1"),
+        ("positive_ttl = 90000", "cache.positive_ttl", "86400"),
+        ("dir = \"cache\"", "cache.dir", "absolute"),
+        ("colour = 1", "colour", "unknown field"),
+    ];
+    for (line, key, says) in cases {
+        let e = parse(&format!("{MINIMAL}[cache]\n{line}\n")).unwrap_err();
+        assert_eq!(e.line, Some(6), "{line}: {e}");
+        assert_eq!(e.key.as_deref(), Some(key), "{line}: {e}");
+        assert!(e.message.contains(says), "{line}: {e}");
+    }
+}
+
+#[test]
+fn named_groups_cover_every_service() {
+    let c = parse(&format!(
+        "{MINIMAL}allow_groups = [\"users\"]\ndeny_groups = [\"contractors\"]\n\
+         [service.sudo]\nallow_groups = [\"admins\", \"users\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(c.named_groups(), vec!["admins", "contractors", "users"]);
+}
