@@ -237,9 +237,17 @@ fn the_cache_is_off_unless_configured() {
 #[test]
 fn cache_values_out_of_range_name_line_and_key() {
     let cases = [
-        ("offline_days = 400", "cache.offline_days", "between 0 (off) and 366"),
+        (
+            "offline_days = 400",
+            "cache.offline_days",
+            "between 0 (off) and 366",
+        ),
         ("offline_days = -1", "offline_days", "invalid value"),
-        ("offline_max_failures = 0", "cache.offline_max_failures", "at least 1"),
+        (
+            "offline_max_failures = 0",
+            "cache.offline_max_failures",
+            "at least 1",
+        ),
         ("positive_ttl = 90000", "cache.positive_ttl", "86400"),
         ("dir = \"cache\"", "cache.dir", "absolute"),
         ("colour = 1", "colour", "unknown field"),
