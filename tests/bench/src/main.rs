@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crowd_double::pam_app::transaction;
+use crowd_double::{Double, Transport};
 use login_bench::Floor;
 
 use measure::{Row, spawn_many, spawn_timed};
@@ -254,6 +255,60 @@ fn main() {
             stats,
         ));
     }
+
+    // (7) The cache: a login that also writes the argon2id verifier; the account phase
+    // from recent answers (positive_ttl, no request); an offline login while Crowd is
+    // down (nothing listening). A Crowd of its own, to be stopped.
+    let cached_crowd = Double::start(setup::fixture(), Transport::Https);
+    let ca = bench.dir().join("cache-ca.pem");
+    std::fs::copy(cached_crowd.ca_file().expect("https"), &ca).expect("copy CA");
+    let cache_table = format!(
+        "[cache]\noffline_days = 7\npositive_ttl = 300\ndir = {:?}\n",
+        bench.dir().join("cache").display().to_string()
+    );
+    bench.write_service("bench-cache", &cached_crowd.ip_url(), &ca, &cache_table);
+    let login = |want: (Option<i32>, Option<i32>)| {
+        let confdir = bench.confdir.clone();
+        move || {
+            let t = Instant::now();
+            let outcome = transaction(
+                &confdir,
+                "bench-cache",
+                BENCH_USER.as_bytes(),
+                BENCH_PASSWORD.as_bytes(),
+                want.0.is_some(),
+                true,
+            );
+            let elapsed = t.elapsed();
+            assert_eq!((outcome.auth, outcome.account), want);
+            elapsed
+        }
+    };
+    let online = bench.series(n, login((Some(0), Some(0))));
+    let requests = cached_crowd.request_count();
+    let recent = bench.series(n, login((None, Some(0))));
+    assert_eq!(
+        cached_crowd.request_count(),
+        requests,
+        "positive_ttl: the account phase asked Crowd"
+    );
+    drop(cached_crowd);
+    let offline = bench.series(n, login((Some(0), Some(0))));
+    rows.push(Row::new(
+        "C1",
+        "login with [cache] offline_days on: argon2id verifier written (long-lived)",
+        online,
+    ));
+    rows.push(Row::new(
+        "C2",
+        "account phase alone from Crowd's recent answers, positive_ttl (long-lived)",
+        recent,
+    ));
+    rows.push(Row::new(
+        "C3",
+        "offline login, Crowd down: argon2id check from the cache (long-lived)",
+        offline,
+    ));
 
     let extras = bench.extras(n);
     let report = report::render(&rows, &extras, started.elapsed());

@@ -38,7 +38,7 @@ fn with_user_in_groups(fixture: Fixture, user: &str, groups: usize) -> Fixture {
     f
 }
 
-fn fixture() -> Fixture {
+pub fn fixture() -> Fixture {
     let mut f = with_user_in_groups(Fixture::demo(), BENCH_USER, 10).nest("ops", "ops-oncall");
     for groups in GROUP_COUNTS {
         f = with_user_in_groups(f, &user_in_groups(groups), groups);
@@ -95,8 +95,9 @@ impl Bench {
             module,
             double,
         };
-        bench.write_service("bench", &bench.double.ip_url());
-        bench.write_service("bench-hostname", &bench.double.url());
+        let (ip_url, url) = (bench.double.ip_url(), bench.double.url());
+        bench.write_service("bench", &ip_url, &bench.ca_file, "");
+        bench.write_service("bench-hostname", &url, &bench.ca_file, "");
         // The module loaded and refusing at once (no such config): what loading it costs.
         std::fs::write(
             bench.confdir.join("bench-load"),
@@ -114,16 +115,17 @@ impl Bench {
         bench
     }
 
-    /// A PAM service and its pam_crowd configuration (mode 0600, as the module insists).
-    fn write_service(&self, service: &str, url: &str) {
+    /// A PAM service and its pam_crowd configuration (mode 0600, as the module insists),
+    /// for Crowd at `url` trusted through `ca`, with `extra` lines (tables) at the end.
+    pub fn write_service(&self, service: &str, url: &str, ca: &Path, extra: &str) {
         let config = self.dir.join(format!("{service}.toml"));
         let groups: Vec<String> = BENCH_GROUPS.iter().map(|g| format!("{g:?}")).collect();
         std::fs::write(
             &config,
             format!(
                 "url = {url:?}\napplication = {APP_NAME:?}\npassword = {APP_PASSWORD:?}\n\
-                 ca_file = {:?}\ntimeout = 10\nallow_groups = [{}]\n",
-                self.ca_file.display().to_string(),
+                 ca_file = {:?}\ntimeout = 10\nallow_groups = [{}]\n{extra}",
+                ca.display().to_string(),
                 groups.join(", ")
             ),
         )
@@ -135,6 +137,11 @@ impl Bench {
             format!("auth required {line}\naccount required {line}\n"),
         )
         .expect("service file");
+    }
+
+    /// The scratch directory (configs, the cache of the cache rows).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn pam_login(&self, service: &str) -> Command {
