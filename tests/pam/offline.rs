@@ -342,6 +342,8 @@ fn the_admin_command_lists_shows_and_purges() {
         users.contains(&"alice") && users.contains(&"erin"),
         "{users:?}"
     );
+    let check = pam_crowd(&site.host, &["check"], "");
+    assert!(check.stdout.contains("cache: ok: "), "{}", check.stdout);
     let show = pam_crowd(&site.host, &["cache", "show", "alice"], "");
     assert_eq!(show.code, 0, "{}", show.stderr);
     assert!(

@@ -5,6 +5,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::time::Instant;
 
+use pam_crowd::cache::Cache;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{ClientSettings, CrowdError, Deadline, Directory, FailureKind, RestClient};
 use serde_json::json;
@@ -66,12 +67,46 @@ pub fn run(path: &Path) -> Report {
                     config.secret_file.display()
                 ),
             ));
+            if config.cache.enabled() {
+                steps.push(check_cache(&config));
+            }
             for url in &config.urls {
                 check_url(&config, url, &mut steps);
             }
         }
     }
     report(steps)
+}
+
+/// The `[cache]` directory, as the module will find it when run as root.
+fn check_cache(config: &Config) -> Step {
+    let dir = config.cache.dir.display();
+    match Cache::open(config) {
+        Ok(Some(cache)) => {
+            let entries = cache.entries().map(|e| e.len()).unwrap_or(0);
+            Step::ok(
+                None,
+                "cache",
+                format!(
+                    "{dir}: private, {entries} entries (offline_days {}, positive_ttl {} s)",
+                    config.cache.offline_days,
+                    config.cache.positive_ttl.as_secs()
+                ),
+            )
+        }
+        Ok(None) => Step::failed(
+            None,
+            "cache",
+            format!("{dir}: belongs to another user, so this process would run without a cache"),
+            "run pam-crowd check as root, as sshd and sudo run the module",
+        ),
+        Err(e) => Step::failed(
+            None,
+            "cache",
+            e.to_string(),
+            "the module treats the cache as off until this is fixed",
+        ),
+    }
 }
 
 fn check_url(config: &Config, url: &str, steps: &mut Vec<Step>) {
