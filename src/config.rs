@@ -108,6 +108,9 @@ pub struct Config {
     services: BTreeMap<String, ServiceOverride>,
     /// The `[cache]` table: offline login and reuse of Crowd's answers (off by default).
     pub cache: CacheConfig,
+    /// The multi-valued Crowd user attribute holding users' SSH public keys, for
+    /// `pam-crowd authorized-keys`; `None`: keys are not served.
+    pub ssh_keys_attribute: Option<String>,
 }
 
 /// The `[cache]` table, validated. Both uses are off by default.
@@ -248,6 +251,7 @@ struct RawConfig {
     #[serde(default)]
     service: BTreeMap<String, Spanned<ServiceOverride>>,
     cache: Option<Spanned<RawCache>>,
+    ssh_keys_attribute: Option<Spanned<String>>,
 }
 
 /// `url` is a string or a list of strings.
@@ -388,6 +392,17 @@ impl RawConfig {
             services.insert(name, o);
         }
 
+        let ssh_keys_attribute = match self.ssh_keys_attribute {
+            None => None,
+            Some(a) if a.get_ref().trim().is_empty() => {
+                return Err(err(
+                    a.span(),
+                    "ssh_keys_attribute",
+                    "must not be empty (leave it out to serve no keys)".into(),
+                ));
+            }
+            Some(a) => Some(a.into_inner().trim().to_owned()),
+        };
         let cache = match self.cache {
             None => CacheConfig::default(),
             Some(c) => c.into_inner().validate(&err)?,
@@ -404,6 +419,7 @@ impl RawConfig {
             rules,
             services,
             cache,
+            ssh_keys_attribute,
         })
     }
 }

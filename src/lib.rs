@@ -16,6 +16,7 @@ pub mod options;
 pub mod outcome;
 pub mod pam_context;
 pub mod policy;
+pub mod ssh_keys;
 
 use std::ffi::CStr;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -393,6 +393,15 @@ mod tests {
         fn terminate_session(&self, _: &str) -> Result<(), CrowdError> {
             Err(CrowdError::Setup("not scripted".into()))
         }
+        fn user_attributes(&self, _: &str) -> Result<(User, crate::crowd::Attributes), CrowdError> {
+            Err(CrowdError::Setup("not scripted".into()))
+        }
+        fn store_user_attribute(&self, _: &str, _: &str, _: &[String]) -> Result<(), CrowdError> {
+            Err(CrowdError::Setup("not scripted".into()))
+        }
+        fn remove_user_attribute(&self, _: &str, _: &str) -> Result<(), CrowdError> {
+            Err(CrowdError::Setup("not scripted".into()))
+        }
         fn authenticate(&self, username: &str, password: &str) -> Result<User, CrowdError> {
             self.asked.borrow_mut().push(format!("auth {username}"));
             let user = self.find(username)?;

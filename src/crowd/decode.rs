@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{Reason, Session, User};
+use super::{Attributes, Reason, Session, User};
 
 /// Crowd's error body: `{"reason": "...", "message": "..."}`.
 #[derive(Deserialize)]
@@ -97,4 +97,44 @@ mod tests {
         let s = session(br#"{"token":"t","user":{"name":"alice"}}"#).unwrap();
         assert_eq!(s.user.as_deref(), Some("alice"));
     }
+}
+
+/// A user entity with `expand=attributes`: `{..., "attributes": {"attributes":
+/// [{"name": N, "values": [...]}]}}`.
+#[derive(Deserialize)]
+pub(crate) struct UserWithAttributes {
+    #[serde(flatten)]
+    user: User,
+    #[serde(default)]
+    attributes: AttributeList,
+}
+
+#[derive(Deserialize, Default)]
+struct AttributeList {
+    #[serde(default)]
+    attributes: Vec<Attribute>,
+}
+
+#[derive(Deserialize)]
+struct Attribute {
+    name: String,
+    #[serde(default)]
+    values: Vec<String>,
+}
+
+impl UserWithAttributes {
+    pub(crate) fn split(self) -> (User, Attributes) {
+        let attributes = self
+            .attributes
+            .attributes
+            .into_iter()
+            .map(|a| (a.name, a.values))
+            .collect();
+        (self.user, attributes)
+    }
+}
+
+/// A user entity with its attributes.
+pub fn user_with_attributes(body: &[u8]) -> Result<(User, Attributes), serde_json::Error> {
+    serde_json::from_slice::<UserWithAttributes>(body).map(UserWithAttributes::split)
 }

@@ -72,7 +72,22 @@ pub trait Directory {
     ) -> Result<Session, CrowdError>;
     /// Ends an SSO session.
     fn terminate_session(&self, token: &str) -> Result<(), CrowdError>;
+    /// Looks a user up with their attributes (multi-valued, by name).
+    fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError>;
+    /// Sets the values of one of a user's attributes, replacing those it had. Needs
+    /// the application's permission to change users in Crowd.
+    fn store_user_attribute(
+        &self,
+        username: &str,
+        name: &str,
+        values: &[String],
+    ) -> Result<(), CrowdError>;
+    /// Removes one of a user's attributes.
+    fn remove_user_attribute(&self, username: &str, name: &str) -> Result<(), CrowdError>;
 }
+
+/// A user's attributes: name → values.
+pub type Attributes = std::collections::BTreeMap<String, Vec<String>>;
 
 /// A Crowd user, as Crowd returns it. Only `name` and `active` are always present.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

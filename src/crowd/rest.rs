@@ -15,7 +15,9 @@ use zeroize::Zeroizing;
 
 use super::decode::{self, ErrorBody, GroupPage, Page, UserPage};
 use super::transport;
-use super::{CrowdError, Deadline, Directory, Failure, FailureKind, Reason, Session, User};
+use super::{
+    Attributes, CrowdError, Deadline, Directory, Failure, FailureKind, Reason, Session, User,
+};
 use crate::config::{Config, Secret};
 
 /// Path of the user-management API below a base URL.
@@ -294,6 +296,16 @@ impl RestClient {
         })
     }
 
+    /// A request whose success has no entity (204); Crowd's refusals become errors.
+    fn send(&self, call: &Call) -> Result<(), CrowdError> {
+        let answer = self.request(call)?;
+        if (200..300).contains(&answer.status) {
+            Ok(())
+        } else {
+            Err(refusal(&answer))
+        }
+    }
+
     /// All pages of a list, `PAGE_SIZE` at a time until a short page.
     fn paged<P: Page>(
         &self,
@@ -415,17 +427,44 @@ impl Directory for RestClient {
 
     fn terminate_session(&self, token: &str) -> Result<(), CrowdError> {
         let path = session_path(token);
-        let answer = self.request(&Call {
+        self.send(&Call {
             method: Method::Delete,
             path: &path,
             query: &[],
             body: None,
-        })?;
-        if (200..300).contains(&answer.status) {
-            Ok(())
-        } else {
-            Err(refusal(&answer))
-        }
+        })
+    }
+
+    fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError> {
+        let query = [("username", username), ("expand", "attributes")];
+        self.fetch::<decode::UserWithAttributes>(&Call::get("/user", &query))
+            .map(decode::UserWithAttributes::split)
+    }
+
+    fn store_user_attribute(
+        &self,
+        username: &str,
+        name: &str,
+        values: &[String],
+    ) -> Result<(), CrowdError> {
+        let body = serde_json::to_vec(&json!({
+            "attributes": [{ "name": name, "values": values }],
+        }))
+        .map_err(|e| CrowdError::Setup(format!("cannot encode the request: {e}")))?;
+        self.send(&Call::post(
+            "/user/attribute",
+            &[("username", username)],
+            &body,
+        ))
+    }
+
+    fn remove_user_attribute(&self, username: &str, name: &str) -> Result<(), CrowdError> {
+        self.send(&Call {
+            method: Method::Delete,
+            path: "/user/attribute",
+            query: &[("username", username), ("attributename", name)],
+            body: None,
+        })
     }
 }
 

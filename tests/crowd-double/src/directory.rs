@@ -11,6 +11,8 @@ pub struct User {
     pub name: String,
     pub password: String,
     pub active: bool,
+    /// Crowd user attributes: name → values (multi-valued, as Crowd keeps them).
+    pub attributes: BTreeMap<String, Vec<String>>,
 }
 
 /// A group: its direct user members and its direct child groups.
@@ -27,6 +29,9 @@ pub struct Fixture {
     pub groups: BTreeMap<String, Group>,
     /// Open SSO sessions: token → (user, remote address).
     pub sessions: BTreeMap<String, (String, Option<String>)>,
+    /// Whether the application may change users (attributes): Crowd's directory
+    /// permissions. Without it, writes answer 403.
+    pub writable: bool,
 }
 
 impl Fixture {
@@ -36,7 +41,23 @@ impl Fixture {
             name: name.into(),
             password: password.into(),
             active,
+            attributes: BTreeMap::new(),
         });
+        self
+    }
+
+    /// Gives `user` (added before) an attribute with these values.
+    pub fn attribute(mut self, user: &str, name: &str, values: &[&str]) -> Self {
+        if let Some(u) = self.users.iter_mut().find(|u| u.name == user) {
+            u.attributes
+                .insert(name.into(), values.iter().map(|v| v.to_string()).collect());
+        }
+        self
+    }
+
+    /// Lets the application change users (their attributes).
+    pub fn writable(mut self) -> Self {
+        self.writable = true;
         self
     }
 
@@ -192,9 +213,59 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
             }
         }
         ("GET", "/user") => match user {
+            Some(user) if req.param("expand") == Some("attributes") => {
+                let mut json = user_json(user);
+                json["attributes"] = attributes_json(user);
+                (200, json)
+            }
             Some(user) => (200, user_json(user)),
             None => (404, not_found().1),
         },
+        ("GET", "/user/attribute") => match user {
+            Some(user) => (200, attributes_json(user)),
+            None => (404, not_found().1),
+        },
+        ("POST" | "DELETE", "/user/attribute") => {
+            if user.is_none() {
+                return (404, not_found().1);
+            }
+            if !fixture.writable {
+                return (
+                    403,
+                    json!({ "reason": "APPLICATION_PERMISSION_DENIED", "message": "Application does not have permission to update user attributes" }),
+                );
+            }
+            let lower = username.to_lowercase();
+            let Some(user) = fixture
+                .users
+                .iter_mut()
+                .find(|u| u.name.to_lowercase() == lower)
+            else {
+                return (404, not_found().1);
+            };
+            if req.method == "DELETE" {
+                let name = req.param("attributename").unwrap_or_default();
+                user.attributes.remove(name);
+                return (204, Value::Null);
+            }
+            let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+            let Some(list) = body["attributes"].as_array() else {
+                return error("INVALID_ATTRIBUTE", "no attributes in the body");
+            };
+            for attribute in list {
+                let (Some(name), Some(values)) =
+                    (attribute["name"].as_str(), attribute["values"].as_array())
+                else {
+                    return error("INVALID_ATTRIBUTE", "an attribute needs a name and values");
+                };
+                let values = values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect();
+                user.attributes.insert(name.to_owned(), values);
+            }
+            (204, Value::Null)
+        }
         ("GET", "/user/group/nested") | ("GET", "/user/group/direct") => {
             let Some(user) = user else {
                 return (404, not_found().1);
@@ -354,6 +425,16 @@ fn user_json(user: &User) -> Value {
         "key": format!("32769:{}", user.name),
         "password": { "link": { "rel": "edit", "href": "..." } },
     })
+}
+
+/// Crowd's `{"attributes": [{"name", "values"}], "link"}`.
+fn attributes_json(user: &User) -> Value {
+    let list: Vec<Value> = user
+        .attributes
+        .iter()
+        .map(|(name, values)| json!({ "name": name, "values": values }))
+        .collect();
+    json!({ "attributes": list, "link": { "rel": "self", "href": "..." } })
 }
 
 fn error(reason: &str, message: &str) -> (u16, Value) {

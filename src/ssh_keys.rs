@@ -1,0 +1,111 @@
+//! SSH public keys kept in a multi-valued Crowd user attribute (`ssh_keys_attribute`),
+//! for sshd's `AuthorizedKeysCommand`: each value checked as one OpenSSH public key
+//! (by the `ssh-key` parser), and printed back in canonical form, so nothing but a key
+//! (no `authorized_keys` options, no second line) ever reaches sshd.
+
+use ssh_key::{Algorithm, HashAlg, PublicKey};
+
+use crate::crowd::Directory;
+use crate::login;
+use crate::offline::Answers;
+use crate::outcome::Denial;
+use crate::pam_context::KnownUser;
+use crate::policy::AccessRules;
+
+/// A value longer than this is not a public key (an 16384-bit RSA key is ~2.8 KB).
+const MAX_KEY_BYTES: usize = 8 * 1024;
+
+/// One valid public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizedKey {
+    /// `ALGORITHM BASE64 [COMMENT]`, as the parser re-encodes it.
+    pub line: String,
+    /// `SHA256:...`, as `ssh-keygen -l` shows it.
+    pub fingerprint: String,
+}
+
+/// Checks one attribute value as an OpenSSH public key line.
+pub fn parse_key(value: &str) -> Result<AuthorizedKey, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("empty".into());
+    }
+    if value.len() > MAX_KEY_BYTES {
+        return Err(format!("longer than {MAX_KEY_BYTES} bytes"));
+    }
+    // A newline would make a second authorized_keys line, with options of its own.
+    if value.chars().any(char::is_control) {
+        return Err("contains control characters (a second line?)".into());
+    }
+    let key = PublicKey::from_openssh(value).map_err(|e| {
+        format!("not an OpenSSH public key ({e}); authorized_keys options are not accepted")
+    })?;
+    if key.algorithm() == Algorithm::Dsa {
+        return Err("ssh-dss (DSA) keys are refused: OpenSSH no longer accepts them".into());
+    }
+    let line = key
+        .to_openssh()
+        .map_err(|e| format!("cannot re-encode the key: {e}"))?;
+    Ok(AuthorizedKey {
+        line,
+        fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
+    })
+}
+
+/// The valid keys among `values` (each once, in order), and why each other was
+/// skipped (value index, reason).
+pub fn valid_keys(values: &[String]) -> (Vec<AuthorizedKey>, Vec<(usize, String)>) {
+    let mut keys: Vec<AuthorizedKey> = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        match parse_key(value) {
+            Ok(key) if keys.iter().any(|k| k.fingerprint == key.fingerprint) => {}
+            Ok(key) => keys.push(key),
+            Err(why) => skipped.push((i, why)),
+        }
+    }
+    (keys, skipped)
+}
+
+/// What `authorized-keys` prints for a user, and what it skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserKeys {
+    pub keys: Vec<AuthorizedKey>,
+    pub skipped: Vec<(usize, String)>,
+    /// What Crowd answered about the user, for the cache.
+    pub answers: Answers,
+    /// Every value of the attribute, for the cache (validated again when used).
+    pub values: Vec<String>,
+}
+
+/// The keys sshd may accept for `user`: only for a user Crowd knows under exactly
+/// that name, active, and admitted by `rules` (the account phase of service sshd);
+/// from Crowd's `attribute`. One user lookup, then the rules' membership tests.
+pub fn authorized_keys(
+    crowd: &impl Directory,
+    user: &str,
+    rules: &AccessRules,
+    attribute: &str,
+) -> Result<UserKeys, Denial> {
+    let (found, attributes) = crowd.user_attributes(user).map_err(Denial::Crowd)?;
+    let known = KnownUser {
+        pam_user: user.to_owned(),
+        config_path: Default::default(),
+        canonical: found.name,
+        active: found.active,
+        offline: None,
+    };
+    let mut answers = Answers::default();
+    login::account(crowd, user, Some(&known), rules, &mut answers)?;
+    let values = attributes.get(attribute).cloned().unwrap_or_default();
+    let (keys, skipped) = valid_keys(&values);
+    Ok(UserKeys {
+        keys,
+        skipped,
+        answers,
+        values,
+    })
+}
+
+#[cfg(test)]
+mod tests;
