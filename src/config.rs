@@ -509,9 +509,15 @@ fn check_groups(groups: Vec<String>) -> Result<Vec<String>, String> {
     Ok(groups)
 }
 
+/// The system group whose members may read the file holding the application password
+/// (mode 0640, this group): the user sshd runs `pam-crowd authorized-keys` as, so that
+/// the AuthorizedKeysCommand need not run as root and users still cannot read it.
+pub const KEYS_GROUP: &str = "pam-crowd-keys";
+
 /// Refuses a file that others could change (owned by another user than root or this
 /// process's, or writable by group or others: they could point `url` at their own
-/// server), or, when it holds the application password, read (like sssd).
+/// server), or, when it holds the application password, read (like sssd), except by
+/// the [`KEYS_GROUP`].
 pub fn check_ownership(path: &Path, holds_secret: bool) -> Result<(), ConfigError> {
     use std::os::unix::fs::MetadataExt;
     let fail = |message: String| ConfigError {
@@ -539,18 +545,52 @@ pub fn check_ownership(path: &Path, holds_secret: bool) -> Result<(), ConfigErro
     let (forbidden, why) = if holds_secret {
         (
             0o077,
-            "readable or writable by group or others, and it holds the application password",
+            "readable or writable by group or others, and it holds the application password \
+             (only the group pam-crowd-keys may read it, with mode 0640)",
         )
     } else {
         (0o022, "writable by group or others")
     };
-    if mode & forbidden != 0 {
+    let keys_group_reads =
+        holds_secret && only_keys_group_reads(mode, meta.gid(), || group_id(KEYS_GROUP));
+    if mode & forbidden != 0 && !keys_group_reads {
         return Err(fail(format!(
             "mode {mode:04o}: {why}: run chmod go-rwx {}",
             path.display()
         )));
     }
     Ok(())
+}
+
+/// Whether a file of `mode` and group `file_gid` is readable, beyond its owner, by the
+/// [`KEYS_GROUP`] alone: group read only, nothing for others, and that group. The
+/// group is looked up only for such a mode.
+fn only_keys_group_reads(mode: u32, file_gid: u32, keys_gid: impl FnOnce() -> Option<u32>) -> bool {
+    mode & 0o077 == 0o040 && keys_gid() == Some(file_gid)
+}
+
+/// The id of group `name`, if the system has it.
+fn group_id(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut group = std::mem::MaybeUninit::<libc::group>::uninit();
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call: `name` is NUL-terminated, `group`
+    // and `found` are writable, and `buffer` is writable for the length passed.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            name.as_ptr(),
+            group.as_mut_ptr(),
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() {
+        return None;
+    }
+    // SAFETY: getgrnam_r succeeded and set `found` to `group`, which it filled in.
+    Some(unsafe { group.assume_init() }.gr_gid)
 }
 
 /// A relative path in the config is relative to the config file's directory.

@@ -269,3 +269,20 @@ fn named_groups_cover_every_service() {
     .unwrap();
     assert_eq!(c.named_groups(), vec!["admins", "contractors", "users"]);
 }
+
+#[test]
+fn only_the_keys_group_may_read_the_secret() {
+    let keys = || Some(990);
+    assert!(only_keys_group_reads(0o100640, 990, keys));
+    assert!(only_keys_group_reads(0o440, 990, keys));
+    assert!(!only_keys_group_reads(0o640, 0, keys), "another group");
+    assert!(!only_keys_group_reads(0o660, 990, keys), "group-writable");
+    assert!(!only_keys_group_reads(0o644, 990, keys), "others read");
+    assert!(
+        !only_keys_group_reads(0o650, 990, keys),
+        "group may execute"
+    );
+    assert!(!only_keys_group_reads(0o640, 990, || None), "no such group");
+    assert_eq!(group_id("root"), Some(0));
+    assert_eq!(group_id("no-such-group-here"), None);
+}

@@ -11,6 +11,7 @@ mod docs;
 mod harness;
 mod hostile;
 mod inproc;
+mod keys;
 mod load;
 mod offline;
 mod stacking;

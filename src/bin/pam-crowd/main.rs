@@ -3,6 +3,7 @@
 
 mod cache;
 mod check;
+mod keys;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -64,6 +65,15 @@ enum Command {
     /// The offline and result cache (`[cache]`): list, show, purge. Root only.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// USER's SSH public keys from Crowd, one per line, if sshd's rules admit USER
+    /// (sshd's AuthorizedKeysCommand).
+    AuthorizedKeys {
+        /// User name, as sshd passes it (%u).
+        user: String,
+    },
+    /// Manage the SSH public keys Crowd holds for users (`ssh_keys_attribute`).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 #[derive(Args)]
@@ -138,6 +148,13 @@ fn main() -> ExitCode {
             },
         },
     };
+    if let (Command::AuthorizedKeys { user }, true) = (&cli.command, report.error) {
+        // sshd shows nothing of a failed AuthorizedKeysCommand: say why in syslog.
+        keys::to_syslog(
+            syslog::Severity::LOG_ERR,
+            &format!("authorized-keys user={user:?}: {}", report.text.join("; ")),
+        );
+    }
     if cli.json {
         println!("{}", report.json);
     } else if report.error {
@@ -216,6 +233,8 @@ fn run(command: &Command, config: &Config) -> Report {
         },
         Command::Session(s) => session(&client, s, crowd_error),
         Command::Cache(c) => cache::run(c, config),
+        Command::AuthorizedKeys { user } => keys::authorized_keys(config, &client, user),
+        Command::Keys(k) => keys::run(k, config, &client),
     }
 }
 

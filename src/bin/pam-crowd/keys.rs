@@ -1,0 +1,283 @@
+//! SSH public keys from Crowd: `pam-crowd authorized-keys USER` (sshd's
+//! AuthorizedKeysCommand) and `pam-crowd keys add|remove|list` for admins.
+
+use std::io::Read;
+use std::path::Path;
+
+use clap::Subcommand;
+use pam_crowd::config::Config;
+use pam_crowd::crowd::{CrowdError, Directory, RestClient};
+use pam_crowd::outcome::{Denial, PamCode, Phase, printable};
+use pam_crowd::ssh_keys::{self, AuthorizedKey};
+use serde_json::json;
+
+use crate::{Report, Status, failure};
+
+/// The PAM service whose account rules decide who gets keys: the keys are sshd's.
+const KEYS_SERVICE: &str = "sshd";
+/// A key file larger than this is not a list of public keys.
+const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// The keys Crowd holds for USER, with fingerprints; values that are not keys too.
+    List { user: String },
+    /// Add the public keys in FILE (`-`: standard input), one per line, to USER.
+    Add {
+        user: String,
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Remove USER's key with this fingerprint (`SHA256:...`, as `ssh-keygen -l` shows).
+    Remove { user: String, fingerprint: String },
+}
+
+/// One line to standard error and to the authpriv syslog as `pam-crowd`.
+fn log(severity: syslog::Severity, line: &str) {
+    eprintln!("pam-crowd: {}", printable(line));
+    to_syslog(severity, line);
+}
+
+/// One line to the authpriv syslog as `pam-crowd`: sshd discards an
+/// AuthorizedKeysCommand's standard error at its usual log level, so this is the line
+/// admins see. A logging failure changes nothing.
+pub fn to_syslog(severity: syslog::Severity, line: &str) {
+    let formatter = syslog::Formatter3164 {
+        facility: syslog::Facility::LOG_AUTHPRIV,
+        hostname: None,
+        process: "pam-crowd".into(),
+        pid: std::process::id(),
+    };
+    if let Ok(mut logger) = syslog::unix(formatter) {
+        let line = printable(line);
+        let _ = match severity {
+            syslog::Severity::LOG_ERR => logger.err(&line),
+            syslog::Severity::LOG_NOTICE => logger.notice(&line),
+            _ => logger.info(&line),
+        };
+    }
+}
+
+/// `authorized-keys USER`: the keys on standard output, one per line, for an active
+/// user admitted by sshd's rules; nothing otherwise. Exit 0 with the keys (or none),
+/// 1 when the user is refused, 2 when Crowd or the config cannot answer.
+pub fn authorized_keys(config: &Config, client: &RestClient, user: &str) -> Report {
+    let Some(attribute) = &config.ssh_keys_attribute else {
+        return failure(
+            Status::Broken,
+            "ssh_keys_attribute is not set in the config: no keys are served".into(),
+        );
+    };
+    let rules = config.rules_for(KEYS_SERVICE);
+    let result = pam_crowd::login::check_username(user.as_bytes().to_vec())
+        .and_then(|user| ssh_keys::authorized_keys(client, &user, &rules, attribute));
+    match result {
+        Ok(found) => {
+            for (index, why) in &found.skipped {
+                log(
+                    syslog::Severity::LOG_NOTICE,
+                    &format!(
+                        "authorized-keys user={user:?}: value {} of attribute {attribute:?} skipped: {why}",
+                        index + 1
+                    ),
+                );
+            }
+            log(
+                syslog::Severity::LOG_INFO,
+                &format!(
+                    "authorized-keys user={user:?}: {} key(s) served from Crowd",
+                    found.keys.len()
+                ),
+            );
+            keys_report(Status::Ok, user, &found.keys, found.skipped.len())
+        }
+        Err(denial) => {
+            let code = denial.code(Phase::Account);
+            log(
+                syslog::Severity::LOG_NOTICE,
+                &format!(
+                    "authorized-keys user={user:?}: no keys: {denial} ({})",
+                    code.name()
+                ),
+            );
+            let status = match code {
+                PamCode::AuthinfoUnavail | PamCode::ServiceErr | PamCode::SystemErr => {
+                    Status::Broken
+                }
+                _ => Status::No,
+            };
+            Report {
+                status,
+                text: vec![],
+                json: json!({ "user": user, "keys": [], "refused": denial.to_string() }),
+                error: false,
+            }
+        }
+    }
+}
+
+fn keys_report(status: Status, user: &str, keys: &[AuthorizedKey], skipped: usize) -> Report {
+    Report {
+        status,
+        text: keys.iter().map(|k| k.line.clone()).collect(),
+        json: json!({
+            "user": user,
+            "keys": keys.iter().map(|k| json!({"key": k.line, "fingerprint": k.fingerprint})).collect::<Vec<_>>(),
+            "skipped": skipped,
+        }),
+        error: false,
+    }
+}
+
+pub fn run(command: &KeysCommand, config: &Config, client: &RestClient) -> Report {
+    let Some(attribute) = &config.ssh_keys_attribute else {
+        return failure(
+            Status::Broken,
+            "ssh_keys_attribute is not set in the config".into(),
+        );
+    };
+    let crowd_error = |e: CrowdError| match &e {
+        CrowdError::Refused { status: 403, .. } => failure(
+            Status::Broken,
+            format!(
+                "{e}: the Crowd application may not change users; give it permission to \
+                 update user attributes in its directory (Crowd: Applications, Permissions)"
+            ),
+        ),
+        CrowdError::Refused { .. } => failure(Status::No, e.to_string()),
+        _ => failure(Status::Broken, e.to_string()),
+    };
+    let user = match command {
+        KeysCommand::List { user }
+        | KeysCommand::Add { user, .. }
+        | KeysCommand::Remove { user, .. } => user,
+    };
+    let values = match client.user_attributes(user) {
+        Ok((found, attributes)) if found.name == *user => {
+            attributes.get(attribute).cloned().unwrap_or_default()
+        }
+        Ok((found, _)) => {
+            return failure(
+                Status::No,
+                Denial::NameMismatch {
+                    canonical: found.name,
+                }
+                .to_string(),
+            );
+        }
+        Err(e) => return crowd_error(e),
+    };
+    match command {
+        KeysCommand::List { .. } => {
+            let mut text = Vec::new();
+            let mut listed = Vec::new();
+            for value in &values {
+                match ssh_keys::parse_key(value) {
+                    Ok(key) => {
+                        text.push(format!("{} {}", key.fingerprint, key.line));
+                        listed.push(json!({"fingerprint": key.fingerprint, "key": key.line}));
+                    }
+                    Err(why) => {
+                        text.push(format!("(not a key: {why}) {}", printable(value)));
+                        listed.push(json!({"invalid": why, "value": value}));
+                    }
+                }
+            }
+            Report {
+                status: Status::Ok,
+                text,
+                json: json!({ "user": user, "attribute": attribute, "values": listed }),
+                error: false,
+            }
+        }
+        KeysCommand::Add { file, .. } => {
+            let new = match read_keys(file) {
+                Ok(keys) => keys,
+                Err(why) => return failure(Status::Broken, why),
+            };
+            let known: Vec<String> = values
+                .iter()
+                .filter_map(|v| ssh_keys::parse_key(v).ok())
+                .map(|k| k.fingerprint)
+                .collect();
+            let mut all = values.clone();
+            let mut added = 0;
+            for key in &new {
+                if !known.contains(&key.fingerprint) && !all.contains(&key.line) {
+                    all.push(key.line.clone());
+                    added += 1;
+                }
+            }
+            if added > 0 {
+                if let Err(e) = client.store_user_attribute(user, attribute, &all) {
+                    return crowd_error(e);
+                }
+            }
+            Report::new(
+                Status::Ok,
+                format!(
+                    "added {added} key(s) to {user}; {} already there",
+                    new.len() - added
+                ),
+                json!({ "user": user, "added": added, "already": new.len() - added }),
+            )
+        }
+        KeysCommand::Remove { fingerprint, .. } => {
+            let kept: Vec<String> = values
+                .iter()
+                .filter(|v| {
+                    ssh_keys::parse_key(v).map(|k| k.fingerprint) != Ok(fingerprint.clone())
+                })
+                .cloned()
+                .collect();
+            if kept.len() == values.len() {
+                return failure(
+                    Status::No,
+                    format!("{user} has no key with fingerprint {fingerprint}"),
+                );
+            }
+            let stored = if kept.is_empty() {
+                client.remove_user_attribute(user, attribute)
+            } else {
+                client.store_user_attribute(user, attribute, &kept)
+            };
+            match stored {
+                Ok(()) => Report::new(
+                    Status::Ok,
+                    format!("removed {fingerprint} from {user}"),
+                    json!({ "user": user, "removed": fingerprint }),
+                ),
+                Err(e) => crowd_error(e),
+            }
+        }
+    }
+}
+
+/// The keys in `file` (`-`: standard input): every non-empty line that is not a `#`
+/// comment must be a valid key, or nothing is added.
+fn read_keys(file: &str) -> Result<Vec<AuthorizedKey>, String> {
+    let mut text = String::new();
+    let read = if file == "-" {
+        std::io::stdin()
+            .take(MAX_KEY_FILE_BYTES)
+            .read_to_string(&mut text)
+    } else {
+        std::fs::File::open(Path::new(file))
+            .and_then(|f| f.take(MAX_KEY_FILE_BYTES).read_to_string(&mut text))
+    };
+    read.map_err(|e| format!("cannot read {file}: {e}"))?;
+    let mut keys = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = ssh_keys::parse_key(line)
+            .map_err(|why| format!("{file} line {}: {why}; nothing added", n + 1))?;
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err(format!("{file} holds no public key"));
+    }
+    Ok(keys)
+}

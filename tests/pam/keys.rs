@@ -1,0 +1,300 @@
+//! SSH public keys from Crowd: `pam-crowd authorized-keys` and `pam-crowd keys`
+//! against the double, with keys made by ssh-keygen.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::*;
+
+const ATTRIBUTE: &str = "sshPublicKey";
+
+/// A key pair made by ssh-keygen in `dir`: the public key line and its fingerprint.
+struct Key {
+    line: String,
+    fingerprint: String,
+    file: PathBuf,
+}
+
+fn keygen(dir: &Path, name: &str, kind: &str) -> Key {
+    let file = dir.join(name);
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-N", "", "-C", name, "-f"])
+        .arg(&file)
+        .status()
+        .expect("ssh-keygen (openssh-client)");
+    assert!(made.success());
+    let public = file.with_extension("pub");
+    let line = std::fs::read_to_string(&public)
+        .expect("public key")
+        .trim()
+        .to_owned();
+    let shown = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&public)
+        .output()
+        .expect("ssh-keygen -l");
+    let fingerprint = String::from_utf8_lossy(&shown.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("fingerprint")
+        .to_owned();
+    Key {
+        line,
+        fingerprint,
+        file: public,
+    }
+}
+
+struct Setup {
+    double: Double,
+    host: Host,
+    keys: Vec<Key>,
+}
+
+/// alice (admitted) with two keys and a value that is not one; bob (no group) and
+/// carol (inactive) with a key each; erin (admitted) with none.
+fn setup(writable: bool) -> Setup {
+    let dir = std::env::temp_dir().join(format!(
+        "pam_crowd_keys_{}_{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).expect("key dir");
+    let keys = vec![
+        keygen(&dir, "alice-laptop", "ed25519"),
+        keygen(&dir, "alice-ci", "ecdsa"),
+        keygen(&dir, "bob", "ed25519"),
+        keygen(&dir, "carol", "ed25519"),
+        keygen(&dir, "new", "ed25519"),
+    ];
+    let mut fixture = Fixture::demo()
+        .attribute(
+            "alice",
+            ATTRIBUTE,
+            &[&keys[0].line, "not a key", &keys[1].line],
+        )
+        .attribute("bob", ATTRIBUTE, &[&keys[2].line])
+        .attribute("carol", ATTRIBUTE, &[&keys[3].line]);
+    if writable {
+        fixture = fixture.writable();
+    }
+    let double = Double::start(fixture, Transport::Https);
+    let host = Host::for_double(
+        &double,
+        &format!("ssh_keys_attribute = {ATTRIBUTE:?}\n{RULES}"),
+    );
+    Setup { double, host, keys }
+}
+
+fn rand_suffix() -> usize {
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+}
+
+#[test]
+fn authorized_keys_serves_valid_keys_of_admitted_users_only() {
+    let s = setup(false);
+    let alice = pam_crowd(&s.host, &["authorized-keys", "alice"], "");
+    assert_eq!(alice.code, 0, "{}", alice.stderr);
+    assert_eq!(
+        alice.stdout,
+        format!("{}\n{}\n", s.keys[0].line, s.keys[1].line)
+    );
+    assert!(
+        alice
+            .stderr
+            .contains("value 2 of attribute \"sshPublicKey\" skipped"),
+        "{}",
+        alice.stderr
+    );
+    // Admitted, but no keys: nothing, and success.
+    let erin = pam_crowd(&s.host, &["authorized-keys", "erin"], "");
+    assert_eq!(
+        (erin.code, erin.stdout.as_str()),
+        (0, ""),
+        "{}",
+        erin.stderr
+    );
+    // Refused by sshd's rules, inactive, unknown, or another spelling: nothing.
+    for (user, says) in [
+        ("bob", "in none of allow_groups"),
+        ("carol", "inactive"),
+        ("nobody-here", "unknown user"),
+        ("Alice", "Crowd knows this user as \"alice\""),
+        ("dave", "deny group"),
+    ] {
+        let run = pam_crowd(&s.host, &["authorized-keys", user], "");
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (1, ""),
+            "{user}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(says), "{user}: {}", run.stderr);
+    }
+    let json = pam_crowd(&s.host, &["--json", "authorized-keys", "alice"], "").json();
+    assert_eq!(
+        json["keys"][0]["fingerprint"],
+        s.keys[0].fingerprint.as_str()
+    );
+    s.double.set_fault(Fault::Close);
+    let down = pam_crowd(&s.host, &["authorized-keys", "alice"], "");
+    assert_eq!(
+        (down.code, down.stdout.as_str()),
+        (2, ""),
+        "{}",
+        down.stderr
+    );
+    assert!(down.stderr.contains("Crowd unavailable"), "{}", down.stderr);
+}
+
+#[test]
+fn authorized_keys_needs_the_attribute_configured() {
+    let (_double, host) = https_setup(RULES);
+    let run = pam_crowd(&host, &["authorized-keys", "alice"], "");
+    assert_eq!((run.code, run.stdout.as_str()), (2, ""));
+    assert!(
+        run.stderr.contains("ssh_keys_attribute is not set"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn admins_add_list_and_remove_keys() {
+    let s = setup(true);
+    let list = pam_crowd(&s.host, &["keys", "list", "alice"], "");
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(
+        list.stdout.contains(&s.keys[0].fingerprint),
+        "{}",
+        list.stdout
+    );
+    assert!(list.stdout.contains("(not a key"), "{}", list.stdout);
+    // One new key and one already there.
+    let both = s.keys[4].file.with_extension("both");
+    std::fs::write(
+        &both,
+        format!("# alice's keys\n{}\n\n{}\n", s.keys[4].line, s.keys[0].line),
+    )
+    .expect("write");
+    let added = pam_crowd(
+        &s.host,
+        &["keys", "add", "alice", &both.display().to_string()],
+        "",
+    );
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    assert!(
+        added
+            .stdout
+            .contains("added 1 key(s) to alice; 1 already there"),
+        "{}",
+        added.stdout
+    );
+    let served = pam_crowd(&s.host, &["authorized-keys", "alice"], "");
+    assert!(served.stdout.contains(&s.keys[4].line), "{}", served.stdout);
+    // From standard input too.
+    let erin = pam_crowd(&s.host, &["keys", "add", "erin", "-"], &s.keys[4].line);
+    assert_eq!(erin.code, 0, "{}", erin.stderr);
+    assert_eq!(
+        pam_crowd(&s.host, &["authorized-keys", "erin"], "").stdout,
+        format!("{}\n", s.keys[4].line)
+    );
+    // Removing by fingerprint; the last key takes the attribute with it.
+    let removed = pam_crowd(
+        &s.host,
+        &["keys", "remove", "erin", &s.keys[4].fingerprint],
+        "",
+    );
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert_eq!(
+        pam_crowd(&s.host, &["authorized-keys", "erin"], "").stdout,
+        ""
+    );
+    assert!(
+        s.double
+            .requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path == "/user/attribute")
+    );
+    let again = pam_crowd(
+        &s.host,
+        &["keys", "remove", "erin", &s.keys[4].fingerprint],
+        "",
+    );
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    let removed = pam_crowd(
+        &s.host,
+        &["keys", "remove", "alice", &s.keys[0].fingerprint],
+        "",
+    );
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    let served = pam_crowd(&s.host, &["authorized-keys", "alice"], "");
+    assert!(
+        !served.stdout.contains(&s.keys[0].line),
+        "{}",
+        served.stdout
+    );
+    assert!(served.stdout.contains(&s.keys[1].line), "{}", served.stdout);
+}
+
+#[test]
+fn a_file_with_anything_but_keys_adds_nothing() {
+    let s = setup(true);
+    let bad = s.keys[4].file.with_extension("bad");
+    std::fs::write(
+        &bad,
+        format!(
+            "{}\ncommand=\"/bin/sh\" {}\n",
+            s.keys[4].line, s.keys[4].line
+        ),
+    )
+    .expect("write");
+    let run = pam_crowd(
+        &s.host,
+        &["keys", "add", "alice", &bad.display().to_string()],
+        "",
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("line 2") && run.stderr.contains("nothing added"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !s.double
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path == "/user/attribute")
+    );
+    // A private key is not a public key, and is not echoed.
+    let private = s.keys[4].file.with_extension("");
+    let run = pam_crowd(
+        &s.host,
+        &["keys", "add", "alice", &private.display().to_string()],
+        "",
+    );
+    assert_eq!(run.code, 2);
+    assert!(!run.stderr.contains("PRIVATE KEY-----\n"), "{}", run.stderr);
+}
+
+#[test]
+fn an_application_without_write_permission_is_explained() {
+    let s = setup(false);
+    let run = pam_crowd(
+        &s.host,
+        &[
+            "keys",
+            "add",
+            "alice",
+            &s.keys[4].file.display().to_string(),
+        ],
+        "",
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("may not change users"),
+        "{}",
+        run.stderr
+    );
+}
