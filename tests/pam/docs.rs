@@ -102,6 +102,7 @@ fn every_subcommand_and_flag_is_documented() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let man = read("packaging/man/pam-crowd.1");
+    let readme = read("README.md");
     let top = help(&[]);
     let commands: Vec<String> = top
         .split("Commands:")
@@ -116,11 +117,18 @@ fn every_subcommand_and_flag_is_documented() {
         .collect();
     assert!(commands.len() >= 7, "{commands:?}");
     for command in &commands {
+        // roff writes a hyphen in a command name as `\-`.
+        let roff = command.replace('-', "\\-");
         assert!(
-            man.contains(&format!(".B {command}"))
-                || man.contains(&format!(".BR {command} "))
-                || man.contains(&format!(".BI {command} ")),
+            [".B", ".BR", ".BI"]
+                .iter()
+                .any(|m| man.contains(&format!("{m} {roff}\n"))
+                    || man.contains(&format!("{m} {roff} "))),
             "{command} missing from pam-crowd.1"
+        );
+        assert!(
+            readme.contains(&format!("`pam-crowd {command}")),
+            "{command} missing from README"
         );
         let mut all = vec![command.as_str()];
         if command == "session" {
