@@ -38,9 +38,9 @@ fn log(severity: syslog::Severity, line: &str) {
     to_syslog(severity, line);
 }
 
-/// One line to the authpriv syslog as `pam-crowd`: sshd discards an
-/// AuthorizedKeysCommand's standard error at its usual log level, so this is the line
-/// admins see. A logging failure changes nothing.
+/// One line to the authpriv syslog as `pam-crowd`: an AuthorizedKeysCommand's
+/// standard error reaches only sshd's own (often nowhere), so this is the line admins
+/// see. A logging failure changes nothing.
 pub fn to_syslog(severity: syslog::Severity, line: &str) {
     let formatter = syslog::Formatter3164 {
         facility: syslog::Facility::LOG_AUTHPRIV,

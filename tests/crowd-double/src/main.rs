@@ -1,9 +1,9 @@
 //! `crowd-double`: serves the demo directory until killed, for the demo and for
 //! poking at the module by hand.
 //!
-//! Usage: crowd-double [--https] [--hang] [--port N] [--ca-out FILE]
+//! Usage: crowd-double [--https] [--hang] [--writable] [--port N] [--ca-out FILE]
 //! `--hang`: accept every request and never answer (a Crowd that is down but
-//! still holds its port).
+//! still holds its port). `--writable`: the application may change users' attributes.
 //! Prints one line, `url=URL ca_file=FILE`, once it is listening.
 
 use crowd_double::{Double, Fault, Fixture, Transport};
@@ -13,11 +13,13 @@ fn main() {
     let mut port = 0;
     let mut ca_out = None;
     let mut hang = false;
+    let mut fixture = Fixture::demo();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--https" => transport = Transport::Https,
             "--hang" => hang = true,
+            "--writable" => fixture = fixture.writable(),
             "--port" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or(0),
             "--ca-out" => ca_out = args.next(),
             other => {
@@ -26,7 +28,7 @@ fn main() {
             }
         }
     }
-    let double = Double::start_on(Fixture::demo(), transport, port);
+    let double = Double::start_on(fixture, transport, port);
     if hang {
         double.set_fault(Fault::Hang);
     }
