@@ -27,6 +27,9 @@ const MAX_TIMEOUT_SECS: u64 = 60;
 const MAX_FILE_BYTES: u64 = 1 << 20;
 /// Where the offline and result cache lives unless `[cache] dir` says otherwise.
 pub const DEFAULT_CACHE_DIR: &str = "/var/cache/pam_crowd";
+/// Where `pam-crowd authorized-keys` keeps Crowd's answers for offline use, unless
+/// `[cache] keys_dir` says otherwise: owned by the user it runs as (pam-crowd-keys).
+pub const DEFAULT_KEYS_CACHE_DIR: &str = "/var/cache/pam_crowd-keys";
 /// Longest offline window: beyond a year, a departed user's password is not "recent".
 const MAX_OFFLINE_DAYS: u32 = 366;
 /// Longest reuse of Crowd's membership answers: a day.
@@ -124,6 +127,9 @@ pub struct CacheConfig {
     pub positive_ttl: Duration,
     /// The root-only directory holding the entries.
     pub dir: PathBuf,
+    /// The directory `pam-crowd authorized-keys` keeps its entries in, owned by the
+    /// user it runs as.
+    pub keys_dir: PathBuf,
 }
 
 impl Default for CacheConfig {
@@ -133,6 +139,7 @@ impl Default for CacheConfig {
             offline_max_failures: DEFAULT_OFFLINE_MAX_FAILURES,
             positive_ttl: Duration::ZERO,
             dir: PathBuf::from(DEFAULT_CACHE_DIR),
+            keys_dir: PathBuf::from(DEFAULT_KEYS_CACHE_DIR),
         }
     }
 }
@@ -162,6 +169,7 @@ struct RawCache {
     offline_max_failures: Option<Spanned<u32>>,
     positive_ttl: Option<Spanned<u64>>,
     dir: Option<Spanned<PathBuf>>,
+    keys_dir: Option<Spanned<PathBuf>>,
 }
 
 /// The keys a `[service.NAME]` table may set; absent keys are inherited.
@@ -460,15 +468,16 @@ impl RawCache {
             }
             cache.positive_ttl = Duration::from_secs(ttl.into_inner());
         }
-        if let Some(dir) = self.dir {
-            if !dir.get_ref().is_absolute() {
-                return Err(err(
-                    dir.span(),
-                    "cache.dir",
-                    "must be an absolute path".into(),
-                ));
+        for (value, key, target) in [
+            (self.dir, "cache.dir", &mut cache.dir),
+            (self.keys_dir, "cache.keys_dir", &mut cache.keys_dir),
+        ] {
+            if let Some(dir) = value {
+                if !dir.get_ref().is_absolute() {
+                    return Err(err(dir.span(), key, "must be an absolute path".into()));
+                }
+                *target = dir.into_inner();
             }
-            cache.dir = dir.into_inner();
         }
         Ok(cache)
     }

@@ -109,6 +109,9 @@ pub struct Entry {
     /// compares group names without case).
     #[serde(default)]
     pub groups: BTreeMap<String, Membership>,
+    /// The values of `ssh_keys_attribute` when Crowd last served them (keys cache only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_keys: Option<Vec<String>>,
 }
 
 /// A password verifier and when Crowd accepted the password.
@@ -140,6 +143,7 @@ impl Entry {
             failures: 0,
             active_at: None,
             groups: BTreeMap::new(),
+            ssh_keys: None,
         }
     }
 
@@ -186,7 +190,24 @@ impl Cache {
     /// The cache directory of `config` even when `[cache]` is off: the admin command
     /// lists and purges what an earlier configuration left.
     pub fn open_dir(dir: &Path, config: &Config) -> Result<Option<Cache>, CacheError> {
-        match store::prepare_dir(dir)? {
+        Cache::prepare(dir, config, false)
+    }
+
+    /// The cache of `pam-crowd authorized-keys` (`[cache] keys_dir`), when offline use
+    /// is on and this process owns the directory (see [`crate::ssh_keys`]).
+    pub fn open_keys(config: &Config) -> Result<Option<Cache>, CacheError> {
+        if !config.cache.offline() {
+            return Ok(None);
+        }
+        Cache::prepare(&config.cache.keys_dir, config, true)
+    }
+
+    fn prepare(
+        dir: &Path,
+        config: &Config,
+        quiet_if_foreign: bool,
+    ) -> Result<Option<Cache>, CacheError> {
+        match store::prepare_dir(dir, quiet_if_foreign)? {
             store::DirState::NotOurs => Ok(None),
             store::DirState::Usable => Ok(Some(Cache {
                 dir: dir.to_owned(),

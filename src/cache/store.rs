@@ -33,8 +33,10 @@ fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Checks the cache directory, creating it (0700) when missing.
-pub fn prepare_dir(dir: &Path) -> Result<DirState, CacheError> {
+/// Checks the cache directory, creating it (0700) when missing. `quiet_if_foreign`:
+/// a directory of another user is `NotOurs` even for root (the keys cache belongs to
+/// the user sshd runs the keys command as; root running that command has none).
+pub fn prepare_dir(dir: &Path, quiet_if_foreign: bool) -> Result<DirState, CacheError> {
     let untrusted = |why: String| CacheError::Untrusted {
         path: dir.to_owned(),
         why,
@@ -59,7 +61,7 @@ pub fn prepare_dir(dir: &Path) -> Result<DirState, CacheError> {
         return Err(untrusted("not a directory (a symlink?)".into()));
     }
     if meta.uid() != euid() {
-        if euid() != 0 {
+        if euid() != 0 || quiet_if_foreign {
             return Ok(DirState::NotOurs);
         }
         return Err(untrusted(format!(

@@ -86,6 +86,31 @@ fn setup(writable: bool) -> Setup {
     Setup { double, host, keys }
 }
 
+/// Runs `authorized-keys USER`, expecting exactly `keys`, exit 0, and `says` on stderr.
+fn assert_keys(host: &Host, user: &str, keys: &[Key], says: &str) {
+    let run = pam_crowd(host, &["authorized-keys", user], "");
+    let lines: String = keys.iter().map(|k| format!("{}\n", k.line)).collect();
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, lines.as_str()),
+        "{user}: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(says), "{user}: {}", run.stderr);
+}
+
+/// Runs `authorized-keys USER`, expecting no keys, exit `code`, and `says` on stderr.
+fn assert_no_keys(host: &Host, user: &str, code: i32, says: &str) {
+    let run = pam_crowd(host, &["authorized-keys", user], "");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (code, ""),
+        "{user}: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(says), "{user}: {}", run.stderr);
+}
+
 fn rand_suffix() -> usize {
     static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
@@ -94,27 +119,14 @@ fn rand_suffix() -> usize {
 #[test]
 fn authorized_keys_serves_valid_keys_of_admitted_users_only() {
     let s = setup(false);
-    let alice = pam_crowd(&s.host, &["authorized-keys", "alice"], "");
-    assert_eq!(alice.code, 0, "{}", alice.stderr);
-    assert_eq!(
-        alice.stdout,
-        format!("{}\n{}\n", s.keys[0].line, s.keys[1].line)
-    );
-    assert!(
-        alice
-            .stderr
-            .contains("value 2 of attribute \"sshPublicKey\" skipped"),
-        "{}",
-        alice.stderr
+    assert_keys(
+        &s.host,
+        "alice",
+        &s.keys[..2],
+        "value 2 of attribute \"sshPublicKey\" skipped",
     );
     // Admitted, but no keys: nothing, and success.
-    let erin = pam_crowd(&s.host, &["authorized-keys", "erin"], "");
-    assert_eq!(
-        (erin.code, erin.stdout.as_str()),
-        (0, ""),
-        "{}",
-        erin.stderr
-    );
+    assert_no_keys(&s.host, "erin", 0, "0 key(s) served from Crowd");
     // Refused by sshd's rules, inactive, unknown, or another spelling: nothing.
     for (user, says) in [
         ("bob", "in none of allow_groups"),
@@ -123,14 +135,7 @@ fn authorized_keys_serves_valid_keys_of_admitted_users_only() {
         ("Alice", "Crowd knows this user as \"alice\""),
         ("dave", "deny group"),
     ] {
-        let run = pam_crowd(&s.host, &["authorized-keys", user], "");
-        assert_eq!(
-            (run.code, run.stdout.as_str()),
-            (1, ""),
-            "{user}: {}",
-            run.stderr
-        );
-        assert!(run.stderr.contains(says), "{user}: {}", run.stderr);
+        assert_no_keys(&s.host, user, 1, says);
     }
     let json = pam_crowd(&s.host, &["--json", "authorized-keys", "alice"], "").json();
     assert_eq!(
@@ -138,26 +143,13 @@ fn authorized_keys_serves_valid_keys_of_admitted_users_only() {
         s.keys[0].fingerprint.as_str()
     );
     s.double.set_fault(Fault::Close);
-    let down = pam_crowd(&s.host, &["authorized-keys", "alice"], "");
-    assert_eq!(
-        (down.code, down.stdout.as_str()),
-        (2, ""),
-        "{}",
-        down.stderr
-    );
-    assert!(down.stderr.contains("Crowd unavailable"), "{}", down.stderr);
+    assert_no_keys(&s.host, "alice", 2, "Crowd unavailable");
 }
 
 #[test]
 fn authorized_keys_needs_the_attribute_configured() {
     let (_double, host) = https_setup(RULES);
-    let run = pam_crowd(&host, &["authorized-keys", "alice"], "");
-    assert_eq!((run.code, run.stdout.as_str()), (2, ""));
-    assert!(
-        run.stderr.contains("ssh_keys_attribute is not set"),
-        "{}",
-        run.stderr
-    );
+    assert_no_keys(&host, "alice", 2, "ssh_keys_attribute is not set");
 }
 
 #[test]
@@ -296,5 +288,44 @@ fn an_application_without_write_permission_is_explained() {
         run.stderr.contains("may not change users"),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn with_the_cache_on_keys_are_served_offline_for_users_crowd_admitted() {
+    let s = setup(false);
+    let keys_dir = s.host.dir.join("keys-cache");
+    let config = std::fs::read_to_string(s.host.config_path()).expect("config");
+    s.host.write_config(&format!(
+        "{config}[cache]\noffline_days = 7\nkeys_dir = {:?}\n",
+        keys_dir.display().to_string()
+    ));
+    for user in ["alice", "bob"] {
+        pam_crowd(&s.host, &["authorized-keys", user], "");
+    }
+    s.double
+        .set_fault(Fault::Respond(Canned::new(503, "text/plain", "down")));
+    assert_keys(
+        &s.host,
+        "alice",
+        &s.keys[..2],
+        "served from the offline cache",
+    );
+    // Refused by Crowd while it answered: refused offline too.
+    assert_no_keys(&s.host, "bob", 1, "offline: cached answers");
+    // Never asked about: nothing to serve.
+    assert_no_keys(&s.host, "erin", 2, "nothing cached for this user");
+    // A key removed while Crowd answered is not served from the cache either.
+    s.double.set_fault(Fault::None);
+    s.double
+        .set_fixture(Fixture::demo().attribute("alice", ATTRIBUTE, &[&s.keys[1].line]));
+    pam_crowd(&s.host, &["authorized-keys", "alice"], "");
+    s.double.set_fault(Fault::Close);
+    let after = pam_crowd(&s.host, &["authorized-keys", "alice"], "");
+    assert_eq!(
+        after.stdout,
+        format!("{}\n", s.keys[1].line),
+        "{}",
+        after.stderr
     );
 }

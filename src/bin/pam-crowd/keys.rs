@@ -13,8 +13,6 @@ use serde_json::json;
 
 use crate::{Report, Status, failure};
 
-/// The PAM service whose account rules decide who gets keys: the keys are sshd's.
-const KEYS_SERVICE: &str = "sshd";
 /// A key file larger than this is not a list of public keys.
 const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
 
@@ -68,10 +66,18 @@ pub fn authorized_keys(config: &Config, client: &RestClient, user: &str) -> Repo
             "ssh_keys_attribute is not set in the config: no keys are served".into(),
         );
     };
-    let rules = config.rules_for(KEYS_SERVICE);
-    let result = pam_crowd::login::check_username(user.as_bytes().to_vec())
-        .and_then(|user| ssh_keys::authorized_keys(client, &user, &rules, attribute));
-    match result {
+    let served = ssh_keys::serve(config, client, user, attribute);
+    for problem in &served.cache_problems {
+        log(
+            syslog::Severity::LOG_ERR,
+            &format!("authorized-keys user={user:?}: cache problem: {problem}"),
+        );
+    }
+    let source = match &served.offline {
+        Some(why) => format!("the offline cache ({why})"),
+        None => "Crowd".into(),
+    };
+    match served.result {
         Ok(found) => {
             for (index, why) in &found.skipped {
                 log(
@@ -85,34 +91,36 @@ pub fn authorized_keys(config: &Config, client: &RestClient, user: &str) -> Repo
             log(
                 syslog::Severity::LOG_INFO,
                 &format!(
-                    "authorized-keys user={user:?}: {} key(s) served from Crowd",
+                    "authorized-keys user={user:?}: {} key(s) served from {source}",
                     found.keys.len()
                 ),
             );
             keys_report(Status::Ok, user, &found.keys, found.skipped.len())
         }
-        Err(denial) => {
-            let code = denial.code(Phase::Account);
-            log(
-                syslog::Severity::LOG_NOTICE,
-                &format!(
-                    "authorized-keys user={user:?}: no keys: {denial} ({})",
-                    code.name()
-                ),
-            );
-            let status = match code {
-                PamCode::AuthinfoUnavail | PamCode::ServiceErr | PamCode::SystemErr => {
-                    Status::Broken
-                }
-                _ => Status::No,
-            };
-            Report {
-                status,
-                text: vec![],
-                json: json!({ "user": user, "keys": [], "refused": denial.to_string() }),
-                error: false,
-            }
-        }
+        Err(denial) => refused(user, denial),
+    }
+}
+
+/// No keys: the denial logged, nothing printed; 1 when the user is refused, 2 when
+/// Crowd (or the cache) could not decide.
+fn refused(user: &str, denial: Denial) -> Report {
+    let code = denial.code(Phase::Account);
+    log(
+        syslog::Severity::LOG_NOTICE,
+        &format!(
+            "authorized-keys user={user:?}: no keys: {denial} ({})",
+            code.name()
+        ),
+    );
+    let status = match code {
+        PamCode::AuthinfoUnavail | PamCode::ServiceErr | PamCode::SystemErr => Status::Broken,
+        _ => Status::No,
+    };
+    Report {
+        status,
+        text: vec![],
+        json: json!({ "user": user, "keys": [], "refused": denial.to_string() }),
+        error: false,
     }
 }
 
