@@ -194,7 +194,8 @@ impl Cache {
     }
 
     /// The cache of `pam-crowd authorized-keys` (`[cache] keys_dir`), when offline use
-    /// is on and this process owns the directory (see [`crate::ssh_keys`]).
+    /// is on and this process owns the directory, which the packages make (see
+    /// [`crate::ssh_keys`]); never created here.
     pub fn open_keys(config: &Config) -> Result<Option<Cache>, CacheError> {
         if !config.cache.offline() {
             return Ok(None);
@@ -205,9 +206,9 @@ impl Cache {
     fn prepare(
         dir: &Path,
         config: &Config,
-        quiet_if_foreign: bool,
+        keys_user_owns: bool,
     ) -> Result<Option<Cache>, CacheError> {
-        match store::prepare_dir(dir, quiet_if_foreign)? {
+        match store::prepare_dir(dir, keys_user_owns)? {
             store::DirState::NotOurs => Ok(None),
             store::DirState::Usable => Ok(Some(Cache {
                 dir: dir.to_owned(),

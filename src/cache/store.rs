@@ -33,16 +33,20 @@ fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Checks the cache directory, creating it (0700) when missing. `quiet_if_foreign`:
-/// a directory of another user is `NotOurs` even for root (the keys cache belongs to
-/// the user sshd runs the keys command as; root running that command has none).
-pub fn prepare_dir(dir: &Path, quiet_if_foreign: bool) -> Result<DirState, CacheError> {
+/// Checks the cache directory, creating it (0700) when missing. `keys_user_owns`: the
+/// directory belongs to the user sshd runs the keys command as, so it is never
+/// created here (root trying the command must not take it over) and another user's
+/// is quietly `NotOurs`, even for root.
+pub fn prepare_dir(dir: &Path, keys_user_owns: bool) -> Result<DirState, CacheError> {
     let untrusted = |why: String| CacheError::Untrusted {
         path: dir.to_owned(),
         why,
     };
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound && keys_user_owns => {
+            return Ok(DirState::NotOurs);
+        }
         Err(e) if e.kind() == ErrorKind::NotFound => {
             match DirBuilder::new().mode(0o700).create(dir) {
                 Ok(()) => std::fs::symlink_metadata(dir).map_err(|e| io(dir, e))?,
@@ -61,7 +65,7 @@ pub fn prepare_dir(dir: &Path, quiet_if_foreign: bool) -> Result<DirState, Cache
         return Err(untrusted("not a directory (a symlink?)".into()));
     }
     if meta.uid() != euid() {
-        if euid() != 0 || quiet_if_foreign {
+        if euid() != 0 || keys_user_owns {
             return Ok(DirState::NotOurs);
         }
         return Err(untrusted(format!(

@@ -162,3 +162,26 @@ fn freshness_rejects_old_and_future_times() {
     assert_eq!(e.membership("linux-users", 1_000_000 + 86_401, day), None);
     assert_eq!(e.membership("admins", 1_000_000, day), None);
 }
+
+#[test]
+fn the_keys_cache_is_never_created_here() {
+    let dir = temp_dir("keys");
+    let config = Config::parse(
+        Path::new("/etc/pam_crowd.toml"),
+        &format!(
+            "url = \"https://crowd.example\"\napplication = \"hosts\"\npassword = \"x\"\n\
+             [cache]\noffline_days = 7\nkeys_dir = {:?}\n",
+            dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    assert!(Cache::open_keys(&config).unwrap().is_none());
+    assert!(
+        !dir.exists(),
+        "root trying the keys command must not take the directory"
+    );
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(Cache::open_keys(&config).unwrap().is_some());
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -294,7 +294,14 @@ fn an_application_without_write_permission_is_explained() {
 #[test]
 fn with_the_cache_on_keys_are_served_offline_for_users_crowd_admitted() {
     let s = setup(false);
+    // Made by the packages, owned by the keys user (here: the test's own).
     let keys_dir = s.host.dir.join("keys-cache");
+    std::fs::create_dir(&keys_dir).expect("keys cache dir");
+    std::fs::set_permissions(
+        &keys_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod");
     let config = std::fs::read_to_string(s.host.config_path()).expect("config");
     s.host.write_config(&format!(
         "{config}[cache]\noffline_days = 7\nkeys_dir = {:?}\n",
