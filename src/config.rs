@@ -114,6 +114,9 @@ pub struct Config {
     /// The multi-valued Crowd user attribute holding users' SSH public keys, for
     /// `pam-crowd authorized-keys`; `None`: keys are not served.
     pub ssh_keys_attribute: Option<String>,
+    /// Where users change their Crowd password themselves (Crowd's or a portal's
+    /// page), told to users whose password expired or could not be changed here.
+    pub password_change_url: Option<String>,
 }
 
 /// The `[cache]` table, validated. Both uses are off by default.
@@ -260,6 +263,7 @@ struct RawConfig {
     service: BTreeMap<String, Spanned<ServiceOverride>>,
     cache: Option<Spanned<RawCache>>,
     ssh_keys_attribute: Option<Spanned<String>>,
+    password_change_url: Option<Spanned<String>>,
 }
 
 /// `url` is a string or a list of strings.
@@ -411,6 +415,21 @@ impl RawConfig {
             }
             Some(a) => Some(a.into_inner().trim().to_owned()),
         };
+        let password_change_url = match self.password_change_url {
+            None => None,
+            Some(u) => {
+                let url = u.get_ref().trim();
+                let web = url.starts_with("https://") || url.starts_with("http://");
+                if !web || url.chars().any(char::is_control) {
+                    return Err(err(
+                        u.span(),
+                        "password_change_url",
+                        "must be an http(s):// address on one line".into(),
+                    ));
+                }
+                Some(url.to_owned())
+            }
+        };
         let cache = match self.cache {
             None => CacheConfig::default(),
             Some(c) => c.into_inner().validate(&err)?,
@@ -428,6 +447,7 @@ impl RawConfig {
             services,
             cache,
             ssh_keys_attribute,
+            password_change_url,
         })
     }
 }

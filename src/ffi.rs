@@ -12,8 +12,9 @@ use zeroize::Zeroizing;
 use crate::outcome::{Denial, PamCode};
 use crate::pam_context::{KeptClient, KnownUser, Level, PamContext};
 
-/// `PAM_AUTHTOK` from `<security/_pam_types.h>`.
+/// `PAM_AUTHTOK` and `PAM_OLDAUTHTOK` from `<security/_pam_types.h>`.
 const PAM_AUTHTOK: c_int = 6;
+const PAM_OLDAUTHTOK: c_int = 7;
 /// PAM data key for [`KnownUser`]; only this module stores under it, always that type.
 const KNOWN_USER_KEY: &str = "pam_crowd::KnownUser";
 /// PAM data key for an `Option<KeptClient>`; only this module stores under it, always
@@ -31,17 +32,48 @@ unsafe extern "C" {
     fn pam_get_user(pamh: *mut PamHandle, user: *mut *const c_char, prompt: *const c_char)
     -> c_int;
     fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
+    fn pam_prompt(
+        pamh: *mut PamHandle,
+        style: c_int,
+        response: *mut *mut c_char,
+        fmt: *const c_char,
+        ...
+    ) -> c_int;
 }
 
 /// The real PAM handle of the running hook.
-pub struct RealPam<'a>(pub &'a mut PamHandle);
+pub struct RealPam<'a> {
+    pub handle: &'a mut PamHandle,
+    /// `PAM_SILENT`: the application asked for no messages.
+    pub silent: bool,
+}
+
+impl RealPam<'_> {
+    /// `pam_get_authtok` for `item`: libpam prompts (twice for a new password) or
+    /// hands back what an earlier module read, as `use_authtok` and friends say.
+    fn authtok(&mut self, item: c_int, what: &'static str) -> Result<Zeroizing<Vec<u8>>, Denial> {
+        let mut ptr: *const c_char = std::ptr::null();
+        // SAFETY: as for pam_get_user; a null prompt means libpam's default.
+        let rc = unsafe { pam_get_authtok(self.handle, item, &mut ptr, std::ptr::null()) };
+        if rc != 0 || ptr.is_null() {
+            return Err(Denial::Pam {
+                what,
+                code: PamCode::from_raw(if rc == 0 { 4 } else { rc }),
+            });
+        }
+        // SAFETY: non-null, NUL-terminated, owned by libpam; copied at once.
+        Ok(Zeroizing::new(
+            unsafe { CStr::from_ptr(ptr) }.to_bytes().to_vec(),
+        ))
+    }
+}
 
 impl PamContext for RealPam<'_> {
     fn user(&mut self) -> Result<Vec<u8>, Denial> {
         let mut ptr: *const c_char = std::ptr::null();
         // SAFETY: the handle is live for the hook; libpam owns the returned string,
         // which stays valid until PAM_USER changes, and we copy it at once.
-        let rc = unsafe { pam_get_user(self.0, &mut ptr, std::ptr::null()) };
+        let rc = unsafe { pam_get_user(self.handle, &mut ptr, std::ptr::null()) };
         if rc != 0 || ptr.is_null() {
             return Err(Denial::Pam {
                 what: "getting the user name",
@@ -53,33 +85,49 @@ impl PamContext for RealPam<'_> {
     }
 
     fn service(&self) -> String {
-        match self.0.get_item::<Service>() {
+        match self.handle.get_item::<Service>() {
             Ok(Some(s)) => s.to_string_lossy().into_owned(),
             _ => String::new(),
         }
     }
 
     fn rhost(&self) -> Option<String> {
-        match self.0.get_item::<RHost>() {
+        match self.handle.get_item::<RHost>() {
             Ok(Some(h)) => Some(h.to_string_lossy().into_owned()),
             _ => None,
         }
     }
 
     fn password(&mut self) -> Result<Zeroizing<Vec<u8>>, Denial> {
-        let mut ptr: *const c_char = std::ptr::null();
-        // SAFETY: as for pam_get_user; a null prompt means libpam's default.
-        let rc = unsafe { pam_get_authtok(self.0, PAM_AUTHTOK, &mut ptr, std::ptr::null()) };
-        if rc != 0 || ptr.is_null() {
-            return Err(Denial::Pam {
-                what: "reading the password",
-                code: PamCode::from_raw(if rc == 0 { 4 } else { rc }),
-            });
+        self.authtok(PAM_AUTHTOK, "reading the password")
+    }
+
+    fn old_password(&mut self) -> Result<Zeroizing<Vec<u8>>, Denial> {
+        self.authtok(PAM_OLDAUTHTOK, "reading the current password")
+    }
+
+    fn tell(&mut self, error: bool, text: &str) {
+        if self.silent {
+            return;
         }
-        // SAFETY: non-null, NUL-terminated, owned by libpam; copied at once.
-        Ok(Zeroizing::new(
-            unsafe { CStr::from_ptr(ptr) }.to_bytes().to_vec(),
-        ))
+        let Ok(text) = CString::new(text.replace('\0', "\\0")) else {
+            return;
+        };
+        // PAM_ERROR_MSG or PAM_TEXT_INFO (`<security/_pam_types.h>`); pam_error and
+        // pam_info are macros over pam_prompt.
+        let style = if error { 3 } else { 4 };
+        // SAFETY: the text is an argument to a constant "%s" format, never the
+        // format; a null response pointer is allowed for messages that expect no
+        // answer; a failed conversation only means the user saw nothing.
+        unsafe {
+            pam_prompt(
+                self.handle,
+                style,
+                std::ptr::null_mut(),
+                c"%s".as_ptr(),
+                text.as_ptr(),
+            );
+        }
     }
 
     fn log(&self, level: Level, line: &str) {
@@ -94,17 +142,17 @@ impl PamContext for RealPam<'_> {
         };
         // SAFETY: the message is passed as an argument to a constant "%s" format,
         // never as the format itself.
-        unsafe { pam_syslog(&*self.0, priority, c"%s".as_ptr(), line.as_ptr()) };
+        unsafe { pam_syslog(&*self.handle, priority, c"%s".as_ptr(), line.as_ptr()) };
     }
 
     fn remember(&mut self, user: KnownUser) {
         // Failing to remember only costs the account phase one more request.
-        let _ = self.0.set_data(KNOWN_USER_KEY, Box::new(user));
+        let _ = self.handle.set_data(KNOWN_USER_KEY, Box::new(user));
     }
 
     fn recall(&self) -> Option<KnownUser> {
         // SAFETY: only `remember` stores under this key, and always a KnownUser.
-        unsafe { self.0.get_data::<KnownUser>(KNOWN_USER_KEY) }
+        unsafe { self.handle.get_data::<KnownUser>(KNOWN_USER_KEY) }
             .ok()
             .cloned()
     }
@@ -112,13 +160,13 @@ impl PamContext for RealPam<'_> {
     fn keep_client(&mut self, client: Option<KeptClient>) {
         // Replacing the data drops the client kept before (libpam calls its cleanup);
         // failing to keep only costs the account phase a handshake.
-        let _ = self.0.set_data(KEPT_CLIENT_KEY, Box::new(client));
+        let _ = self.handle.set_data(KEPT_CLIENT_KEY, Box::new(client));
     }
 
     fn kept_client(&self) -> Option<KeptClient> {
         // SAFETY: only `keep_client` stores under this key, and always an
         // Option<KeptClient>.
-        unsafe { self.0.get_data::<Option<KeptClient>>(KEPT_CLIENT_KEY) }
+        unsafe { self.handle.get_data::<Option<KeptClient>>(KEPT_CLIENT_KEY) }
             .ok()
             .cloned()
             .flatten()
@@ -136,6 +184,7 @@ pub fn to_pam(code: PamCode) -> PamResultCode {
         PamCode::AuthErr => PamResultCode::PAM_AUTH_ERR,
         PamCode::AuthinfoUnavail => PamResultCode::PAM_AUTHINFO_UNAVAIL,
         PamCode::UserUnknown => PamResultCode::PAM_USER_UNKNOWN,
+        PamCode::NewAuthtokReqd => PamResultCode::PAM_NEW_AUTHTOK_REQD,
         PamCode::AcctExpired => PamResultCode::PAM_ACCT_EXPIRED,
         PamCode::ConvErr => PamResultCode::PAM_CONV_ERR,
         PamCode::AuthtokErr => PamResultCode::PAM_AUTHTOK_ERR,

@@ -15,28 +15,40 @@ pub mod offline;
 pub mod options;
 pub mod outcome;
 pub mod pam_context;
+pub mod password;
 pub mod policy;
 pub mod ssh_keys;
 
 use std::ffi::CStr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use pam::constants::{PamFlag, PamResultCode};
+use pam::constants::{PAM_CHANGE_EXPIRED_AUTHTOK, PAM_SILENT, PamFlag, PamResultCode};
 use pam::module::{PamHandle, PamHooks};
 
-use crate::outcome::{Denial, PamCode, Phase};
+use crate::outcome::{Denial, PamCode, PasswordStep, Phase};
+
+/// `PAM_UPDATE_AUTHTOK` (`<security/_pam_types.h>`), which pam-bindings lacks.
+const PAM_UPDATE_AUTHTOK: PamFlag = 0x2000;
 use crate::pam_context::{Level, PamContext};
 
 struct PamCrowd;
 pam::pam_hooks!(PamCrowd);
 
 impl PamHooks for PamCrowd {
-    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, _: PamFlag) -> PamResultCode {
-        hook(pamh, &args, Phase::Auth)
+    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        hook(pamh, &args, Phase::Auth, flags)
     }
 
-    fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, _: PamFlag) -> PamResultCode {
-        hook(pamh, &args, Phase::Account)
+    fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        hook(pamh, &args, Phase::Account, flags)
+    }
+
+    fn sm_chauthtok(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        let step = PasswordStep {
+            update: flags & PAM_UPDATE_AUTHTOK != 0,
+            only_expired: flags & PAM_CHANGE_EXPIRED_AUTHTOK != 0,
+        };
+        hook(pamh, &args, Phase::Password(step), flags)
     }
 
     fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
@@ -47,17 +59,26 @@ impl PamHooks for PamCrowd {
 
 /// Runs a hook's decision with panics caught here, so a bug denies this login with a
 /// log line instead of aborting the whole PAM stack (or the process).
-fn hook(pamh: &mut PamHandle, args: &[&CStr], phase: Phase) -> PamResultCode {
+fn hook(pamh: &mut PamHandle, args: &[&CStr], phase: Phase, flags: PamFlag) -> PamResultCode {
+    let silent = flags & PAM_SILENT != 0;
     let args: Vec<String> = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let code = catch_unwind(AssertUnwindSafe(|| {
-        login::run(&mut ffi::RealPam(&mut *pamh), phase, &args)
+        let mut pam = ffi::RealPam {
+            handle: &mut *pamh,
+            silent,
+        };
+        login::run(&mut pam, phase, &args)
     }))
     .unwrap_or_else(|_| {
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            ffi::RealPam(&mut *pamh).log(Level::Err, &format!("denied: {}", Denial::Panic))
+            let pam = ffi::RealPam {
+                handle: &mut *pamh,
+                silent,
+            };
+            pam.log(Level::Err, &format!("denied: {}", Denial::Panic))
         }));
         PamCode::SystemErr
     });

@@ -11,6 +11,7 @@ use crate::offline::{self, Answers};
 use crate::options::Options;
 use crate::outcome::{Denial, Granted, PamCode, Phase, Subject, decision_line, printable};
 use crate::pam_context::{KeptClient, KnownUser, Level, PamContext};
+use crate::password;
 use crate::policy::{Access, AccessRules, same_group};
 
 /// Longest user name sent to Crowd.
@@ -32,7 +33,7 @@ pub fn run<P: PamContext, S: AsRef<str>>(pam: &mut P, phase: Phase, args: &[S]) 
     let result = decide(pam, phase, args, &mut subject);
     let level = match &result {
         Ok(g) if g.offline => Level::Notice,
-        Ok(_) => Level::Info,
+        Ok(_) | Err(Denial::NotOurs(_)) => Level::Info,
         Err(d)
             if matches!(
                 d.code(phase),
@@ -88,7 +89,15 @@ fn decide<P: PamContext, S: AsRef<str>>(
             // The deadline starts after the prompt: typing is not Crowd's time.
             subject.asked_crowd = Some(std::time::Instant::now());
             let client = connect(pam)?;
-            let result = authenticate(&client, &user, &password);
+            let answer = authenticate(&client, &user, &password);
+            // Crowd says "expired" only once the password matched: the login goes on
+            // to the account phase, which asks for a new password.
+            let expired = matches!(&answer, Err(Denial::Crowd(e)) if password::is_expired(e));
+            let result = if expired {
+                password::expired_user(&client, &user)
+            } else {
+                answer.clone()
+            };
             trace(pam, &client);
             // Kept whatever the answer: the account phase, or the next password
             // attempt on this handle, reuses the connection.
@@ -110,16 +119,19 @@ fn decide<P: PamContext, S: AsRef<str>>(
                         canonical: user,
                         active: true,
                         offline: Some(e),
+                        password_expired: false,
                     });
                     return Ok(granted);
                 }
                 (result, Some(cache)) => {
+                    // An expired password is recorded as Crowd's refusal it is: it
+                    // must not work offline.
                     let recorded = offline::after_authenticate(
                         cache,
                         &config.cache,
                         &user,
                         &password,
-                        &result,
+                        if expired { &answer } else { &result },
                     );
                     log_cache_problem(pam, &user, recorded);
                     result
@@ -127,15 +139,23 @@ fn decide<P: PamContext, S: AsRef<str>>(
                 (result, None) => result,
             };
             let crowd_user = result?;
+            if expired {
+                pam.tell(true, &password::expired_message(&config));
+            }
             pam.remember(KnownUser {
                 pam_user: user,
                 config_path: options.config_path.clone(),
                 canonical: crowd_user.name,
                 active: crowd_user.active,
                 offline: None,
+                password_expired: expired,
             });
             Ok(Granted {
-                detail: "password accepted by Crowd".into(),
+                detail: if expired {
+                    "password accepted by Crowd, but expired: a new one is required".into()
+                } else {
+                    "password accepted by Crowd".into()
+                },
                 offline: false,
             })
         }
@@ -157,7 +177,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
                     unreachable,
                 )),
                 (None, Some(unreachable)) => Some(Err(Denial::Crowd(unreachable))),
-                (Some(cache), None) => {
+                (Some(cache), None) if !known.as_ref().is_some_and(|k| k.password_expired) => {
                     match offline::account_from_recent(cache, &config.cache, &user, &rules) {
                         Ok(granted) => granted.map(Ok),
                         Err(problem) => {
@@ -166,7 +186,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
                         }
                     }
                 }
-                (None, None) => None,
+                _ => None,
             };
             if let Some(result) = from_cache {
                 pam.keep_client(None);
@@ -175,7 +195,14 @@ fn decide<P: PamContext, S: AsRef<str>>(
             subject.asked_crowd = Some(std::time::Instant::now());
             let client = connect(pam)?;
             let mut answers = Answers::default();
-            let result = account(&client, &user, known.as_ref(), &rules, &mut answers);
+            let result =
+                account(&client, &user, known.as_ref(), &rules, &mut answers).and_then(|granted| {
+                    match known.as_ref().is_some_and(|k| k.password_expired) {
+                        // Allowed in, once the expired password is replaced.
+                        true => Err(Denial::PasswordExpired),
+                        false => Ok(granted),
+                    }
+                });
             trace(pam, &client);
             // Crowd's part of the login is over: close the connection now rather than
             // hold it for the whole session (sshd ends the transaction at logout).
@@ -200,6 +227,35 @@ fn decide<P: PamContext, S: AsRef<str>>(
                 }
                 (result, None) => result,
             }
+        }
+        Phase::Password(step) => {
+            let known = pam
+                .recall()
+                .filter(|k| k.pam_user == user && k.config_path == options.config_path);
+            // sshd and login ask for a change of expired passwords only: not ours
+            // unless Crowd said this one has expired.
+            if step.only_expired && !known.is_some_and(|k| k.password_expired) {
+                return Err(Denial::NotOurs(
+                    "only expired passwords are to be changed, and Crowd did not say this one is"
+                        .into(),
+                ));
+            }
+            subject.asked_crowd = Some(std::time::Instant::now());
+            let client = connect(pam)?;
+            let cache = open_cache(pam, &config, &user);
+            let result = password::change(pam, &client, &config, cache.as_ref(), &user, step);
+            trace(pam, &client);
+            // The update reuses the preliminary check's connection; after it, none is
+            // needed.
+            pam.keep_client(match step.update {
+                false => Some(KeptClient {
+                    pid: std::process::id(),
+                    settings,
+                    client,
+                }),
+                true => None,
+            });
+            result
         }
     }
 }
@@ -402,6 +458,9 @@ mod tests {
         fn remove_user_attribute(&self, _: &str, _: &str) -> Result<(), CrowdError> {
             Err(CrowdError::Setup("not scripted".into()))
         }
+        fn set_password(&self, _: &str, _: &str) -> Result<(), CrowdError> {
+            Err(CrowdError::Setup("not scripted".into()))
+        }
         fn authenticate(&self, username: &str, password: &str) -> Result<User, CrowdError> {
             self.asked.borrow_mut().push(format!("auth {username}"));
             let user = self.find(username)?;
@@ -501,6 +560,7 @@ mod tests {
             canonical: "alice".into(),
             active: true,
             offline: None,
+            password_expired: false,
         };
         assert!(account(&s, "alice", Some(&known), &rules(&["linux-users"], &[])).is_ok());
         assert_eq!(*s.asked.borrow(), vec!["member alice linux-users"]);
@@ -620,6 +680,10 @@ mod tests {
             self.prompted = true;
             Ok(Zeroizing::new(self.password.clone()))
         }
+        fn old_password(&mut self) -> Result<Zeroizing<Vec<u8>>, Denial> {
+            self.password()
+        }
+        fn tell(&mut self, _: bool, _: &str) {}
         fn log(&self, level: Level, line: &str) {
             self.logged.borrow_mut().push((level, line.to_owned()));
         }
@@ -711,6 +775,26 @@ mod tests {
             PamCode::AuthinfoUnavail
         );
         assert!(!pam.prompted, "the account phase never asks for a password");
+        std::fs::remove_file(file).unwrap();
+    }
+
+    #[test]
+    fn a_change_of_expired_passwords_only_is_not_ours_without_an_expiry() {
+        let file = config_file("only_expired");
+        let config = format!("config={}", file.display());
+        let mut pam = FakePam::new(b"alice", b"pw");
+        let step = crate::outcome::PasswordStep {
+            update: false,
+            only_expired: true,
+        };
+        // Crowd (unreachable here) is not asked, and no password is read.
+        assert_eq!(
+            run(&mut pam, Phase::Password(step), &[&config]),
+            PamCode::Ignore
+        );
+        assert!(!pam.prompted);
+        let logged = pam.logged.borrow();
+        assert!(logged[0].1.starts_with("ignored user=\"alice\""), "{logged:?}");
         std::fs::remove_file(file).unwrap();
     }
 

@@ -13,6 +13,18 @@ pub enum Phase {
     Auth,
     /// `pam_sm_acct_mgmt`
     Account,
+    /// `pam_sm_chauthtok`, one of its two calls.
+    Password(PasswordStep),
+}
+
+/// Which call of a password change this is, from libpam's flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordStep {
+    /// `PAM_UPDATE_AUTHTOK`: set the new password; otherwise `PAM_PRELIM_CHECK`:
+    /// check the current one.
+    pub update: bool,
+    /// `PAM_CHANGE_EXPIRED_AUTHTOK`: change only a password known to have expired.
+    pub only_expired: bool,
 }
 
 /// The PAM return codes this module gives (values from `<security/_pam_types.h>`).
@@ -27,6 +39,7 @@ pub enum PamCode {
     AuthErr = 7,
     AuthinfoUnavail = 9,
     UserUnknown = 10,
+    NewAuthtokReqd = 12,
     AcctExpired = 13,
     ConvErr = 19,
     AuthtokErr = 20,
@@ -46,6 +59,7 @@ impl PamCode {
             PamCode::AuthErr,
             PamCode::AuthinfoUnavail,
             PamCode::UserUnknown,
+            PamCode::NewAuthtokReqd,
             PamCode::AcctExpired,
             PamCode::ConvErr,
             PamCode::AuthtokErr,
@@ -68,6 +82,7 @@ impl PamCode {
             PamCode::AuthErr => "PAM_AUTH_ERR",
             PamCode::AuthinfoUnavail => "PAM_AUTHINFO_UNAVAIL",
             PamCode::UserUnknown => "PAM_USER_UNKNOWN",
+            PamCode::NewAuthtokReqd => "PAM_NEW_AUTHTOK_REQD",
             PamCode::AcctExpired => "PAM_ACCT_EXPIRED",
             PamCode::ConvErr => "PAM_CONV_ERR",
             PamCode::AuthtokErr => "PAM_AUTHTOK_ERR",
@@ -141,12 +156,35 @@ pub enum Denial {
     },
     /// A bug: the hook panicked. Caught before the FFI boundary.
     Panic,
+    /// The password is right but expired in Crowd: the account phase asks for a new
+    /// one (PAM_NEW_AUTHTOK_REQD), so that sshd, login or sudo run the change.
+    PasswordExpired,
+    /// Not a refusal: the module has no say (a password change for a user Crowd does
+    /// not know is another module's), so PAM_IGNORE.
+    NotOurs(String),
 }
 
 impl Denial {
     /// The PAM code admins stack on. The one place denials become codes.
     pub fn code(&self, phase: Phase) -> PamCode {
         use Phase::*;
+        // A password change is answered as authenticate is, except for these.
+        if let Password(_) = phase {
+            match self {
+                Denial::Crowd(CrowdError::Refused {
+                    reason: Reason::UserNotFound,
+                    ..
+                }) => return PamCode::Ignore,
+                Denial::Crowd(CrowdError::Refused {
+                    reason: Reason::InvalidCredential,
+                    ..
+                }) => return PamCode::AuthtokErr,
+                Denial::Crowd(CrowdError::Refused { status: 403, .. }) => {
+                    return PamCode::PermDenied;
+                }
+                _ => return self.code(Auth),
+            }
+        }
         match (self, phase) {
             (Denial::BadUsername(_), _) => PamCode::UserUnknown,
             (Denial::EmptyPassword | Denial::BadPassword(_), _) => PamCode::AuthErr,
@@ -155,13 +193,13 @@ impl Denial {
             (Denial::Crowd(CrowdError::Refused { reason, .. }), phase) => match (reason, phase) {
                 (Reason::UserNotFound, _) => PamCode::UserUnknown,
                 (Reason::InactiveAccount, Account) => PamCode::AcctExpired,
-                (_, Auth) => PamCode::AuthErr,
                 (_, Account) => PamCode::PermDenied,
+                (_, _) => PamCode::AuthErr,
             },
-            (Denial::NameMismatch { .. }, Auth) => PamCode::AuthErr,
             (Denial::NameMismatch { .. }, Account) => PamCode::UserUnknown,
-            (Denial::Inactive, Auth) => PamCode::AuthErr,
+            (Denial::NameMismatch { .. }, _) => PamCode::AuthErr,
             (Denial::Inactive, Account) => PamCode::AcctExpired,
+            (Denial::Inactive, _) => PamCode::AuthErr,
             (Denial::Access(_), _) => PamCode::PermDenied,
             (Denial::Offline { refusal, .. }, _) => match refusal {
                 // As if there were no cache: `authinfo_unavail=ignore` stacks still work.
@@ -172,6 +210,8 @@ impl Denial {
             (Denial::Config(_), _) => PamCode::ServiceErr,
             (Denial::Pam { code, .. }, _) => *code,
             (Denial::Panic, _) => PamCode::SystemErr,
+            (Denial::PasswordExpired, _) => PamCode::NewAuthtokReqd,
+            (Denial::NotOurs(_), _) => PamCode::Ignore,
         }
     }
 }
@@ -192,6 +232,7 @@ impl fmt::Display for Denial {
                     Reason::UserNotFound => "unknown user",
                     Reason::InactiveAccount => "account inactive",
                     Reason::ExpiredCredential => "password expired",
+                    Reason::InvalidCredential => "new password refused by the directory's policy",
                     Reason::ApplicationAccessDenied => "not permitted for the application",
                     _ => "refused",
                 };
@@ -229,6 +270,10 @@ impl fmt::Display for Denial {
             Denial::Config(why) => write!(f, "configuration: {why}"),
             Denial::Pam { what, code } => write!(f, "{what}: libpam returned {}", code.name()),
             Denial::Panic => f.write_str("internal error (panic caught)"),
+            Denial::PasswordExpired => f.write_str(
+                "the Crowd password has expired: a new one is required (PAM_NEW_AUTHTOK_REQD)",
+            ),
+            Denial::NotOurs(why) => write!(f, "not pam_crowd's to decide: {why}"),
         }
     }
 }
@@ -271,6 +316,10 @@ pub fn decision_line(subject: &Subject, result: &Result<Granted, Denial>, phase:
         .unwrap_or_default();
     match result {
         Ok(g) => format!("granted {head}: {}{took}", g.detail),
+        // Not a refusal: another module decides.
+        Err(d) if d.code(phase) == PamCode::Ignore => {
+            format!("ignored {head}: {}{took}", printable(&d.to_string()))
+        }
         Err(d) => format!(
             "denied {head} code={}: {}{took}",
             d.code(phase).name(),
@@ -350,12 +399,29 @@ mod tests {
             },
             Denial::Panic,
         ];
+        let change = |update| {
+            Phase::Password(PasswordStep {
+                update,
+                only_expired: false,
+            })
+        };
         for d in all {
-            for phase in [Phase::Auth, Phase::Account] {
+            for phase in [Phase::Auth, Phase::Account, change(false), change(true)] {
                 let code = d.code(phase);
+                // The one exception: a password change for a user Crowd does not
+                // know is another module's.
+                let not_ours = matches!(phase, Phase::Password(_))
+                    && d.code(phase) == PamCode::Ignore
+                    && matches!(
+                        &d,
+                        Denial::Crowd(CrowdError::Refused {
+                            reason: Reason::UserNotFound,
+                            ..
+                        })
+                    );
                 assert!(
-                    ![PamCode::Success, PamCode::Ignore].contains(&code),
-                    "{d:?}"
+                    not_ours || ![PamCode::Success, PamCode::Ignore].contains(&code),
+                    "{d:?} in {phase:?}"
                 );
             }
         }

@@ -27,6 +27,9 @@ pub struct KnownUser {
     pub canonical: String,
     /// Whether Crowd reported the account active.
     pub active: bool,
+    /// Crowd accepted the password but said it has expired: the account phase asks
+    /// for a new one.
+    pub password_expired: bool,
     /// Set when Crowd could not answer (this is why) and the offline cache
     /// authenticated the user: the account phase then decides from the cache too,
     /// rather than wait for an unreachable Crowd a second time.
@@ -63,7 +66,14 @@ pub trait PamContext {
     /// PAM_RHOST, when set.
     fn rhost(&self) -> Option<String>;
     /// The password, through `pam_get_authtok` (so `use_first_pass` and stacking work).
+    /// In a password change, the new one (libpam asks twice, or `use_authtok` takes
+    /// the one an earlier module such as pam_pwquality checked).
     fn password(&mut self) -> Result<Zeroizing<Vec<u8>>, Denial>;
+    /// The current password, in a password change (`PAM_OLDAUTHTOK`).
+    fn old_password(&mut self) -> Result<Zeroizing<Vec<u8>>, Denial>;
+    /// Tells the user something through the application's conversation (an error or
+    /// an information), unless the application asked for silence.
+    fn tell(&mut self, error: bool, text: &str);
     /// One line to syslog (authpriv, with the usual `pam_crowd(service:type):` prefix).
     fn log(&self, level: Level, line: &str);
     /// Remembers what authenticate learned, for this transaction only.

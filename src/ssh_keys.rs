@@ -160,6 +160,7 @@ pub fn authorized_keys(
         canonical: found.name,
         active: found.active,
         offline: None,
+        password_expired: false,
     };
     login::account(crowd, user, Some(&known), rules, answers)?;
     Ok(UserKeys::of(

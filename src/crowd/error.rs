@@ -11,8 +11,10 @@ pub enum Reason {
     UserNotFound,
     /// The account is deactivated.
     InactiveAccount,
-    /// The password has expired.
+    /// The password has expired. Crowd says so only once the password matched.
     ExpiredCredential,
+    /// A new password breaks the directory's password policy.
+    InvalidCredential,
     /// The user may not use this application (some Crowd versions).
     ApplicationAccessDenied,
     /// The user is not a member of the group.
@@ -31,6 +33,7 @@ impl Reason {
             "USER_NOT_FOUND" => Reason::UserNotFound,
             "INACTIVE_ACCOUNT" => Reason::InactiveAccount,
             "EXPIRED_CREDENTIAL" => Reason::ExpiredCredential,
+            "INVALID_CREDENTIAL" => Reason::InvalidCredential,
             "APPLICATION_ACCESS_DENIED" => Reason::ApplicationAccessDenied,
             "MEMBERSHIP_NOT_FOUND" => Reason::MembershipNotFound,
             "GROUP_NOT_FOUND" => Reason::GroupNotFound,
@@ -45,6 +48,7 @@ impl Reason {
             Reason::UserNotFound => "USER_NOT_FOUND",
             Reason::InactiveAccount => "INACTIVE_ACCOUNT",
             Reason::ExpiredCredential => "EXPIRED_CREDENTIAL",
+            Reason::InvalidCredential => "INVALID_CREDENTIAL",
             Reason::ApplicationAccessDenied => "APPLICATION_ACCESS_DENIED",
             Reason::MembershipNotFound => "MEMBERSHIP_NOT_FOUND",
             Reason::GroupNotFound => "GROUP_NOT_FOUND",

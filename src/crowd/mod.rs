@@ -84,6 +84,9 @@ pub trait Directory {
     ) -> Result<(), CrowdError>;
     /// Removes one of a user's attributes.
     fn remove_user_attribute(&self, username: &str, name: &str) -> Result<(), CrowdError>;
+    /// Sets a user's password (`PUT /user/password`). Crowd checks its directory's
+    /// policy (400 `INVALID_CREDENTIAL`), never the old password: verify that first.
+    fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError>;
 }
 
 /// A user's attributes: name → values.

@@ -80,6 +80,7 @@ struct Answer {
 enum Method {
     Get,
     Post,
+    Put,
     Delete,
 }
 
@@ -88,6 +89,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Put => "PUT",
             Method::Delete => "DELETE",
         }
     }
@@ -252,6 +254,10 @@ impl RestClient {
             Method::Delete => self.prepare(self.agent.delete(&url), call, budget).call(),
             Method::Post => self
                 .prepare(self.agent.post(&url), call, budget)
+                .header("Content-Type", "application/json")
+                .send(call.body.unwrap_or_default()),
+            Method::Put => self
+                .prepare(self.agent.put(&url), call, budget)
                 .header("Content-Type", "application/json")
                 .send(call.body.unwrap_or_default()),
         };
@@ -456,6 +462,16 @@ impl Directory for RestClient {
             &[("username", username)],
             &body,
         ))
+    }
+
+    fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError> {
+        let body = secret_body(&json!({ "value": new_password }))?;
+        self.send(&Call {
+            method: Method::Put,
+            path: "/user/password",
+            query: &[("username", username)],
+            body: Some(&body),
+        })
     }
 
     fn remove_user_attribute(&self, username: &str, name: &str) -> Result<(), CrowdError> {

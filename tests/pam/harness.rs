@@ -26,6 +26,8 @@ pub enum Code {
     ServiceErr,
     SystemErr,
     CredErr,
+    AuthtokErr,
+    NewAuthtokReqd,
     Other(String),
 }
 
@@ -33,7 +35,11 @@ impl Code {
     /// pamtester prints `pam_strerror` of the code; these strings are Linux-PAM's.
     fn from_message(m: &str) -> Code {
         match m {
-            "successfully authenticated" | "account management done." => Code::Success,
+            "successfully authenticated"
+            | "account management done."
+            | "authentication token altered successfully." => Code::Success,
+            "Authentication token manipulation error" => Code::AuthtokErr,
+            "Authentication token is no longer valid; new one required" => Code::NewAuthtokReqd,
             "Authentication failure" => Code::AuthErr,
             "User not known to the underlying authentication module" => Code::UserUnknown,
             "Authentication service cannot retrieve authentication info" => Code::AuthinfoUnavail,
@@ -56,6 +62,9 @@ pub struct Run {
     pub log: String,
     /// Wall time of the whole run (process start to exit).
     pub elapsed: Duration,
+    /// What the application showed the user: pamtester's standard output and error,
+    /// where the conversation's messages go.
+    pub shown: String,
 }
 
 impl Run {
@@ -147,7 +156,8 @@ impl Host {
         host.service(
             "crowd-test",
             "auth required {module} config={config} debug\n\
-             account required {module} config={config} debug\n",
+             account required {module} config={config} debug\n\
+             password required {module} config={config} debug\n",
         );
         host
     }
@@ -249,6 +259,7 @@ impl Host {
             codes,
             log,
             elapsed,
+            shown: format!("{out}{err}"),
         }
     }
 }

@@ -14,5 +14,6 @@ mod inproc;
 mod keys;
 mod load;
 mod offline;
+mod password;
 mod stacking;
 mod unavailable;

@@ -269,6 +269,7 @@ fn decide(config: &Config, client: &RestClient, d: &Decision, with_password: boo
                 canonical: found.name,
                 active: found.active,
                 offline: None,
+                password_expired: false,
             })
         } else {
             None

@@ -13,6 +13,8 @@ pub struct User {
     pub active: bool,
     /// Crowd user attributes: name → values (multi-valued, as Crowd keeps them).
     pub attributes: BTreeMap<String, Vec<String>>,
+    /// The password has expired: Crowd says EXPIRED_CREDENTIAL once it matched.
+    pub expired: bool,
 }
 
 /// A group: its direct user members and its direct child groups.
@@ -42,7 +44,16 @@ impl Fixture {
             password: password.into(),
             active,
             attributes: BTreeMap::new(),
+            expired: false,
         });
+        self
+    }
+
+    /// Marks `user`'s password expired.
+    pub fn expired(mut self, user: &str) -> Self {
+        if let Some(u) = self.users.iter_mut().find(|u| u.name == user) {
+            u.expired = true;
+        }
         self
     }
 
@@ -225,6 +236,38 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
             Some(user) => (200, attributes_json(user)),
             None => (404, not_found().1),
         },
+        ("PUT", "/user/password") => {
+            if user.is_none() {
+                return (404, not_found().1);
+            }
+            if !fixture.writable {
+                return (
+                    403,
+                    json!({ "reason": "APPLICATION_PERMISSION_DENIED", "message": "Application does not have permission to update passwords" }),
+                );
+            }
+            let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+            let Some(new) = body["value"].as_str() else {
+                return error("INVALID_CREDENTIAL", "no password in the body");
+            };
+            // The directory's policy, as Crowd's internal directory words it.
+            if new.chars().count() < 8 {
+                return error(
+                    "INVALID_CREDENTIAL",
+                    "The new password does not meet the directory complexity requirements: at least 8 characters",
+                );
+            }
+            let lower = username.to_lowercase();
+            if let Some(user) = fixture
+                .users
+                .iter_mut()
+                .find(|u| u.name.to_lowercase() == lower)
+            {
+                user.password = new.to_owned();
+                user.expired = false;
+            }
+            (204, Value::Null)
+        }
         ("POST" | "DELETE", "/user/attribute") => {
             if user.is_none() {
                 return (404, not_found().1);
@@ -402,6 +445,13 @@ fn login(fixture: &Fixture, name: &str, password: Option<&str>) -> Result<User, 
         return Err(error(
             "INACTIVE_ACCOUNT",
             &format!("Account with name <{}> is inactive", user.name),
+        ));
+    }
+    // Only after the password matched, as Crowd's ExpiredCredentialException is thrown.
+    if user.expired {
+        return Err(error(
+            "EXPIRED_CREDENTIAL",
+            "The password has expired and must be changed",
         ));
     }
     Ok(user)
