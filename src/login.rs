@@ -794,7 +794,10 @@ mod tests {
         );
         assert!(!pam.prompted);
         let logged = pam.logged.borrow();
-        assert!(logged[0].1.starts_with("ignored user=\"alice\""), "{logged:?}");
+        assert!(
+            logged[0].1.starts_with("ignored user=\"alice\""),
+            "{logged:?}"
+        );
         std::fs::remove_file(file).unwrap();
     }
 

@@ -139,3 +139,43 @@ fn an_expired_password_logs_in_only_to_be_changed() {
         login.log
     );
 }
+
+#[test]
+fn admins_set_a_password_with_pam_crowd_passwd() {
+    let (_double, host) = setup(Fixture::demo().writable());
+    let differ = pam_crowd(&host, &["passwd", "alice"], "first-pw-1\nsecond-pw-2\n");
+    assert_eq!(differ.code, 1, "{}", differ.stderr);
+    assert!(differ.stderr.contains("differ"), "{}", differ.stderr);
+    let short = pam_crowd(&host, &["passwd", "alice"], "short\nshort\n");
+    assert_eq!(short.code, 1, "{}", short.stderr);
+    assert!(
+        short.stderr.contains("Crowd refused the new password"),
+        "{}",
+        short.stderr
+    );
+    assert_eq!(
+        host.run("alice", "alice-pw", &["authenticate"]).last(),
+        Code::Success,
+        "a refused password changes nothing"
+    );
+    let set = pam_crowd(&host, &["passwd", "alice"], "admin-set-pw\nadmin-set-pw\n");
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    assert_eq!(
+        host.run("alice", "admin-set-pw", &["authenticate"]).last(),
+        Code::Success
+    );
+    let (_double, locked) = setup(Fixture::demo());
+    let refused = pam_crowd(
+        &locked,
+        &["passwd", "alice"],
+        "admin-set-pw\nadmin-set-pw\n",
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("does not let this host change passwords"),
+        "{}",
+        refused.stderr
+    );
+}

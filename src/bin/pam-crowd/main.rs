@@ -4,6 +4,7 @@
 mod cache;
 mod check;
 mod keys;
+mod passwd;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -74,6 +75,12 @@ enum Command {
     /// Manage the SSH public keys Crowd holds for users (`ssh_keys_attribute`).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Set USER's Crowd password (admins): asks for the new password twice, without
+    /// echo (or reads two lines of standard input).
+    Passwd {
+        /// Crowd user name.
+        user: String,
+    },
 }
 
 #[derive(Args)]
@@ -235,6 +242,7 @@ fn run(command: &Command, config: &Config) -> Report {
         Command::Cache(c) => cache::run(c, config),
         Command::AuthorizedKeys { user } => keys::authorized_keys(config, &client, user),
         Command::Keys(k) => keys::run(k, config, &client),
+        Command::Passwd { user } => passwd::run(config, &client, user),
     }
 }
 
@@ -369,8 +377,13 @@ fn session(
 /// The password: from the terminal without echo, or one line of stdin when it is
 /// not a terminal (for scripts). Wiped when dropped.
 fn read_password() -> std::io::Result<Zeroizing<Vec<u8>>> {
+    read_password_as("Password: ")
+}
+
+/// As [`read_password`], with `prompt` on the terminal.
+fn read_password_as(prompt: &str) -> std::io::Result<Zeroizing<Vec<u8>>> {
     if std::io::stdin().is_terminal() {
-        return rpassword::prompt_password("Password: ").map(|p| Zeroizing::new(p.into_bytes()));
+        return rpassword::prompt_password(prompt).map(|p| Zeroizing::new(p.into_bytes()));
     }
     let mut line = Zeroizing::new(Vec::new());
     std::io::stdin().lock().read_until(b'\n', &mut line)?;

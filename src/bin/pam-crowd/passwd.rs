@@ -1,0 +1,58 @@
+//! `pam-crowd passwd USER`: an admin sets a user's Crowd password.
+
+use pam_crowd::cache::Cache;
+use pam_crowd::config::Config;
+use pam_crowd::crowd::{CrowdError, Directory, RestClient};
+use pam_crowd::outcome::Denial;
+use pam_crowd::{login, offline, password};
+use serde_json::json;
+
+use crate::{Report, Status, failure, read_password_as};
+
+/// Sets USER's password in Crowd. No current password is asked: this is the
+/// application's write permission in Crowd at work, for admins. The offline cache,
+/// when on and this process may use it, follows.
+pub fn run(config: &Config, client: &RestClient, user: &str) -> Report {
+    let read = |prompt: &str| read_password_as(prompt).map_err(|e| e.to_string());
+    let new = match (read("New password: "), read("Retype new password: ")) {
+        (Ok(a), Ok(b)) if a == b => a,
+        (Ok(_), Ok(_)) => {
+            return failure(Status::No, "the passwords differ: nothing changed".into());
+        }
+        (Err(e), _) | (_, Err(e)) => return failure(Status::Broken, e),
+    };
+    let new = match login::check_password(new) {
+        Ok(p) => p,
+        Err(denial) => return failure(Status::No, format!("{denial}: nothing changed")),
+    };
+    let found = match client.user(user) {
+        Ok(u) if u.name == user => u,
+        Ok(u) => {
+            let mismatch = Denial::NameMismatch { canonical: u.name };
+            return failure(Status::No, mismatch.to_string());
+        }
+        Err(e @ CrowdError::Refused { .. }) => return failure(Status::No, e.to_string()),
+        Err(e) => return failure(Status::Broken, e.to_string()),
+    };
+    if let Err(e) = client.set_password(user, &new) {
+        let status = match e {
+            CrowdError::Refused { .. } => Status::No,
+            _ => Status::Broken,
+        };
+        return failure(status, password::refusal_message(&e, config));
+    }
+    let mut text = vec![format!("password of {user} changed in Crowd")];
+    if let Ok(Some(cache)) = Cache::open(config) {
+        if let Err(problem) =
+            offline::after_authenticate(&cache, &config.cache, user, &new, &Ok(found))
+        {
+            text.push(format!("cache problem: {problem}"));
+        }
+    }
+    Report {
+        status: Status::Ok,
+        text,
+        json: json!({ "user": user, "changed": true }),
+        error: false,
+    }
+}
