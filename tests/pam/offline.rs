@@ -498,3 +498,24 @@ fn unprivileged_callers_behave_as_if_the_cache_were_off() {
     // Root, meanwhile, still logs in offline.
     assert_offline_success(&site.login("alice", "alice-pw"));
 }
+
+#[test]
+fn a_password_changed_through_pam_is_the_one_that_works_offline() {
+    let mut site = Site::new("offline_days = 7\n");
+    site.stop();
+    site.start(Fixture::demo().writable());
+    assert_eq!(site.login("alice", "alice-pw").last(), Code::Success);
+    let changed = site.host.run_answering(
+        "crowd-test",
+        "alice",
+        &["alice-pw", "new-alice-pw", "new-alice-pw"],
+        &["chauthtok"],
+    );
+    assert_eq!(changed.codes, vec![Code::Success], "{}", changed.log);
+
+    site.stop();
+    assert_offline_success(&site.login("alice", "new-alice-pw"));
+    let old = site.login("alice", "alice-pw");
+    assert_eq!(old.last(), Code::AuthErr, "{}", old.log);
+    assert!(old.log.contains("offline: password differs"), "{}", old.log);
+}
