@@ -14,6 +14,7 @@ use serde::de::{self, Deserializer};
 use toml::Spanned;
 use zeroize::Zeroizing;
 
+use crate::crowd::Protocol;
 use crate::policy::AccessRules;
 
 /// Where the module looks when no `config=` argument is given.
@@ -103,6 +104,8 @@ pub struct Config {
     pub secret_file: PathBuf,
     /// PEM file of trusted roots; `None` means the system trust store.
     pub ca_file: Option<PathBuf>,
+    /// Crowd's REST API (the default) or, for servers before 2.1, its SOAP service.
+    pub protocol: Protocol,
     /// Hard bound on one PAM call.
     pub timeout: Duration,
     /// Access rules for services without a `[service.NAME]` table.
@@ -253,6 +256,7 @@ struct RawConfig {
     password: Option<Spanned<String>>,
     password_file: Option<Spanned<PathBuf>>,
     ca_file: Option<Spanned<PathBuf>>,
+    protocol: Option<Spanned<String>>,
     timeout: Option<Spanned<u64>>,
     #[serde(default)]
     allow_http: bool,
@@ -430,6 +434,20 @@ impl RawConfig {
                 Some(url.to_owned())
             }
         };
+        let protocol = match self.protocol {
+            None => Protocol::Rest,
+            Some(p) => match p.get_ref().as_str() {
+                "rest" => Protocol::Rest,
+                "soap" => Protocol::Soap,
+                other => {
+                    return Err(err(
+                        p.span(),
+                        "protocol",
+                        format!("{other:?} is not a protocol: \"rest\" (the default) or \"soap\""),
+                    ));
+                }
+            },
+        };
         let cache = match self.cache {
             None => CacheConfig::default(),
             Some(c) => c.into_inner().validate(&err)?,
@@ -442,6 +460,7 @@ impl RawConfig {
             app_password,
             secret_file,
             ca_file: self.ca_file.map(|f| resolve_relative(path, f.get_ref())),
+            protocol,
             timeout,
             rules,
             services,

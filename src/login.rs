@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use crate::cache::{Cache, CacheError};
 use crate::config::Config;
-use crate::crowd::{ClientSettings, CrowdError, Deadline, Directory, RestClient, User};
+use crate::crowd::{Client, ClientSettings, CrowdError, Deadline, Directory, User};
 use crate::offline::{self, Answers};
 use crate::options::Options;
 use crate::outcome::{Denial, Granted, PamCode, Phase, Subject, decision_line, printable};
@@ -73,10 +73,10 @@ fn decide<P: PamContext, S: AsRef<str>>(
                 client.begin(deadline);
                 Ok(client)
             }
-            None => RestClient::new(&settings, deadline).map_err(Denial::Crowd),
+            None => Client::new(&settings, deadline).map_err(Denial::Crowd),
         }
     };
-    let trace = |pam: &P, client: &RestClient| {
+    let trace = |pam: &P, client: &Client| {
         if options.debug {
             for line in client.trail() {
                 pam.log(Level::Debug, &format!("crowd request {}", printable(&line)));
@@ -89,7 +89,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
             // The deadline starts after the prompt: typing is not Crowd's time.
             subject.asked_crowd = Some(std::time::Instant::now());
             let client = connect(pam)?;
-            let answer = authenticate(&client, &user, &password);
+            let answer = authenticate(&client, &user, &password, subject.rhost.as_deref());
             // Crowd says "expired" only once the password matched: the login goes on
             // to the account phase, which asks for a new password.
             let expired = matches!(&answer, Err(Denial::Crowd(e)) if password::is_expired(e));
@@ -287,8 +287,16 @@ fn log_cache_problem<P: PamContext>(pam: &P, user: &str, result: Result<(), Cach
 }
 
 /// Crowd's auth_user, accepting only an active user under exactly the PAM name.
-pub fn authenticate(crowd: &impl Directory, user: &str, password: &str) -> Result<User, Denial> {
-    let found = crowd.authenticate(user, password).map_err(Denial::Crowd)?;
+/// `rhost` is the client's address, a validation factor where the protocol has them.
+pub fn authenticate(
+    crowd: &impl Directory,
+    user: &str,
+    password: &str,
+    rhost: Option<&str>,
+) -> Result<User, Denial> {
+    let found = crowd
+        .authenticate(user, password, rhost)
+        .map_err(Denial::Crowd)?;
     if found.name != user {
         return Err(Denial::NameMismatch {
             canonical: found.name,
@@ -461,7 +469,12 @@ mod tests {
         fn set_password(&self, _: &str, _: &str) -> Result<(), CrowdError> {
             Err(CrowdError::Setup("not scripted".into()))
         }
-        fn authenticate(&self, username: &str, password: &str) -> Result<User, CrowdError> {
+        fn authenticate(
+            &self,
+            username: &str,
+            password: &str,
+            _: Option<&str>,
+        ) -> Result<User, CrowdError> {
             self.asked.borrow_mut().push(format!("auth {username}"));
             let user = self.find(username)?;
             let ok = self
@@ -524,16 +537,16 @@ mod tests {
     #[test]
     fn authenticate_accepts_only_the_exact_active_name() {
         let s = script();
-        assert!(authenticate(&s, "alice", "pw").is_ok());
+        assert!(authenticate(&s, "alice", "pw", None).is_ok());
         assert_eq!(
-            authenticate(&s, "Alice", "pw"),
+            authenticate(&s, "Alice", "pw", None),
             Err(Denial::NameMismatch {
                 canonical: "alice".into()
             })
         );
-        assert_eq!(authenticate(&s, "bob", "pw"), Err(Denial::Inactive));
+        assert_eq!(authenticate(&s, "bob", "pw", None), Err(Denial::Inactive));
         assert!(matches!(
-            authenticate(&s, "alice", "nope"),
+            authenticate(&s, "alice", "nope", None),
             Err(Denial::Crowd(CrowdError::Refused {
                 reason: Reason::InvalidUserAuthentication,
                 ..

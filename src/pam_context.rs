@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::crowd::{ClientSettings, CrowdError, RestClient};
+use crate::crowd::{Client, ClientSettings, CrowdError};
 use crate::outcome::Denial;
 
 /// Syslog priorities the module logs at.
@@ -46,12 +46,12 @@ pub struct KeptClient {
     /// What the client was built from: another configuration needs another client.
     pub settings: ClientSettings,
     /// The client; clones share its connection.
-    pub client: RestClient,
+    pub client: Client,
 }
 
 impl KeptClient {
     /// The kept client, if it may serve `settings` in this process.
-    pub fn usable_for(self, settings: &ClientSettings) -> Option<RestClient> {
+    pub fn usable_for(self, settings: &ClientSettings) -> Option<Client> {
         (self.pid == std::process::id() && self.settings == *settings).then_some(self.client)
     }
 }

@@ -72,7 +72,7 @@ pub fn change<P: PamContext>(
         return Err(Denial::Inactive);
     }
     let old = check_password(pam.old_password()?)?;
-    match crowd.authenticate(user, &old) {
+    match crowd.authenticate(user, &old, pam.rhost().as_deref()) {
         Ok(_) => {}
         Err(e) if is_expired(&e) => {}
         Err(e) => return Err(Denial::Crowd(e)),

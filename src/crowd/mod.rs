@@ -1,15 +1,17 @@
 //! A client for Atlassian Crowd, usable without PAM.
 //!
-//! [`Directory`] is the one interface the rest of the crate talks to; [`RestClient`]
-//! implements it over Crowd's REST API (`/rest/usermanagement/1`). Every operation
-//! is bounded by a [`Deadline`] and fails over across the configured base URLs.
+//! [`Directory`] is the one interface the rest of the crate talks to. [`RestClient`]
+//! implements it over Crowd's REST API (`/rest/usermanagement/1`), [`SoapClient`]
+//! over the SOAP service of servers before 2.1 (`/services/SecurityServer`), and
+//! [`Client`] is whichever [`ClientSettings::protocol`] names. Every operation is
+//! bounded by a [`Deadline`] and fails over across the configured base URLs.
 //!
 //! ```no_run
 //! use pam_crowd::config::Config;
-//! use pam_crowd::crowd::{ClientSettings, Deadline, Directory, RestClient};
+//! use pam_crowd::crowd::{Client, ClientSettings, Deadline, Directory};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Config::load("/etc/pam_crowd.toml".as_ref())?;
-//! let crowd = RestClient::new(&ClientSettings::from(&config), Deadline::after(config.timeout))?;
+//! let crowd = Client::new(&ClientSettings::from(&config), Deadline::after(config.timeout))?;
 //! crowd.ping()?;
 //! if crowd.is_nested_member("alice", "linux-users")? {
 //!     println!("alice may log in; her groups: {:?}", crowd.nested_groups("alice")?);
@@ -20,7 +22,9 @@
 
 pub mod decode;
 mod error;
+mod http;
 mod rest;
+mod soap;
 mod transport;
 
 use std::time::{Duration, Instant};
@@ -29,15 +33,31 @@ use serde::Deserialize;
 
 pub use error::{CrowdError, Failure, FailureKind, Reason};
 pub use rest::{ClientSettings, RestClient};
+pub use soap::SoapClient;
+
+/// Which of Crowd's APIs a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// The REST API, Crowd 2.1 and later.
+    #[default]
+    Rest,
+    /// The SecurityServer SOAP service, Crowd 1.x to 4.x (removed in 5.0).
+    Soap,
+}
 
 /// Crowd's operations for reading and authenticating, as python-crowd offers them.
-/// Implemented by [`RestClient`]; a backend for another Crowd protocol implements the
-/// same trait, and everything else in the crate is written against it.
+/// Implemented once per protocol; everything else in the crate is written against it.
 pub trait Directory {
     /// Whether Crowd accepts the application's credentials (python-crowd: `auth_ping`).
     fn ping(&self) -> Result<(), CrowdError>;
-    /// Crowd's "auth_user": checks `password` and returns the user Crowd knows.
-    fn authenticate(&self, username: &str, password: &str) -> Result<User, CrowdError>;
+    /// Crowd's "auth_user": checks `password` and returns the user Crowd knows. The
+    /// client's address is a validation factor where the protocol sends one (SOAP).
+    fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        remote_address: Option<&str>,
+    ) -> Result<User, CrowdError>;
     /// Looks a user up by name (Crowd matches names without regard to case).
     fn user(&self, username: &str) -> Result<User, CrowdError>;
     /// Whether Crowd knows `username`.
@@ -87,6 +107,114 @@ pub trait Directory {
     /// Sets a user's password (`PUT /user/password`). Crowd checks its directory's
     /// policy (400 `INVALID_CREDENTIAL`), never the old password: verify that first.
     fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError>;
+}
+
+/// A client for the protocol the settings name: the type the rest of the crate keeps.
+#[derive(Clone)]
+pub enum Client {
+    Rest(RestClient),
+    Soap(SoapClient),
+}
+
+impl Client {
+    /// Builds a client whose every operation must finish by `deadline`.
+    pub fn new(settings: &ClientSettings, deadline: Deadline) -> Result<Client, CrowdError> {
+        Ok(match settings.protocol {
+            Protocol::Rest => Client::Rest(RestClient::new(settings, deadline)?),
+            Protocol::Soap => Client::Soap(SoapClient::new(settings, deadline)?),
+        })
+    }
+
+    fn directory(&self) -> &dyn Directory {
+        match self {
+            Client::Rest(c) => c,
+            Client::Soap(c) => c,
+        }
+    }
+
+    /// Starts another call on this client and its open connection: a new deadline,
+    /// an empty trail.
+    pub fn begin(&self, deadline: Deadline) {
+        match self {
+            Client::Rest(c) => c.begin(deadline),
+            Client::Soap(c) => c.begin(deadline),
+        }
+    }
+
+    /// What each request did (URL, status or failure, time), oldest first.
+    pub fn trail(&self) -> Vec<String> {
+        match self {
+            Client::Rest(c) => c.trail(),
+            Client::Soap(c) => c.trail(),
+        }
+    }
+}
+
+impl Directory for Client {
+    fn ping(&self) -> Result<(), CrowdError> {
+        self.directory().ping()
+    }
+    fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        remote_address: Option<&str>,
+    ) -> Result<User, CrowdError> {
+        self.directory()
+            .authenticate(username, password, remote_address)
+    }
+    fn user(&self, username: &str) -> Result<User, CrowdError> {
+        self.directory().user(username)
+    }
+    fn direct_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
+        self.directory().direct_groups(username)
+    }
+    fn nested_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
+        self.directory().nested_groups(username)
+    }
+    fn nested_group_members(&self, group: &str) -> Result<Vec<String>, CrowdError> {
+        self.directory().nested_group_members(group)
+    }
+    fn is_nested_member(&self, username: &str, group: &str) -> Result<bool, CrowdError> {
+        self.directory().is_nested_member(username, group)
+    }
+    fn create_session(
+        &self,
+        username: &str,
+        password: &str,
+        remote_address: Option<&str>,
+    ) -> Result<Session, CrowdError> {
+        self.directory()
+            .create_session(username, password, remote_address)
+    }
+    fn validate_session(
+        &self,
+        token: &str,
+        remote_address: Option<&str>,
+    ) -> Result<Session, CrowdError> {
+        self.directory().validate_session(token, remote_address)
+    }
+    fn terminate_session(&self, token: &str) -> Result<(), CrowdError> {
+        self.directory().terminate_session(token)
+    }
+    fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError> {
+        self.directory().user_attributes(username)
+    }
+    fn store_user_attribute(
+        &self,
+        username: &str,
+        name: &str,
+        values: &[String],
+    ) -> Result<(), CrowdError> {
+        self.directory()
+            .store_user_attribute(username, name, values)
+    }
+    fn remove_user_attribute(&self, username: &str, name: &str) -> Result<(), CrowdError> {
+        self.directory().remove_user_attribute(username, name)
+    }
+    fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError> {
+        self.directory().set_password(username, new_password)
+    }
 }
 
 /// A user's attributes: name → values.

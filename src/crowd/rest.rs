@@ -1,31 +1,24 @@
 //! [`Directory`] over Crowd's REST API, on ureq with rustls: blocking, no async
 //! runtime, one connection reused across the requests of one client.
 
-use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use base64::Engine;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use ureq::http::Response;
-use ureq::{Body, RequestBuilder};
+use ureq::http::HeaderMap;
 use zeroize::Zeroizing;
 
 use super::decode::{self, ErrorBody, GroupPage, Page, UserPage};
-use super::transport;
+use super::http::{self, Answer, Exchange, Http, Method, preview};
 use super::{
-    Attributes, CrowdError, Deadline, Directory, Failure, FailureKind, Reason, Session, User,
+    Attributes, CrowdError, Deadline, Directory, FailureKind, Protocol, Reason, Session, User,
 };
 use crate::config::{Config, Secret};
 
 /// Path of the user-management API below a base URL.
 const API: &str = "/rest/usermanagement/1";
-/// No Crowd answer this crate reads comes near this; a larger one is not Crowd's.
-const MAX_BODY_BYTES: u64 = 4 << 20;
-/// Size of each connection's read and write buffers: one TLS record.
-const IO_BUFFER_BYTES: usize = 16 << 10;
 /// Crowd's page size for lists; a shorter page is the last.
 const PAGE_SIZE: usize = 1000;
 /// Bound on paging: 200 pages is 200,000 entries.
@@ -42,6 +35,8 @@ pub struct ClientSettings {
     pub app_password: Secret,
     /// PEM file of trusted roots; `None` for the system trust store.
     pub ca_file: Option<PathBuf>,
+    /// Which of Crowd's APIs to speak.
+    pub protocol: Protocol,
 }
 
 impl From<&Config> for ClientSettings {
@@ -51,6 +46,7 @@ impl From<&Config> for ClientSettings {
             application: c.application.clone(),
             app_password: c.app_password.clone(),
             ca_file: c.ca_file.clone(),
+            protocol: c.protocol,
         }
     }
 }
@@ -60,39 +56,8 @@ impl From<&Config> for ClientSettings {
 /// clones share it.
 #[derive(Clone)]
 pub struct RestClient {
-    agent: ureq::Agent,
-    urls: Vec<String>,
+    http: Http,
     authorization: Zeroizing<String>,
-    deadline: Cell<Deadline>,
-    /// The URL that answered last: later requests start there.
-    preferred: Cell<usize>,
-    /// One line per request made, for debug logging.
-    trail: RefCell<Vec<String>>,
-}
-
-/// An HTTP answer that came from Crowd: a success, or an error with Crowd's JSON body.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-}
-
-#[derive(Clone, Copy)]
-enum Method {
-    Get,
-    Post,
-    Put,
-    Delete,
-}
-
-impl Method {
-    fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Delete => "DELETE",
-        }
-    }
 }
 
 /// One request: method, path below the API base, query, JSON body.
@@ -121,46 +86,11 @@ impl<'a> Call<'a> {
             body: Some(body),
         }
     }
-
-    /// `GET https://crowd/crowd /user username="alice"`, for the debug trail. Query
-    /// values are names, never secrets (passwords travel in bodies).
-    fn describe(&self, base: &str) -> String {
-        let query: Vec<String> = self
-            .query
-            .iter()
-            .map(|(k, v)| format!("{k}={v:?}"))
-            .collect();
-        format!(
-            "{} {base} {} {}",
-            self.method.as_str(),
-            self.path,
-            query.join(" ")
-        )
-    }
 }
 
 impl RestClient {
     /// Builds a client whose every operation must finish by `deadline`.
     pub fn new(settings: &ClientSettings, deadline: Deadline) -> Result<RestClient, CrowdError> {
-        if settings.urls.is_empty() {
-            return Err(CrowdError::Setup("no Crowd URL configured".into()));
-        }
-        let config = ureq::Agent::config_builder()
-            // 4xx/5xx come back as responses, so Crowd's reason is kept.
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            // The environment of sshd or sudo is not ours to follow.
-            .proxy(None)
-            .https_only(settings.urls.iter().all(|u| u.starts_with("https://")))
-            .user_agent(concat!("pam_crowd/", env!("CARGO_PKG_VERSION")))
-            // ureq's 128 KiB buffers, zeroed for each connection (TCP and TLS layers
-            // both), cost a fresh process more page faults than the whole TLS
-            // handshake; Crowd's answers are read in chunks and its headers are small.
-            .input_buffer_size(IO_BUFFER_BYTES)
-            .output_buffer_size(IO_BUFFER_BYTES)
-            .max_response_header_size(IO_BUFFER_BYTES)
-            .build();
         let credentials = Zeroizing::new(format!(
             "{}:{}",
             settings.application,
@@ -171,116 +101,41 @@ impl RestClient {
             base64::engine::general_purpose::STANDARD.encode(credentials.as_bytes())
         ));
         Ok(RestClient {
-            agent: transport::agent(config, settings.ca_file.as_deref())?,
-            urls: settings.urls.clone(),
+            http: Http::new(settings, deadline)?,
             authorization,
-            deadline: Cell::new(deadline),
-            preferred: Cell::new(0),
-            trail: RefCell::new(Vec::new()),
         })
     }
 
     /// Starts another call on this client and its open connection: a new deadline,
     /// an empty trail.
     pub fn begin(&self, deadline: Deadline) {
-        self.deadline.set(deadline);
-        self.trail.borrow_mut().clear();
+        self.http.begin(deadline);
     }
 
     /// What each request did (URL, status or failure, time), oldest first.
     pub fn trail(&self) -> Vec<String> {
-        self.trail.borrow().clone()
+        self.http.trail()
     }
 
-    /// Sends one request, trying each URL in turn from the one that answered last.
-    /// A URL gets an equal share of the time left, so a hanging one leaves time for
-    /// the rest.
+    /// Sends one request to the user-management API.
     fn request(&self, call: &Call) -> Result<Answer, CrowdError> {
-        let n = self.urls.len();
-        let first = self.preferred.get();
-        let mut failures = Vec::new();
-        for i in 0..n {
-            let index = (first + i) % n;
-            let base = &self.urls[index];
-            let left = self.deadline.get().remaining();
-            if left.is_zero() {
-                failures.push(Failure {
-                    url: base.clone(),
-                    kind: FailureKind::Timeout,
-                    detail: "no time left".into(),
-                });
-                break;
-            }
-            let budget = left / (n - i) as u32;
-            let started = Instant::now();
-            let outcome = self.attempt(base, call, budget);
-            let elapsed = started.elapsed().as_millis();
-            let what = call.describe(base);
-            match outcome {
-                Ok(answer) => {
-                    self.note(format!("{what}: {} in {elapsed} ms", answer.status));
-                    self.preferred.set(index);
-                    return Ok(answer);
-                }
-                Err((kind, detail)) => {
-                    self.note(format!("{what}: {detail} after {elapsed} ms"));
-                    failures.push(Failure {
-                        url: base.clone(),
-                        kind,
-                        detail,
-                    });
-                    if !kind.try_next() {
-                        break;
-                    }
-                }
-            }
+        let path = format!("{API}{}", call.path);
+        let mut headers = vec![
+            ("Accept", "application/json"),
+            ("Authorization", self.authorization.as_str()),
+        ];
+        if call.body.is_some() {
+            headers.push(("Content-Type", "application/json"));
         }
-        Err(CrowdError::Unavailable(failures))
-    }
-
-    fn note(&self, line: String) {
-        self.trail.borrow_mut().push(line);
-    }
-
-    fn attempt(
-        &self,
-        base: &str,
-        call: &Call,
-        budget: Duration,
-    ) -> Result<Answer, (FailureKind, String)> {
-        let url = format!("{base}{API}{}", call.path);
-        let result = match call.method {
-            Method::Get => self.prepare(self.agent.get(&url), call, budget).call(),
-            Method::Delete => self.prepare(self.agent.delete(&url), call, budget).call(),
-            Method::Post => self
-                .prepare(self.agent.post(&url), call, budget)
-                .header("Content-Type", "application/json")
-                .send(call.body.unwrap_or_default()),
-            Method::Put => self
-                .prepare(self.agent.put(&url), call, budget)
-                .header("Content-Type", "application/json")
-                .send(call.body.unwrap_or_default()),
+        let exchange = Exchange {
+            method: call.method,
+            path: &path,
+            label: call.path,
+            query: call.query,
+            headers: &headers,
+            body: call.body,
         };
-        let mut response = result.map_err(|e| failure_of(&e))?;
-        let status = response.status().as_u16();
-        let body = read_body(&mut response)?;
-        classify(status, body, &response)
-    }
-
-    fn prepare<B>(
-        &self,
-        request: RequestBuilder<B>,
-        call: &Call,
-        budget: Duration,
-    ) -> RequestBuilder<B> {
-        let mut request = request
-            .header("Accept", "application/json")
-            .header("Authorization", self.authorization.as_str());
-        for (key, value) in call.query {
-            // ureq percent-encodes query keys and values.
-            request = request.query(*key, *value);
-        }
-        request.config().timeout_global(Some(budget)).build()
+        self.http.request(&exchange, classify)
     }
 
     /// A request whose success is a JSON entity; Crowd's refusals become errors.
@@ -290,15 +145,11 @@ impl RestClient {
             return Err(refusal(&answer));
         }
         serde_json::from_slice(&answer.body).map_err(|e| {
-            CrowdError::Unavailable(vec![Failure {
-                url: self.urls[self.preferred.get()].clone(),
-                kind: FailureKind::NotCrowd,
-                detail: format!(
-                    "{}: the answer is not Crowd's ({e}; starts with {:?})",
-                    call.path,
-                    preview(&answer.body)
-                ),
-            }])
+            self.http.not_crowd(format!(
+                "{}: the answer is not Crowd's ({e}; starts with {:?})",
+                call.path,
+                preview(&answer.body)
+            ))
         })
     }
 
@@ -333,11 +184,10 @@ impl RestClient {
                 return Ok(names);
             }
         }
-        Err(CrowdError::Unavailable(vec![Failure {
-            url: self.urls[self.preferred.get()].clone(),
-            kind: FailureKind::TooLarge,
-            detail: format!("{path}: more than {} entries", MAX_PAGES * PAGE_SIZE),
-        }]))
+        Err(self.http.failure(
+            FailureKind::TooLarge,
+            format!("{path}: more than {} entries", MAX_PAGES * PAGE_SIZE),
+        ))
     }
 }
 
@@ -368,7 +218,13 @@ impl Directory for RestClient {
             .map(|_| ())
     }
 
-    fn authenticate(&self, username: &str, password: &str) -> Result<User, CrowdError> {
+    /// REST's authentication resource takes no validation factors.
+    fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        _remote_address: Option<&str>,
+    ) -> Result<User, CrowdError> {
         let body = secret_body(&json!({ "value": password }))?;
         self.fetch(&Call::post(
             "/authentication",
@@ -484,54 +340,18 @@ impl Directory for RestClient {
     }
 }
 
-fn read_body(response: &mut Response<Body>) -> Result<Vec<u8>, (FailureKind, String)> {
-    response
-        .body_mut()
-        .with_config()
-        .limit(MAX_BODY_BYTES)
-        .read_to_vec()
-        .map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(_) => (
-                FailureKind::TooLarge,
-                format!("answer larger than {MAX_BODY_BYTES} bytes"),
-            ),
-            e => {
-                let (kind, detail) = failure_of(&e);
-                (kind, format!("reading the answer: {detail}"))
-            }
-        })
-}
-
 /// Sorts an HTTP answer into Crowd's answer or a failure of this URL.
 fn classify(
     status: u16,
     body: Vec<u8>,
-    response: &Response<Body>,
+    headers: &HeaderMap,
 ) -> Result<Answer, (FailureKind, String)> {
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    if let Some(failure) = http::redirect_or_rate_limit(status, headers) {
+        return Err(failure);
+    }
     let crowd_error = serde_json::from_slice::<ErrorBody>(&body).ok();
     match status {
         200..=299 => Ok(Answer { status, body }),
-        300..=399 => Err((
-            FailureKind::Redirect,
-            format!(
-                "redirect ({status}) to {:?}, not followed: is the url's scheme or context path right?",
-                header("location").unwrap_or_default()
-            ),
-        )),
-        429 => Err((
-            FailureKind::RateLimited,
-            match header("retry-after") {
-                Some(after) => format!("rate limited (429, Retry-After: {after})"),
-                None => "rate limited (429)".into(),
-            },
-        )),
         500..=599 => Err((
             FailureKind::ServerError,
             match crowd_error {
@@ -574,30 +394,5 @@ fn refusal(answer: &Answer) -> CrowdError {
             reason: Reason::Other(format!("HTTP {}", answer.status)),
             message: preview(&answer.body),
         },
-    }
-}
-
-/// A short, printable start of a body, for log lines.
-fn preview(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(40)])
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect()
-}
-
-/// The kind and words of a transport failure.
-fn failure_of(e: &ureq::Error) -> (FailureKind, String) {
-    match e {
-        ureq::Error::Timeout(_) => (FailureKind::Timeout, "timed out".into()),
-        ureq::Error::HostNotFound => (FailureKind::Connect, "host not found".into()),
-        // rustls reports certificate problems as invalid data on the stream.
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
-            (FailureKind::Tls, format!("TLS handshake failed: {io}"))
-        }
-        ureq::Error::Io(io) => (FailureKind::Connect, format!("connection failed: {io}")),
-        ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_) => {
-            (FailureKind::Tls, format!("TLS failed: {e}"))
-        }
-        other => (FailureKind::Connect, other.to_string()),
     }
 }

@@ -203,13 +203,27 @@ fn user_groups_and_members() {
         serde_json::json!(["developers", "linux-users", "sudo-admins"])
     );
     let direct = pam_crowd(&host, &["groups", "alice", "--direct"], "");
-    assert_eq!(direct.stdout, "developers\nsudo-admins\n");
+    if soap() {
+        // SOAP has one membership list: the server's (nested, where it nests).
+        assert_eq!(direct.stdout, "developers\nlinux-users\nsudo-admins\n");
+    } else {
+        assert_eq!(direct.stdout, "developers\nsudo-admins\n");
+    }
 
     let members = pam_crowd(&host, &["members", "linux-users", "--json"], "").json();
-    assert_eq!(
-        members["users"],
-        serde_json::json!(["alice", "carol", "dave", "erin"])
-    );
+    if soap() {
+        // findGroupByName lists the group's own members; alice is in it through
+        // "developers".
+        assert_eq!(
+            members["users"],
+            serde_json::json!(["carol", "dave", "erin"])
+        );
+    } else {
+        assert_eq!(
+            members["users"],
+            serde_json::json!(["alice", "carol", "dave", "erin"])
+        );
+    }
     assert_eq!(pam_crowd(&host, &["members", "no-such-group"], "").code, 1);
 }
 
@@ -256,7 +270,7 @@ fn sessions_are_created_validated_and_terminated() {
         pam_crowd(&host, &["session", "terminate", &token], "").code,
         1
     );
-    assert!(double.requests().iter().any(|r| r.method == "DELETE"));
+    assert!(double.asked().iter().any(|op| op == "end-session"));
 
     let wrong = pam_crowd(&host, &["session", "create", "alice"], "nope\n");
     assert_eq!(wrong.code, 1);

@@ -172,10 +172,11 @@ impl Host {
         self.dir.join("pam_crowd.toml")
     }
 
-    /// Writes the config root-only (mode 0600), as the module requires.
+    /// Writes the config root-only (mode 0600), as the module requires, speaking
+    /// this run's [`protocol`] unless the config names one.
     pub fn write_config(&self, config: &str) {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::write(self.config_path(), config).expect("write config");
+        std::fs::write(self.config_path(), with_protocol(config)).expect("write config");
         std::fs::set_permissions(self.config_path(), std::fs::Permissions::from_mode(0o600))
             .expect("chmod config");
     }
@@ -351,6 +352,75 @@ fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> 
         let _ = r.read_to_string(&mut s);
         s
     })
+}
+
+/// The protocol the module speaks to the double in this run: `rest`, or `soap` when
+/// `PAM_CROWD_TEST_PROTOCOL=soap` (the README's test command runs the suite both ways).
+pub fn protocol() -> &'static str {
+    static PROTOCOL: OnceLock<String> = OnceLock::new();
+    PROTOCOL
+        .get_or_init(|| std::env::var("PAM_CROWD_TEST_PROTOCOL").unwrap_or_else(|_| "rest".into()))
+}
+
+/// Whether this run speaks SOAP.
+pub fn soap() -> bool {
+    protocol() == "soap"
+}
+
+/// `config` with `protocol = ...` among its top-level keys (before the first table,
+/// so the line numbers of earlier keys stay), unless it names one or is no config.
+fn with_protocol(config: &str) -> String {
+    if protocol() == "rest" || !config.contains("url = ") || config.contains("protocol = ") {
+        return config.to_owned();
+    }
+    let line = format!("protocol = {:?}\n", protocol());
+    let mut out = String::new();
+    let mut placed = false;
+    for l in config.split_inclusive('\n') {
+        if !placed && l.trim_start().starts_with('[') {
+            out.push_str(&line);
+            placed = true;
+        }
+        out.push_str(l);
+    }
+    if !placed {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&line);
+    }
+    out
+}
+
+/// Crowd's refusal with `reason`, as this run's protocol words it: REST's JSON error
+/// body with `status`, or the SOAP fault Crowd throws for it.
+pub fn crowd_refusal(status: u16, reason: &str, message: &str) -> Canned {
+    if soap() {
+        return crowd_double::soap_fault_for(reason, message);
+    }
+    Canned::new(
+        status,
+        "application/json",
+        serde_json::json!({ "reason": reason, "message": message }).to_string(),
+    )
+}
+
+/// What a transaction asking `ops` (in [`crowd_double::Request::op`] words, one per
+/// REST request) costs in this run's protocol. SOAP first authenticates the
+/// application, and checks a password in three calls: authenticate, look the user
+/// up for the canonical name, end the principal token Crowd opened.
+pub fn expected_ops(ops: &[&str]) -> Vec<String> {
+    if !soap() {
+        return ops.iter().map(|o| o.to_string()).collect();
+    }
+    let mut out = vec!["app-auth".to_string()];
+    for op in ops {
+        match *op {
+            "authenticate" => out.extend(["authenticate", "user", "end-session"].map(String::from)),
+            other => out.push(other.to_string()),
+        }
+    }
+    out
 }
 
 /// Config text for `doubles` (tried in order) with `extra` lines appended.

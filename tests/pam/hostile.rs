@@ -81,6 +81,7 @@ fn metacharacters_in_user_names_reach_crowd_verbatim_and_match_nobody() {
         let sent: Vec<_> = double
             .requests()
             .iter()
+            .filter(|r| r.op() != "app-auth")
             .map(|r| r.param("username").map(str::to_owned))
             .collect();
         assert_eq!(sent, vec![Some(user.to_owned())], "{user}");
@@ -106,7 +107,13 @@ fn hostile_passwords_are_refused() {
     ] {
         assert_eq!(run(&host, b"alice", password).auth, Some(AUTH_ERR));
     }
-    assert_eq!(double.requests().len(), 5);
+    let sent = double
+        .asked()
+        .iter()
+        .filter(|op| *op == "authenticate")
+        .count();
+    // XML cannot carry U+0001: over SOAP that password is refused unsent.
+    assert_eq!(sent, if soap() { 4 } else { 5 });
     // And the right one still works after all that.
     assert_eq!(
         run(&host, b"alice", b"alice-pw"),

@@ -203,12 +203,7 @@ fn admins_add_list_and_remove_keys() {
         pam_crowd(&s.host, &["authorized-keys", "erin"], "").stdout,
         ""
     );
-    assert!(
-        s.double
-            .requests()
-            .iter()
-            .any(|r| r.method == "DELETE" && r.path == "/user/attribute")
-    );
+    assert!(s.double.asked().iter().any(|op| op == "remove-attribute"));
     let again = pam_crowd(
         &s.host,
         &["keys", "remove", "erin", &s.keys[4].fingerprint],
@@ -253,12 +248,7 @@ fn a_file_with_anything_but_keys_adds_nothing() {
         "{}",
         run.stderr
     );
-    assert!(
-        !s.double
-            .requests()
-            .iter()
-            .any(|r| r.method == "POST" && r.path == "/user/attribute")
-    );
+    assert!(!s.double.asked().iter().any(|op| op == "store-attribute"));
     // A private key is not a public key, and is not echoed.
     let private = s.keys[4].file.with_extension("");
     let run = pam_crowd(

@@ -16,10 +16,7 @@ fn setup(fixture: Fixture) -> (Double, Host) {
 }
 
 fn changed_in_crowd(double: &Double) -> bool {
-    double
-        .requests()
-        .iter()
-        .any(|r| r.method == "PUT" && r.path == "/user/password")
+    double.asked().iter().any(|op| op == "set-password")
 }
 
 /// `chauthtok` for `user`: current password, then the new one twice.

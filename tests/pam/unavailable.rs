@@ -45,14 +45,15 @@ fn nothing_listening() {
 
 #[test]
 fn server_errors_and_rate_limits() {
+    let crowd_failed = if soap() {
+        "server error (RemoteException: ldap down)"
+    } else {
+        "server error (500 OPERATION_FAILED)"
+    };
     let cases = [
         (
-            Canned::new(
-                500,
-                "application/json",
-                r#"{"reason":"OPERATION_FAILED","message":"ldap down"}"#,
-            ),
-            "server error (500 OPERATION_FAILED)",
+            crowd_refusal(500, "OPERATION_FAILED", "ldap down"),
+            crowd_failed,
         ),
         (
             Canned::new(502, "text/html", "<html>Bad Gateway</html>"),

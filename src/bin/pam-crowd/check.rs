@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use pam_crowd::cache::Cache;
 use pam_crowd::config::Config;
-use pam_crowd::crowd::{ClientSettings, CrowdError, Deadline, Directory, FailureKind, RestClient};
+use pam_crowd::crowd::{Client, ClientSettings, CrowdError, Deadline, Directory, FailureKind};
 use serde_json::json;
 
 use crate::{Report, Status};
@@ -174,7 +174,7 @@ fn check_url(config: &Config, url: &str, steps: &mut Vec<Step>) {
         urls: vec![url.to_owned()],
         ..ClientSettings::from(config)
     };
-    let pinged = RestClient::new(&settings, Deadline::after(config.timeout)).and_then(|c| c.ping());
+    let pinged = Client::new(&settings, Deadline::after(config.timeout)).and_then(|c| c.ping());
     let tls_hint = "set ca_file to the CA that signed Crowd's certificate, and use the host name the certificate names";
     let failure = match pinged {
         Ok(()) => {

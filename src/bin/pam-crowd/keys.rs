@@ -6,7 +6,7 @@ use std::path::Path;
 
 use clap::Subcommand;
 use pam_crowd::config::Config;
-use pam_crowd::crowd::{CrowdError, Directory, RestClient};
+use pam_crowd::crowd::{Client, CrowdError, Directory};
 use pam_crowd::outcome::{Denial, PamCode, Phase, printable};
 use pam_crowd::ssh_keys::{self, AuthorizedKey};
 use serde_json::json;
@@ -59,7 +59,7 @@ pub fn to_syslog(severity: syslog::Severity, line: &str) {
 /// `authorized-keys USER`: the keys on standard output, one per line, for an active
 /// user admitted by sshd's rules; nothing otherwise. Exit 0 with the keys (or none),
 /// 1 when the user is refused, 2 when Crowd or the config cannot answer.
-pub fn authorized_keys(config: &Config, client: &RestClient, user: &str) -> Report {
+pub fn authorized_keys(config: &Config, client: &Client, user: &str) -> Report {
     let Some(attribute) = &config.ssh_keys_attribute else {
         return failure(
             Status::Broken,
@@ -137,7 +137,7 @@ fn keys_report(status: Status, user: &str, keys: &[AuthorizedKey], skipped: usiz
     }
 }
 
-pub fn run(command: &KeysCommand, config: &Config, client: &RestClient) -> Report {
+pub fn run(command: &KeysCommand, config: &Config, client: &Client) -> Report {
     let Some(attribute) = &config.ssh_keys_attribute else {
         return failure(
             Status::Broken,

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use pam_crowd::config::{Config, DEFAULT_PATH};
-use pam_crowd::crowd::{ClientSettings, CrowdError, Deadline, Directory, Reason, RestClient};
+use pam_crowd::crowd::{Client, ClientSettings, CrowdError, Deadline, Directory, Reason};
 use pam_crowd::login;
 use pam_crowd::offline::Answers;
 use pam_crowd::outcome::{Denial, PamCode, Phase};
@@ -184,7 +184,7 @@ fn failure(status: Status, why: String) -> Report {
 }
 
 fn run(command: &Command, config: &Config) -> Report {
-    let client = match RestClient::new(
+    let client = match Client::new(
         &ClientSettings::from(config),
         Deadline::after(config.timeout),
     ) {
@@ -257,7 +257,7 @@ fn list(names: Vec<String>, key: &str) -> Report {
 
 /// Exactly the module's decision: authenticate (when asked), then the account phase
 /// with what authenticate learned, under the rules of the chosen service.
-fn decide(config: &Config, client: &RestClient, d: &Decision, with_password: bool) -> Report {
+fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -> Report {
     let rules = match &d.service {
         Some(service) => config.rules_for(service),
         None => config.rules.clone(),
@@ -269,7 +269,7 @@ fn decide(config: &Config, client: &RestClient, d: &Decision, with_password: boo
             phase = Phase::Auth;
             let password = read_password().map_err(|e| Denial::Config(e.to_string()))?;
             let password = login::check_password(password)?;
-            let found = login::authenticate(client, &user, &password)?;
+            let found = login::authenticate(client, &user, &password, None)?;
             phase = Phase::Account;
             Some(KnownUser {
                 pam_user: user.clone(),
@@ -327,7 +327,7 @@ fn decide(config: &Config, client: &RestClient, d: &Decision, with_password: boo
 }
 
 fn session(
-    client: &RestClient,
+    client: &Client,
     s: &SessionCommand,
     crowd_error: impl Fn(CrowdError) -> Report,
 ) -> Report {

@@ -2,7 +2,7 @@
 
 use pam_crowd::cache::Cache;
 use pam_crowd::config::Config;
-use pam_crowd::crowd::{CrowdError, Directory, RestClient};
+use pam_crowd::crowd::{Client, CrowdError, Directory};
 use pam_crowd::outcome::Denial;
 use pam_crowd::{login, offline, password};
 use serde_json::json;
@@ -12,7 +12,7 @@ use crate::{Report, Status, failure, read_password_as};
 /// Sets USER's password in Crowd. No current password is asked: this is the
 /// application's write permission in Crowd at work, for admins. The offline cache,
 /// when on and this process may use it, follows.
-pub fn run(config: &Config, client: &RestClient, user: &str) -> Report {
+pub fn run(config: &Config, client: &Client, user: &str) -> Report {
     let read = |prompt: &str| read_password_as(prompt).map_err(|e| e.to_string());
     let new = match (read("New password: "), read("Retype new password: ")) {
         (Ok(a), Ok(b)) if a == b => a,

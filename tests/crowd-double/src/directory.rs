@@ -113,12 +113,12 @@ impl Fixture {
             .member("linux-users", "erin")
     }
 
-    fn find(&self, name: &str) -> Option<&User> {
+    pub(crate) fn find(&self, name: &str) -> Option<&User> {
         let lower = name.to_lowercase();
         self.users.iter().find(|u| u.name.to_lowercase() == lower)
     }
 
-    fn group_name(&self, name: &str) -> Option<&String> {
+    pub(crate) fn group_name(&self, name: &str) -> Option<&String> {
         // The exact name first: a directory of thousands of groups (the benchmark's)
         // should not cost the double a scan per request.
         if let Some((exact, _)) = self.groups.get_key_value(name) {
@@ -178,18 +178,74 @@ impl Fixture {
 }
 
 /// A request as the double understood it: method, path below the REST base, decoded
-/// query pairs, and body.
+/// query pairs, and body. A SOAP request keeps its path, names its operation, and has
+/// the names it is about (`username`, `groupname`, `token`) as its query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub method: String,
     pub path: String,
     /// Whether the path was below the double's REST base (context path included).
     pub below_base: bool,
+    /// The SOAP operation, for a SOAP request.
+    pub operation: Option<String>,
     pub query: Vec<(String, String)>,
     pub body: String,
 }
 
 impl Request {
+    /// What the request asked, in words common to REST and SOAP, so that a test can
+    /// say what Crowd was asked whichever protocol asked it: `authenticate`, `user`,
+    /// `is-member`, `user-groups`, `group-members`, `set-password`, `store-attribute`,
+    /// `remove-attribute`, `create-session`, `validate-session`, `session-user`,
+    /// `end-session`, `ping`, and SOAP's `app-auth`. Anything else: its path.
+    pub fn op(&self) -> &str {
+        if let Some(operation) = &self.operation {
+            return match operation.as_str() {
+                "authenticateApplication" => "app-auth",
+                "authenticatePrincipal" => "authenticate",
+                "findPrincipalByName" | "findPrincipalWithAttributesByName" => "user",
+                "isGroupMember" => "is-member",
+                "findGroupMemberships" => "user-groups",
+                "findGroupByName" => "group-members",
+                "updatePrincipalCredential" => "set-password",
+                "updatePrincipalAttribute" => "store-attribute",
+                "removeAttributeFromPrincipal" => "remove-attribute",
+                "isValidPrincipalToken" => "validate-session",
+                "findPrincipalByToken" => "session-user",
+                "invalidatePrincipalToken" => "end-session",
+                other => other,
+            };
+        }
+        match (self.method.as_str(), self.path.as_str()) {
+            ("POST", "/authentication") => "authenticate",
+            ("GET", "/user") | ("GET", "/user/attribute") => "user",
+            ("GET", "/group/user/nested") if self.param("username").is_some() => "is-member",
+            ("GET", "/group/user/nested") => "group-members",
+            ("GET", "/user/group/nested") | ("GET", "/user/group/direct") => "user-groups",
+            ("PUT", "/user/password") => "set-password",
+            ("POST", "/user/attribute") => "store-attribute",
+            ("DELETE", "/user/attribute") => "remove-attribute",
+            ("POST", "/session") => "create-session",
+            ("POST", p) if p.starts_with("/session/") => "validate-session",
+            ("DELETE", p) if p.starts_with("/session/") => "end-session",
+            ("GET", "/config/cookie") => "ping",
+            (_, path) => path,
+        }
+    }
+
+    /// The password the request carries (authentication, a session, a new
+    /// password), whichever protocol carries it.
+    pub fn password(&self) -> Option<String> {
+        if self.operation.is_some() {
+            return crate::soap::password_in(&self.body);
+        }
+        let body: Value = serde_json::from_str(&self.body).ok()?;
+        body.get("value")
+            .or_else(|| body.get("password"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
     /// The first value of query parameter `key`.
     pub fn param(&self, key: &str) -> Option<&str> {
         self.query
@@ -218,9 +274,9 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
             let password = serde_json::from_str::<Value>(&req.body)
                 .ok()
                 .and_then(|v| v.get("value").and_then(Value::as_str).map(str::to_owned));
-            match login(fixture, username, password.as_deref()) {
+            match check_password(fixture, username, password.as_deref()) {
                 Ok(user) => (200, user_json(&user)),
-                Err(refusal) => refusal,
+                Err(refusal) => refusal.json(),
             }
         }
         ("GET", "/user") => match user {
@@ -237,60 +293,20 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
             None => (404, not_found().1),
         },
         ("PUT", "/user/password") => {
-            if user.is_none() {
-                return (404, not_found().1);
-            }
-            if !fixture.writable {
-                return (
-                    403,
-                    json!({ "reason": "APPLICATION_PERMISSION_DENIED", "message": "Application does not have permission to update passwords" }),
-                );
-            }
             let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
-            let Some(new) = body["value"].as_str() else {
-                return error("INVALID_CREDENTIAL", "no password in the body");
-            };
-            // The directory's policy, as Crowd's internal directory words it.
-            if new.chars().count() < 8 {
-                return error(
-                    "INVALID_CREDENTIAL",
-                    "The new password does not meet the directory complexity requirements: at least 8 characters",
-                );
+            match set_password(fixture, username, body["value"].as_str()) {
+                Ok(()) => (204, Value::Null),
+                Err(refusal) => refusal.json(),
             }
-            let lower = username.to_lowercase();
-            if let Some(user) = fixture
-                .users
-                .iter_mut()
-                .find(|u| u.name.to_lowercase() == lower)
-            {
-                user.password = new.to_owned();
-                user.expired = false;
-            }
-            (204, Value::Null)
         }
-        ("POST" | "DELETE", "/user/attribute") => {
-            if user.is_none() {
-                return (404, not_found().1);
+        ("DELETE", "/user/attribute") => {
+            let name = req.param("attributename").unwrap_or_default();
+            match set_attribute(fixture, username, name, None) {
+                Ok(()) => (204, Value::Null),
+                Err(refusal) => refusal.json(),
             }
-            if !fixture.writable {
-                return (
-                    403,
-                    json!({ "reason": "APPLICATION_PERMISSION_DENIED", "message": "Application does not have permission to update user attributes" }),
-                );
-            }
-            let lower = username.to_lowercase();
-            let Some(user) = fixture
-                .users
-                .iter_mut()
-                .find(|u| u.name.to_lowercase() == lower)
-            else {
-                return (404, not_found().1);
-            };
-            if req.method == "DELETE" {
-                let name = req.param("attributename").unwrap_or_default();
-                user.attributes.remove(name);
-                return (204, Value::Null);
-            }
+        }
+        ("POST", "/user/attribute") => {
             let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
             let Some(list) = body["attributes"].as_array() else {
                 return error("INVALID_ATTRIBUTE", "no attributes in the body");
@@ -305,7 +321,9 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
                     .iter()
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect();
-                user.attributes.insert(name.to_owned(), values);
+                if let Err(refusal) = set_attribute(fixture, username, name, Some(values)) {
+                    return refusal.json();
+                }
             }
             (204, Value::Null)
         }
@@ -337,9 +355,9 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
         ("POST", "/session") => {
             let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
             let name = body["username"].as_str().unwrap_or_default();
-            let user = match login(fixture, name, body["password"].as_str()) {
+            let user = match check_password(fixture, name, body["password"].as_str()) {
                 Ok(user) => user,
-                Err(refusal) => return refusal,
+                Err(refusal) => return refusal.json(),
             };
             let token = format!("tok/{}+{}", fixture.sessions.len() + 1, user.name);
             let bound = remote_address(&body["validation-factors"]);
@@ -427,34 +445,135 @@ fn page(req: &Request, items: Vec<String>) -> Vec<Value> {
         .collect()
 }
 
-/// Crowd's password check, as `/authentication` and `/session` make it.
-fn login(fixture: &Fixture, name: &str, password: Option<&str>) -> Result<User, (u16, Value)> {
+/// Crowd's refusal: HTTP status, reason, message (REST's words; the SOAP side names
+/// the matching exception).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(status: u16, reason: &str, message: &str) -> Refusal {
+        Refusal {
+            status,
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+
+    fn json(&self) -> (u16, Value) {
+        (
+            self.status,
+            json!({ "reason": self.reason, "message": self.message }),
+        )
+    }
+}
+
+fn user_not_found(name: &str) -> Refusal {
+    Refusal::new(
+        404,
+        "USER_NOT_FOUND",
+        &format!("User <{name}> does not exist"),
+    )
+}
+
+/// Crowd's password check, as authentication and sessions make it (both protocols).
+pub fn check_password(
+    fixture: &Fixture,
+    name: &str,
+    password: Option<&str>,
+) -> Result<User, Refusal> {
     let Some(user) = fixture.find(name).cloned() else {
-        return Err(error(
+        return Err(Refusal::new(
+            400,
             "USER_NOT_FOUND",
             &format!("User <{name}> does not exist"),
         ));
     };
     if password != Some(user.password.as_str()) {
-        return Err(error(
+        return Err(Refusal::new(
+            400,
             "INVALID_USER_AUTHENTICATION",
             "Failed to authenticate principal, password was invalid",
         ));
     }
     if !user.active {
-        return Err(error(
+        return Err(Refusal::new(
+            400,
             "INACTIVE_ACCOUNT",
             &format!("Account with name <{}> is inactive", user.name),
         ));
     }
     // Only after the password matched, as Crowd's ExpiredCredentialException is thrown.
     if user.expired {
-        return Err(error(
+        return Err(Refusal::new(
+            400,
             "EXPIRED_CREDENTIAL",
             "The password has expired and must be changed",
         ));
     }
     Ok(user)
+}
+
+/// The user `name`, to change: when the application may change users (`what`).
+fn changeable<'f>(
+    fixture: &'f mut Fixture,
+    name: &str,
+    what: &str,
+) -> Result<&'f mut User, Refusal> {
+    if !fixture.writable && fixture.find(name).is_some() {
+        return Err(Refusal::new(
+            403,
+            "APPLICATION_PERMISSION_DENIED",
+            &format!("Application does not have permission to update {what}"),
+        ));
+    }
+    let lower = name.to_lowercase();
+    fixture
+        .users
+        .iter_mut()
+        .find(|u| u.name.to_lowercase() == lower)
+        .ok_or_else(|| user_not_found(name))
+}
+
+/// Sets a user's password under the directory's policy, if the application may.
+pub fn set_password(fixture: &mut Fixture, name: &str, new: Option<&str>) -> Result<(), Refusal> {
+    let user = changeable(fixture, name, "passwords")?;
+    let Some(new) = new else {
+        return Err(Refusal::new(
+            400,
+            "INVALID_CREDENTIAL",
+            "no password in the request",
+        ));
+    };
+    // The directory's policy, as Crowd's internal directory words it.
+    if new.chars().count() < 8 {
+        return Err(Refusal::new(
+            400,
+            "INVALID_CREDENTIAL",
+            "The new password does not meet the directory complexity requirements: at least 8 characters",
+        ));
+    }
+    user.password = new.to_owned();
+    user.expired = false;
+    Ok(())
+}
+
+/// Sets (`Some`) or removes (`None`) one of a user's attributes, if the application may.
+pub fn set_attribute(
+    fixture: &mut Fixture,
+    name: &str,
+    attribute: &str,
+    values: Option<Vec<String>>,
+) -> Result<(), Refusal> {
+    let user = changeable(fixture, name, "user attributes")?;
+    match values {
+        Some(values) => user.attributes.insert(attribute.to_owned(), values),
+        None => user.attributes.remove(attribute),
+    };
+    Ok(())
 }
 
 fn group_not_found(name: &str) -> (u16, Value) {

@@ -1,11 +1,13 @@
 //! A Crowd double: a real HTTP or HTTPS server on 127.0.0.1 that answers Crowd's
-//! REST API from a [`Fixture`], records every request, and misbehaves on demand
-//! ([`Fault`]). Used by the integration tests and the demo.
+//! REST API and its SecurityServer SOAP service from one [`Fixture`], records every
+//! request, and misbehaves on demand ([`Fault`]). Used by the integration tests and
+//! the demo.
 //!
 //! HTTPS uses a CA made at start-up; [`Double::ca_file`] is its PEM, for `ca_file`.
 
 mod directory;
 pub mod pam_app;
+mod soap;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 
 pub use directory::{Fixture, Group, Request, User};
+pub use soap::fault_for as soap_fault_for;
 
 /// The Crowd context path the double serves under.
 pub const CONTEXT: &str = "/crowd";
@@ -92,6 +95,9 @@ struct State {
     user_faults: std::collections::BTreeMap<String, Fault>,
     requests: Vec<Request>,
     app: (String, String),
+    /// SOAP application tokens given out and still valid.
+    soap_tokens: std::collections::BTreeSet<String>,
+    soap_tokens_issued: usize,
 }
 
 /// A running double. Dropping it stops the server.
@@ -145,6 +151,8 @@ impl Double {
             user_faults: Default::default(),
             requests: Vec::new(),
             app: (APP_NAME.into(), APP_PASSWORD.into()),
+            soap_tokens: Default::default(),
+            soap_tokens_issued: 0,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
@@ -245,6 +253,20 @@ impl Double {
     /// Forgets recorded requests.
     pub fn clear_requests(&self) {
         self.lock().requests.clear();
+    }
+
+    /// What Crowd was asked, oldest first, as [`Request::op`] words.
+    pub fn asked(&self) -> Vec<String> {
+        self.lock()
+            .requests
+            .iter()
+            .map(|r| r.op().to_owned())
+            .collect()
+    }
+
+    /// Forgets every SOAP application token, as Crowd does when they expire.
+    pub fn expire_app_tokens(&self) {
+        self.lock().soap_tokens.clear();
     }
 
     /// TCP connections accepted so far (each costs the client a TLS handshake).
@@ -444,6 +466,7 @@ fn parse(head: &[u8], body: Vec<u8>, state: &Mutex<State>) -> (Request, bool) {
         method: req.method.unwrap_or_default().to_owned(),
         path: path.strip_prefix(REST_BASE).unwrap_or(path).to_owned(),
         below_base: path.starts_with(REST_BASE),
+        operation: None,
         query: query
             .split('&')
             .filter(|p| !p.is_empty())
@@ -454,6 +477,14 @@ fn parse(head: &[u8], body: Vec<u8>, state: &Mutex<State>) -> (Request, bool) {
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
+    let mut request = request;
+    if request.method == "POST" && path == soap::SOAP_PATH {
+        // SOAP: the operation and the names it is about, as a REST request has them.
+        if let Some((operation, names)) = soap::describe(&request.body) {
+            request.operation = Some(operation);
+            request.query = names;
+        }
+    }
     let authorized = authorization == expected;
     (request, authorized)
 }
@@ -467,6 +498,13 @@ fn form_decode(s: &str) -> String {
 }
 
 fn crowd_answer(state: &Mutex<State>, request: &Request, authorized: bool) -> Canned {
+    if request.method == "POST" && request.path == soap::SOAP_PATH {
+        // SOAP authenticates the application inside the envelope, not with Basic.
+        return soap::answer(
+            &mut state.lock().unwrap_or_else(|p| p.into_inner()),
+            request,
+        );
+    }
     if !request.below_base {
         // Another context path: the servlet container's own page.
         return tomcat_404();

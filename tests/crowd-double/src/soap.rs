@@ -1,0 +1,366 @@
+//! The double's SecurityServer: Crowd's SOAP service at `/crowd/services/SecurityServer`,
+//! answering from the same [`Fixture`] as the REST API, with the envelopes and faults
+//! of Crowd's SOAP client guide. Requests are read with roxmltree; answers are
+//! written with every value escaped by quick-xml.
+
+use quick_xml::escape::escape;
+
+use super::directory::{self, User};
+use super::{Canned, Request, State};
+
+pub const SOAP_PATH: &str = "/crowd/services/SecurityServer";
+const SOAP_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+const ENTITY_NS: &str = "http://soap.integration.crowd.atlassian.com";
+const AUTH_NS: &str = "http://authentication.integration.crowd.atlassian.com";
+
+/// A parsed request: the operation and its parameters' elements.
+struct Call<'a, 'input> {
+    operation: String,
+    body: roxmltree::Node<'a, 'input>,
+}
+
+impl<'a, 'input> Call<'a, 'input> {
+    /// Parameter `inN` (a direct child of the operation element).
+    fn param(&self, name: &str) -> Option<roxmltree::Node<'a, 'input>> {
+        self.body.children().find(|n| n.tag_name().name() == name)
+    }
+
+    /// The text of parameter `inN`.
+    fn text(&self, name: &str) -> String {
+        self.param(name).map(text_of).unwrap_or_default()
+    }
+
+    /// The text at a path of element names below parameter `inN`.
+    fn deep(&self, param: &str, path: &[&str]) -> String {
+        let mut node = self.param(param);
+        for step in path {
+            node = node.and_then(|n| n.children().find(|c| c.tag_name().name() == *step));
+        }
+        node.map(text_of).unwrap_or_default()
+    }
+}
+
+fn text_of(node: roxmltree::Node) -> String {
+    node.children()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .collect()
+}
+
+/// The operation and the names a SOAP request is about, for the request log and the
+/// per-user faults: `(operation, [("username", ..), ("groupname", ..), ("token", ..)])`.
+pub fn describe(body: &str) -> Option<(String, Vec<(String, String)>)> {
+    let doc = roxmltree::Document::parse(body).ok()?;
+    with_call(&doc, |call| {
+        let names: &[(&str, &str)] = match call.operation.as_str() {
+            "isGroupMember" => &[("groupname", "in1"), ("username", "in2")],
+            "findGroupByName" => &[("groupname", "in1")],
+            "isValidPrincipalToken" | "findPrincipalByToken" | "invalidatePrincipalToken" => {
+                &[("token", "in1")]
+            }
+            "authenticateApplication" => &[],
+            _ => &[("username", "in1")],
+        };
+        let mut query: Vec<(String, String)> = names
+            .iter()
+            .map(|(key, param)| (key.to_string(), call.text(param)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        if call.operation == "authenticatePrincipal" {
+            query.push(("username".into(), call.deep("in1", &["name"])));
+        }
+        Some((call.operation.clone(), query))
+    })?
+}
+
+fn with_call<T>(doc: &roxmltree::Document, f: impl FnOnce(&Call) -> T) -> Option<T> {
+    let envelope = doc.root_element();
+    if !envelope.has_tag_name((SOAP_ENV, "Envelope")) {
+        return None;
+    }
+    let body = envelope
+        .children()
+        .find(|n| n.has_tag_name((SOAP_ENV, "Body")))?;
+    let op = body.children().find(|n| n.is_element())?;
+    if op.tag_name().namespace() != Some("urn:SecurityServer") {
+        return None;
+    }
+    Some(f(&Call {
+        operation: op.tag_name().name().to_owned(),
+        body: op,
+    }))
+}
+
+/// Crowd's SOAP answer to `req`.
+pub(crate) fn answer(state: &mut State, req: &Request) -> Canned {
+    let Ok(doc) = roxmltree::Document::parse(&req.body) else {
+        return fault(
+            "soap:Client",
+            "XMLStreamException",
+            "could not parse the request",
+        );
+    };
+    with_call(&doc, |call| dispatch(state, call))
+        .unwrap_or_else(|| fault("soap:Client", "SOAPFaultException", "not a SOAP request"))
+}
+
+fn dispatch(state: &mut State, call: &Call) -> Canned {
+    let op = call.operation.as_str();
+    if op == "authenticateApplication" {
+        let name = call.deep("in0", &["name"]);
+        let password = call.deep("in0", &["credential", "credential"]);
+        if (name, password) != state.app {
+            return fault(
+                "soap:Server",
+                "InvalidAuthenticationException",
+                "Application failed to authenticate",
+            );
+        }
+        state.soap_tokens_issued += 1;
+        let token = format!("app-token-{}", state.soap_tokens_issued);
+        state.soap_tokens.insert(token.clone());
+        return response(
+            op,
+            &format!(
+                "<out><name xmlns=\"{AUTH_NS}\">{}</name><token xmlns=\"{AUTH_NS}\">{}</token></out>",
+                escape(&state.app.0),
+                escape(&token)
+            ),
+        );
+    }
+    let token = call.deep("in0", &["token"]);
+    if !state.soap_tokens.contains(&token) {
+        return fault(
+            "soap:Server",
+            "InvalidAuthorizationTokenException",
+            "Application token is not valid",
+        );
+    }
+    let fixture = &mut state.fixture;
+    let in1 = call.text("in1");
+    match op {
+        "authenticatePrincipal" => {
+            let name = call.deep("in1", &["name"]);
+            let password = call.deep("in1", &["credential", "credential"]);
+            let remote = remote_address(call, "in1");
+            match directory::check_password(fixture, &name, Some(&password)) {
+                Ok(user) => {
+                    let token = format!("tok/{}+{}", fixture.sessions.len() + 1, user.name);
+                    fixture.sessions.insert(token.clone(), (user.name, remote));
+                    response(op, &format!("<out>{}</out>", escape(&token)))
+                }
+                Err(reason) => refusal(&reason),
+            }
+        }
+        "findPrincipalByName" | "findPrincipalWithAttributesByName" => match fixture.find(&in1) {
+            Some(user) => response(op, &principal(user)),
+            None => not_found(&format!("User <{in1}> does not exist")),
+        },
+        "findGroupMemberships" => match fixture.find(&in1) {
+            Some(user) => response(op, &strings(&fixture.nested_groups(&user.name.clone()))),
+            None => not_found(&format!("User <{in1}> does not exist")),
+        },
+        "isGroupMember" => {
+            let user = call.text("in2");
+            let member = match (fixture.group_name(&in1), fixture.find(&user)) {
+                (Some(group), Some(user)) => fixture.nested_members(group).contains(&user.name),
+                _ => false,
+            };
+            response(op, &format!("<out>{member}</out>"))
+        }
+        // A SOAPGroup lists the group's own (direct) user members.
+        "findGroupByName" => match fixture.group_name(&in1).cloned() {
+            Some(group) => response(
+                op,
+                &format!(
+                    "<out><members xmlns=\"{ENTITY_NS}\">{}</members><name xmlns=\"{ENTITY_NS}\">{}</name></out>",
+                    string_items(&fixture.groups[&group].users),
+                    escape(&group)
+                ),
+            ),
+            None => not_found(&format!("Group <{in1}> does not exist")),
+        },
+        "isValidPrincipalToken" => {
+            let remote = remote_address(call, "in2");
+            let valid = matches!(fixture.sessions.get(&in1), Some((_, bound)) if bound.is_none() || *bound == remote);
+            response(op, &format!("<out>{valid}</out>"))
+        }
+        "findPrincipalByToken" => {
+            let user = fixture
+                .sessions
+                .get(&in1)
+                .and_then(|(name, _)| fixture.find(name));
+            match user {
+                Some(user) => response(op, &principal(user)),
+                None => fault("soap:Server", "InvalidTokenException", "Token is not valid"),
+            }
+        }
+        "invalidatePrincipalToken" => match fixture.sessions.remove(&in1) {
+            Some(_) => response(op, ""),
+            None => fault("soap:Server", "InvalidTokenException", "Token is not valid"),
+        },
+        "updatePrincipalCredential" => {
+            let password = call.deep("in2", &["credential"]);
+            match directory::set_password(fixture, &in1, Some(&password)) {
+                Ok(()) => response(op, ""),
+                Err(reason) => refusal(&reason),
+            }
+        }
+        "updatePrincipalAttribute" => {
+            let name = call.deep("in2", &["name"]);
+            let values = call
+                .param("in2")
+                .and_then(|a| a.children().find(|c| c.tag_name().name() == "values"))
+                .map(|v| {
+                    v.children()
+                        .filter(|c| c.is_element())
+                        .map(text_of)
+                        .collect()
+                })
+                .unwrap_or_default();
+            match directory::set_attribute(fixture, &in1, &name, Some(values)) {
+                Ok(()) => response(op, ""),
+                Err(reason) => refusal(&reason),
+            }
+        }
+        "removeAttributeFromPrincipal" => {
+            match directory::set_attribute(fixture, &in1, &call.text("in2"), None) {
+                Ok(()) => response(op, ""),
+                Err(reason) => refusal(&reason),
+            }
+        }
+        _ => fault(
+            "soap:Client",
+            "SOAPFaultException",
+            &format!("Invalid operation: {op}"),
+        ),
+    }
+}
+
+/// The `remote_address` validation factor below parameter `param`.
+fn remote_address(call: &Call, param: &str) -> Option<String> {
+    let root = call.param(param)?;
+    root.descendants()
+        .filter(|n| n.tag_name().name() == "ValidationFactor")
+        .find(|f| {
+            f.children()
+                .any(|c| c.tag_name().name() == "name" && text_of(c) == "remote_address")
+        })
+        .and_then(|f| f.children().find(|c| c.tag_name().name() == "value"))
+        .map(text_of)
+}
+
+fn refusal(refused: &directory::Refusal) -> Canned {
+    fault_for(&refused.reason, &refused.message)
+}
+
+/// The SOAP fault Crowd's SecurityServer throws where REST answers `reason`: for
+/// canned answers in tests that run over both protocols. A reason without a SOAP
+/// counterpart names the exception itself.
+pub fn fault_for(reason: &str, message: &str) -> Canned {
+    let exception = match reason {
+        "USER_NOT_FOUND" | "GROUP_NOT_FOUND" => "ObjectNotFoundException",
+        "INVALID_USER_AUTHENTICATION" => "InvalidAuthenticationException",
+        "INACTIVE_ACCOUNT" => "InactiveAccountException",
+        "EXPIRED_CREDENTIAL" => "ExpiredCredentialException",
+        "INVALID_CREDENTIAL" => "InvalidCredentialException",
+        "APPLICATION_ACCESS_DENIED" => "ApplicationAccessDeniedException",
+        "APPLICATION_PERMISSION_DENIED" => "ApplicationPermissionException",
+        "OPERATION_FAILED" => "RemoteException",
+        other => other,
+    };
+    fault("soap:Server", exception, message)
+}
+
+/// The password a SOAP request carries (`authenticatePrincipal`,
+/// `updatePrincipalCredential`), if any.
+pub fn password_in(body: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(body).ok()?;
+    with_call(&doc, |call| match call.operation.as_str() {
+        "authenticatePrincipal" => Some(call.deep("in1", &["credential", "credential"])),
+        "updatePrincipalCredential" => Some(call.deep("in2", &["credential"])),
+        _ => None,
+    })?
+}
+
+fn not_found(message: &str) -> Canned {
+    fault("soap:Server", "ObjectNotFoundException", message)
+}
+
+fn principal(user: &User) -> String {
+    let mut attributes: Vec<(String, Vec<String>)> = vec![
+        ("displayName".into(), vec![format!("{} Test", user.name)]),
+        ("mail".into(), vec![format!("{}@example.com", user.name)]),
+        ("requiresPasswordChange".into(), vec!["false".into()]),
+    ];
+    attributes.extend(user.attributes.clone());
+    let attributes: String = attributes
+        .iter()
+        .map(|(name, values)| {
+            let values: String = values
+                .iter()
+                .map(|v| {
+                    format!(
+                        "<ns1:string xmlns:ns1=\"urn:SecurityServer\">{}</ns1:string>",
+                        escape(v)
+                    )
+                })
+                .collect();
+            format!(
+                "<SOAPAttribute><name>{}</name><values>{values}</values></SOAPAttribute>",
+                escape(name)
+            )
+        })
+        .collect();
+    format!(
+        "<out><ID xmlns=\"{ENTITY_NS}\">-1</ID><active xmlns=\"{ENTITY_NS}\">{}</active>\
+         <attributes xmlns=\"{ENTITY_NS}\">{attributes}</attributes>\
+         <conception xmlns=\"{ENTITY_NS}\">2007-01-17T11:58:11+11:00</conception>\
+         <description xmlns=\"{ENTITY_NS}\" xsi:nil=\"true\"/>\
+         <directoryID xmlns=\"{ENTITY_NS}\">1</directoryID>\
+         <name xmlns=\"{ENTITY_NS}\">{}</name></out>",
+        user.active,
+        escape(&user.name)
+    )
+}
+
+fn string_items(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| format!("<string>{}</string>", escape(s)))
+        .collect()
+}
+
+fn strings(items: &[String]) -> String {
+    format!("<out>{}</out>", string_items(items))
+}
+
+fn envelope(inner: &str) -> String {
+    format!(
+        "<soap:Envelope xmlns:soap=\"{SOAP_ENV}\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soap:Body>{inner}</soap:Body></soap:Envelope>"
+    )
+}
+
+fn response(op: &str, out: &str) -> Canned {
+    Canned::new(
+        200,
+        "text/xml; charset=utf-8",
+        envelope(&format!(
+            "<{op}Response xmlns=\"urn:SecurityServer\">{out}</{op}Response>"
+        )),
+    )
+}
+
+/// A fault as Crowd (XFire) sends it: HTTP 500, the exception named in the detail.
+fn fault(code: &str, exception: &str, message: &str) -> Canned {
+    Canned::new(
+        500,
+        "text/xml; charset=utf-8",
+        envelope(&format!(
+            "<soap:Fault><faultcode>{code}</faultcode><faultstring>{}</faultstring>\
+             <detail><{exception} xmlns=\"urn:SecurityServer\"/></detail></soap:Fault>",
+            escape(message)
+        )),
+    )
+}
