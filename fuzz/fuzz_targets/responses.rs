@@ -10,5 +10,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = decode::session(data);
     let _ = decode::group_names(data);
     let _ = decode::user_names(data);
+    let _ = decode::soap_reply(data);
     let _ = Reason::parse(&String::from_utf8_lossy(data));
 });

@@ -1,6 +1,7 @@
-//! Crowd's JSON answers, decoded: plain functions over bytes, shared by the client
-//! and the fuzz targets (`fuzz/`). Unknown fields are ignored; missing required ones
-//! are errors, which the client reports as "not Crowd's answer".
+//! Crowd's JSON answers (and, for the fuzz targets, its SOAP envelopes), decoded:
+//! plain functions over bytes, shared by the client and the fuzz targets (`fuzz/`).
+//! Unknown fields are ignored; missing required ones are errors, which the client
+//! reports as "not Crowd's answer".
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -132,6 +133,15 @@ impl UserWithAttributes {
             .collect();
         (self.user, attributes)
     }
+}
+
+/// A SOAP answer: the name of its response element, or of the fault's exception.
+pub fn soap_reply(body: &[u8]) -> Result<String, String> {
+    use super::soap::xml::{self, Reply};
+    xml::reply(body).map(|reply| match reply {
+        Reply::Response(element) => element.name,
+        Reply::Fault { exception, .. } => exception,
+    })
 }
 
 /// A user entity with its attributes.

@@ -10,7 +10,7 @@
 //! `isGroupMember` / `findGroupMemberships` (nested only where the server resolves
 //! nesting, see the README), and members of a group are `findGroupByName`'s list.
 
-mod xml;
+pub(super) mod xml;
 
 use std::cell::RefCell;
 

@@ -15,5 +15,6 @@ mod keys;
 mod load;
 mod offline;
 mod password;
+mod soap;
 mod stacking;
 mod unavailable;

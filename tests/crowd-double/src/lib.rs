@@ -95,9 +95,11 @@ struct State {
     user_faults: std::collections::BTreeMap<String, Fault>,
     requests: Vec<Request>,
     app: (String, String),
-    /// SOAP application tokens given out and still valid.
-    soap_tokens: std::collections::BTreeSet<String>,
+    /// SOAP application tokens given out and still valid, with the calls each made.
+    soap_tokens: std::collections::BTreeMap<String, usize>,
     soap_tokens_issued: usize,
+    /// Calls a SOAP application token is good for; `None`: unlimited.
+    soap_token_uses: Option<usize>,
 }
 
 /// A running double. Dropping it stops the server.
@@ -153,6 +155,7 @@ impl Double {
             app: (APP_NAME.into(), APP_PASSWORD.into()),
             soap_tokens: Default::default(),
             soap_tokens_issued: 0,
+            soap_token_uses: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
@@ -264,9 +267,10 @@ impl Double {
             .collect()
     }
 
-    /// Forgets every SOAP application token, as Crowd does when they expire.
-    pub fn expire_app_tokens(&self) {
-        self.lock().soap_tokens.clear();
+    /// Makes every SOAP application token expire after `uses` calls, as Crowd's do
+    /// after its session timeout (0: invalid at once).
+    pub fn limit_app_tokens(&self, uses: usize) {
+        self.lock().soap_token_uses = Some(uses);
     }
 
     /// TCP connections accepted so far (each costs the client a TLS handshake).

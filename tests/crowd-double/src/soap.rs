@@ -118,7 +118,7 @@ fn dispatch(state: &mut State, call: &Call) -> Canned {
         }
         state.soap_tokens_issued += 1;
         let token = format!("app-token-{}", state.soap_tokens_issued);
-        state.soap_tokens.insert(token.clone());
+        state.soap_tokens.insert(token.clone(), 0);
         return response(
             op,
             &format!(
@@ -129,7 +129,15 @@ fn dispatch(state: &mut State, call: &Call) -> Canned {
         );
     }
     let token = call.deep("in0", &["token"]);
-    if !state.soap_tokens.contains(&token) {
+    let limit = state.soap_token_uses;
+    let valid = match state.soap_tokens.get_mut(&token) {
+        Some(used) if limit.is_none_or(|l| *used < l) => {
+            *used += 1;
+            true
+        }
+        _ => false,
+    };
+    if !valid {
         return fault(
             "soap:Server",
             "InvalidAuthorizationTokenException",
