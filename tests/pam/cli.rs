@@ -43,6 +43,20 @@ fn check_passes_every_step_of_a_good_setup() {
     let report = pam_crowd(&host, &["check", "--json"], "").json();
     assert_eq!(report["ok"], true);
     assert_eq!(step(&report, "application")["ok"], true);
+    // The protocol checked is the one configured.
+    let (protocol, via) = if soap() {
+        ("SOAP (/services/SecurityServer)", "SOAP service")
+    } else {
+        ("REST API", "accepted by Crowd")
+    };
+    let said = |name: &str| {
+        step(&report, name)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(said("config").contains(protocol), "{report}");
+    assert!(said("application").contains(via), "{report}");
 }
 
 #[test]

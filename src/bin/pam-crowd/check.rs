@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use pam_crowd::cache::Cache;
 use pam_crowd::config::Config;
-use pam_crowd::crowd::{Client, ClientSettings, CrowdError, Deadline, Directory, FailureKind};
+use pam_crowd::crowd::{
+    Client, ClientSettings, CrowdError, Deadline, Directory, FailureKind, Protocol,
+};
 use serde_json::json;
 
 use crate::{Report, Status};
@@ -59,9 +61,13 @@ pub fn run(path: &Path) -> Report {
                 None,
                 "config",
                 format!(
-                    "{} ({} url(s), application {:?}, timeout {} s; secret in {}, private)",
+                    "{} ({} url(s), {}, application {:?}, timeout {} s; secret in {}, private)",
                     path.display(),
                     config.urls.len(),
+                    match config.protocol {
+                        Protocol::Rest => "REST API",
+                        Protocol::Soap => "SOAP (/services/SecurityServer)",
+                    },
                     config.application,
                     config.timeout.as_secs(),
                     config.secret_file.display()
@@ -181,10 +187,14 @@ fn check_url(config: &Config, url: &str, steps: &mut Vec<Step>) {
             if https {
                 steps.push(Step::ok(u, "tls", "certificate trusted".into()));
             }
+            let how = match config.protocol {
+                Protocol::Rest => "accepted by Crowd",
+                Protocol::Soap => "accepted by Crowd's SOAP service (authenticateApplication)",
+            };
             steps.push(Step::ok(
                 u,
                 "application",
-                format!("{:?} accepted by Crowd", config.application),
+                format!("{:?} {how}", config.application),
             ));
             return;
         }
@@ -219,6 +229,9 @@ fn check_url(config: &Config, url: &str, steps: &mut Vec<Step>) {
         }
         FailureKind::AddressRejected => {
             "add this host's address to the application's remote addresses in Crowd"
+        }
+        FailureKind::NotCrowd | FailureKind::Redirect if config.protocol == Protocol::Soap => {
+            "check the url's scheme and context path (often /crowd), and that this Crowd offers SOAP (before 5.0)"
         }
         FailureKind::NotCrowd | FailureKind::Redirect => {
             "check the url's scheme and context path (often /crowd)"

@@ -100,6 +100,8 @@ struct State {
     soap_tokens_issued: usize,
     /// Calls a SOAP application token is good for; `None`: unlimited.
     soap_token_uses: Option<usize>,
+    /// Only SOAP is served: a Crowd before 2.1, which has no REST API.
+    soap_only: bool,
 }
 
 /// A running double. Dropping it stops the server.
@@ -156,6 +158,7 @@ impl Double {
             soap_tokens: Default::default(),
             soap_tokens_issued: 0,
             soap_token_uses: None,
+            soap_only: false,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
@@ -265,6 +268,11 @@ impl Double {
             .iter()
             .map(|r| r.op().to_owned())
             .collect()
+    }
+
+    /// Serves SOAP only, as a Crowd before 2.1 (the REST API answers 404).
+    pub fn soap_only(&self) {
+        self.lock().soap_only = true;
     }
 
     /// Makes every SOAP application token expire after `uses` calls, as Crowd's do
@@ -509,8 +517,8 @@ fn crowd_answer(state: &Mutex<State>, request: &Request, authorized: bool) -> Ca
             request,
         );
     }
-    if !request.below_base {
-        // Another context path: the servlet container's own page.
+    if !request.below_base || state.lock().unwrap_or_else(|p| p.into_inner()).soap_only {
+        // Another context path (or a Crowd without REST): the servlet container's page.
         return tomcat_404();
     }
     if !authorized {

@@ -1,9 +1,10 @@
 //! `crowd-double`: serves the demo directory until killed, for the demo and for
 //! poking at the module by hand.
 //!
-//! Usage: crowd-double [--https] [--hang] [--writable] [--port N] [--ca-out FILE]
+//! Usage: crowd-double [--https] [--hang] [--writable] [--soap-only] [--port N] [--ca-out FILE]
 //! `--hang`: accept every request and never answer (a Crowd that is down but
 //! still holds its port). `--writable`: the application may change users' attributes.
+//! `--soap-only`: a Crowd before 2.1, with the SOAP service and no REST API.
 //! Prints one line, `url=URL ca_file=FILE`, once it is listening.
 
 use crowd_double::{Double, Fault, Fixture, Transport};
@@ -13,6 +14,7 @@ fn main() {
     let mut port = 0;
     let mut ca_out = None;
     let mut hang = false;
+    let mut soap_only = false;
     let mut fixture = Fixture::demo();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -20,6 +22,7 @@ fn main() {
             "--https" => transport = Transport::Https,
             "--hang" => hang = true,
             "--writable" => fixture = fixture.writable(),
+            "--soap-only" => soap_only = true,
             "--port" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or(0),
             "--ca-out" => ca_out = args.next(),
             other => {
@@ -31,6 +34,9 @@ fn main() {
     let double = Double::start_on(fixture, transport, port);
     if hang {
         double.set_fault(Fault::Hang);
+    }
+    if soap_only {
+        double.soap_only();
     }
     let ca = match (double.ca_file(), ca_out) {
         (Some(ca), Some(out)) => {
