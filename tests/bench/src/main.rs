@@ -162,6 +162,26 @@ fn main() {
         module_long,
     ));
 
+    // (S) The same login over SOAP (protocol = "soap", for Crowd before 2.1): the
+    // application token, the user lookup and ending the principal token are three
+    // more calls on the same connection.
+    let soap_fresh = bench.series(n, || {
+        let run = spawn_timed(&mut bench.pam_login("bench-soap"), &bench.pam_login_stdin());
+        run.expect_stdout("auth=0 account=0\n");
+        run.elapsed
+    });
+    rows.push(Row::new(
+        "S1",
+        "pam_crowd.so over SOAP, fresh process per login (pam-login)",
+        soap_fresh,
+    ));
+    let soap_long = bench.series(n, in_process("bench-soap"));
+    rows.push(Row::new(
+        "S2",
+        "pam_crowd.so over SOAP, long-lived process (libpam in-process)",
+        soap_long,
+    ));
+
     // (3) curl, one process and one connection for the same requests.
     let curl = bench.series(n, || {
         let run = spawn_timed(&mut bench.curl(), b"");

@@ -97,6 +97,13 @@ impl Bench {
         };
         let (ip_url, url) = (bench.double.ip_url(), bench.double.url());
         bench.write_service("bench", &ip_url, &bench.ca_file, "");
+        // The same Crowd over its SOAP service (rows S1/S2).
+        bench.write_service(
+            "bench-soap",
+            &ip_url,
+            &bench.ca_file,
+            "protocol = \"soap\"\n",
+        );
         bench.write_service("bench-hostname", &url, &bench.ca_file, "");
         // The module loaded and refusing at once (no such config): what loading it costs.
         std::fs::write(
