@@ -133,6 +133,8 @@ impl SoapClient {
                 *self.token.borrow_mut() = Some(token.clone());
                 Ok(token)
             }
+            // Crowd failing, not refusing (a fault sent with 200, as some SOAP stacks
+            // do; with 500 it never gets here, see `judge`).
             Reply::Fault { exception, message } if exception == "RemoteException" => {
                 Err(self.refusal(Fault { exception, message }, Reason::UserNotFound))
             }
@@ -346,15 +348,24 @@ fn encoding(e: std::io::Error) -> CrowdError {
 }
 
 /// Sorts an HTTP answer: SOAP answers success with 200 and faults with 500, so a 500
-/// carrying a SOAP fault is Crowd's answer, and any other is the server failing.
+/// carrying a SOAP fault is Crowd's answer, and any other is the server failing. A
+/// RemoteException is Crowd failing too (its directory down, say): the next URL is
+/// tried, as for REST's 5xx.
 fn judge(status: u16, body: Vec<u8>, headers: &HeaderMap) -> Result<Answer, (FailureKind, String)> {
     if let Some(failure) = http::redirect_or_rate_limit(status, headers) {
         return Err(failure);
     }
     match status {
         200 => Ok(Answer { status, body }),
-        500 if matches!(xml::reply(&body), Ok(Reply::Fault { .. })) => Ok(Answer { status, body }),
-        500..=599 => Err((FailureKind::ServerError, format!("server error ({status})"))),
+        500 => match xml::reply(&body) {
+            Ok(Reply::Fault { exception, message }) if exception == "RemoteException" => Err((
+                FailureKind::ServerError,
+                format!("server error (RemoteException: {message})"),
+            )),
+            Ok(Reply::Fault { .. }) => Ok(Answer { status, body }),
+            _ => Err((FailureKind::ServerError, "server error (500)".into())),
+        },
+        501..=599 => Err((FailureKind::ServerError, format!("server error ({status})"))),
         401 => Err((
             FailureKind::ApplicationRejected,
             "the server refused the request (401)".into(),

@@ -294,6 +294,8 @@ fn the_second_url_serves_within_the_timeout_when_the_first_hangs_or_fails() {
         Fault::Hang,
         Fault::Respond(Canned::new(503, "text/plain", "down")),
         Fault::Respond(Canned::new(429, "text/plain", "busy")),
+        // Crowd itself failing (its LDAP down): REST's 500, SOAP's RemoteException.
+        Fault::Respond(crowd_refusal(500, "OPERATION_FAILED", "ldap down")),
     ] {
         let bad = Double::start(Fixture::demo(), Transport::Https);
         bad.set_fault(fault.clone());
