@@ -17,6 +17,9 @@ use zeroize::Zeroizing;
 use crate::crowd::Protocol;
 use crate::policy::AccessRules;
 
+mod nss;
+pub use nss::{DEFAULT_NSS_DIR, NssConfig, SessionConfig};
+
 /// Where the module looks when no `config=` argument is given.
 pub const DEFAULT_PATH: &str = "/etc/pam_crowd.toml";
 
@@ -120,6 +123,10 @@ pub struct Config {
     /// Where users change their Crowd password themselves (Crowd's or a portal's
     /// page), told to users whose password expired or could not be changed here.
     pub password_change_url: Option<String>,
+    /// The `[nss]` table: what `pam-crowd sync` writes for the NSS module.
+    pub nss: NssConfig,
+    /// The `[session]` table: home directories.
+    pub session: SessionConfig,
 }
 
 /// The `[cache]` table, validated. Both uses are off by default.
@@ -268,6 +275,8 @@ struct RawConfig {
     cache: Option<Spanned<RawCache>>,
     ssh_keys_attribute: Option<Spanned<String>>,
     password_change_url: Option<Spanned<String>>,
+    nss: Option<Spanned<nss::RawNss>>,
+    session: Option<Spanned<nss::RawSession>>,
 }
 
 /// `url` is a string or a list of strings.
@@ -452,6 +461,14 @@ impl RawConfig {
             None => CacheConfig::default(),
             Some(c) => c.into_inner().validate(&err)?,
         };
+        let nss = match self.nss {
+            None => NssConfig::default(),
+            Some(n) => n.into_inner().validate(&err)?,
+        };
+        let session = match self.session {
+            None => SessionConfig::default(),
+            Some(s) => s.into_inner().validate(&err)?,
+        };
 
         Ok(Config {
             path: path.to_owned(),
@@ -467,6 +484,8 @@ impl RawConfig {
             cache,
             ssh_keys_attribute,
             password_change_url,
+            nss,
+            session,
         })
     }
 }

@@ -18,6 +18,7 @@ pub mod pam_context;
 pub mod password;
 pub mod policy;
 pub mod ssh_keys;
+pub mod sync;
 
 use std::ffi::CStr;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -420,6 +420,7 @@ mod tests {
                     active: u.2,
                     display_name: None,
                     email: None,
+                    key: None,
                 })
                 .ok_or(CrowdError::Refused {
                     status: 404,
@@ -467,6 +468,9 @@ mod tests {
             Err(CrowdError::Setup("not scripted".into()))
         }
         fn set_password(&self, _: &str, _: &str) -> Result<(), CrowdError> {
+            Err(CrowdError::Setup("not scripted".into()))
+        }
+        fn group_attributes(&self, _: &str) -> Result<crate::crowd::Attributes, CrowdError> {
             Err(CrowdError::Setup("not scripted".into()))
         }
         fn authenticate(

@@ -7,7 +7,7 @@
 //! Deciding what to record and when to trust it is [`crate::offline`]'s job; this
 //! module only keeps entries safely.
 
-mod store;
+pub(crate) mod store;
 pub mod verifier;
 
 use std::collections::BTreeMap;

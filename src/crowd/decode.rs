@@ -18,7 +18,8 @@ pub(crate) struct ErrorBody {
 
 /// A page of a list: `{"groups": [{"name": ...}]}` or `{"users": [...]}`.
 pub(crate) trait Page: DeserializeOwned {
-    fn names(self) -> Vec<String>;
+    type Item;
+    fn items(self) -> Vec<Self::Item>;
 }
 
 #[derive(Deserialize)]
@@ -32,7 +33,8 @@ pub(crate) struct GroupPage {
 }
 
 impl Page for GroupPage {
-    fn names(self) -> Vec<String> {
+    type Item = String;
+    fn items(self) -> Vec<String> {
         self.groups.into_iter().map(|g| g.name).collect()
     }
 }
@@ -43,8 +45,25 @@ pub(crate) struct UserPage {
 }
 
 impl Page for UserPage {
-    fn names(self) -> Vec<String> {
+    type Item = String;
+    fn items(self) -> Vec<String> {
         self.users.into_iter().map(|u| u.name).collect()
+    }
+}
+
+/// A page of users listed with `expand=user,attributes`.
+#[derive(Deserialize)]
+pub(crate) struct UserEntityPage {
+    users: Vec<UserWithAttributes>,
+}
+
+impl Page for UserEntityPage {
+    type Item = (User, Attributes);
+    fn items(self) -> Vec<(User, Attributes)> {
+        self.users
+            .into_iter()
+            .map(UserWithAttributes::split)
+            .collect()
     }
 }
 
@@ -67,12 +86,12 @@ pub fn session(body: &[u8]) -> Result<Session, serde_json::Error> {
 
 /// The names in one page of a group list.
 pub fn group_names(body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
-    serde_json::from_slice::<GroupPage>(body).map(Page::names)
+    serde_json::from_slice::<GroupPage>(body).map(Page::items)
 }
 
 /// The names in one page of a user list.
 pub fn user_names(body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
-    serde_json::from_slice::<UserPage>(body).map(Page::names)
+    serde_json::from_slice::<UserPage>(body).map(Page::items)
 }
 
 #[cfg(test)]
@@ -125,13 +144,29 @@ struct Attribute {
 
 impl UserWithAttributes {
     pub(crate) fn split(self) -> (User, Attributes) {
-        let attributes = self
-            .attributes
-            .attributes
+        (self.user, self.attributes.into_map())
+    }
+}
+
+impl AttributeList {
+    fn into_map(self) -> Attributes {
+        self.attributes
             .into_iter()
             .map(|a| (a.name, a.values))
-            .collect();
-        (self.user, attributes)
+            .collect()
+    }
+}
+
+/// A group with `expand=attributes`.
+#[derive(Deserialize)]
+pub(crate) struct GroupWithAttributes {
+    #[serde(default)]
+    attributes: AttributeList,
+}
+
+impl GroupWithAttributes {
+    pub(crate) fn attributes(self) -> Attributes {
+        self.attributes.into_map()
     }
 }
 

@@ -107,6 +107,17 @@ pub trait Directory {
     /// Sets a user's password (`PUT /user/password`). Crowd checks its directory's
     /// policy (400 `INVALID_CREDENTIAL`), never the old password: verify that first.
     fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError>;
+    /// Every user who is a direct or nested member of `group`, with their attributes,
+    /// all pages fetched. This default asks for each member's attributes in turn;
+    /// REST lists them with the members.
+    fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
+        self.nested_group_members(group)?
+            .iter()
+            .map(|name| self.user_attributes(name))
+            .collect()
+    }
+    /// A group's attributes (a `gidNumber`, say).
+    fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError>;
 }
 
 /// A client for the protocol the settings name: the type the rest of the crate keeps.
@@ -215,6 +226,12 @@ impl Directory for Client {
     fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError> {
         self.directory().set_password(username, new_password)
     }
+    fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
+        self.directory().nested_group_users(group)
+    }
+    fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {
+        self.directory().group_attributes(group)
+    }
 }
 
 /// A user's attributes: name → values.
@@ -233,6 +250,10 @@ pub struct User {
     /// E-mail address, when Crowd sends one.
     #[serde(default)]
     pub email: Option<String>,
+    /// Crowd's stable identifier of the user (directory id and external id), kept
+    /// across renames; REST only, and not on every server.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// An SSO session.

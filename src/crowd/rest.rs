@@ -10,7 +10,7 @@ use serde_json::json;
 use ureq::http::HeaderMap;
 use zeroize::Zeroizing;
 
-use super::decode::{self, ErrorBody, GroupPage, Page, UserPage};
+use super::decode::{self, ErrorBody, GroupPage, Page, UserEntityPage, UserPage};
 use super::http::{self, Answer, Exchange, Http, Method, preview};
 use super::{
     Attributes, CrowdError, Deadline, Directory, FailureKind, Protocol, Reason, Session, User,
@@ -168,7 +168,7 @@ impl RestClient {
         &self,
         path: &str,
         query: &[(&str, &str)],
-    ) -> Result<Vec<String>, CrowdError> {
+    ) -> Result<Vec<P::Item>, CrowdError> {
         let mut names = Vec::new();
         let page_size = PAGE_SIZE.to_string();
         for _ in 0..MAX_PAGES {
@@ -177,7 +177,7 @@ impl RestClient {
             paged_query.push(("start-index", &start));
             paged_query.push(("max-results", &page_size));
             let page: P = self.fetch(&Call::get(path, &paged_query))?;
-            let page = page.names();
+            let page = page.items();
             let last = page.len() < PAGE_SIZE;
             names.extend(page);
             if last {
@@ -318,6 +318,21 @@ impl Directory for RestClient {
             &[("username", username)],
             &body,
         ))
+    }
+
+    /// One list with the users and their attributes (`expand=user,attributes`, as
+    /// Crowd's own Java client asks for users with attributes).
+    fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
+        self.paged::<UserEntityPage>(
+            "/group/user/nested",
+            &[("groupname", group), ("expand", "user,attributes")],
+        )
+    }
+
+    fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {
+        let query = [("groupname", group), ("expand", "attributes")];
+        self.fetch::<decode::GroupWithAttributes>(&Call::get("/group", &query))
+            .map(decode::GroupWithAttributes::attributes)
     }
 
     fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError> {

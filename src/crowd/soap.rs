@@ -294,8 +294,21 @@ fn principal_of(out: &Element) -> Option<(User, Attributes)> {
         "false" => false,
         _ => return None,
     };
-    let attributes: Attributes = out
-        .child("attributes")
+    let attributes = attributes_of(out);
+    let first = |key: &str| attributes.get(key).and_then(|v| v.first()).cloned();
+    let user = User {
+        name,
+        active,
+        display_name: first("displayName"),
+        email: first("mail"),
+        key: None,
+    };
+    Some((user, attributes))
+}
+
+/// The `<attributes>` of a principal or group: name → values.
+fn attributes_of(out: &Element) -> Attributes {
+    out.child("attributes")
         .map(|list| {
             list.children
                 .iter()
@@ -306,15 +319,7 @@ fn principal_of(out: &Element) -> Option<(User, Attributes)> {
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    let first = |key: &str| attributes.get(key).and_then(|v| v.first()).cloned();
-    let user = User {
-        name,
-        active,
-        display_name: first("displayName"),
-        email: first("mail"),
-    };
-    Some((user, attributes))
+        .unwrap_or_default()
 }
 
 /// `<validationFactors>` holding the client's address, when known.
@@ -433,6 +438,16 @@ impl Directory for SoapClient {
             Reason::GroupNotFound,
         )?;
         Ok(out.child("members").map(Element::texts).unwrap_or_default())
+    }
+
+    /// `findGroupWithAttributesByName` (Crowd 2.0 and later).
+    fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {
+        let out = self.out(
+            "findGroupWithAttributesByName",
+            vec![Part::text("in1", group)],
+            Reason::GroupNotFound,
+        )?;
+        Ok(attributes_of(&out))
     }
 
     fn is_nested_member(&self, username: &str, group: &str) -> Result<bool, CrowdError> {

@@ -49,6 +49,7 @@ fn user(name: &str) -> User {
         active: true,
         display_name: None,
         email: None,
+        key: None,
     }
 }
 

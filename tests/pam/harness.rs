@@ -457,3 +457,69 @@ pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
+
+/// A directory holding the built NSS module under its soname, `libnss_crowd.so.2`,
+/// for `LD_LIBRARY_PATH` (glibc loads NSS modules by that name). Built once.
+pub fn nss_module_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let profile_dir = module().parent().expect("profile dir").to_owned();
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args(["build", "--quiet", "-p", "nss_crowd"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        assert!(
+            build.status().expect("run cargo build").success(),
+            "cargo build -p nss_crowd failed"
+        );
+        let dir = profile_dir.join("nss-lib");
+        std::fs::create_dir_all(&dir).expect("nss-lib dir");
+        std::fs::copy(
+            profile_dir.join("libnss_crowd.so"),
+            dir.join("libnss_crowd.so.2"),
+        )
+        .expect("copy libnss_crowd.so");
+        dir
+    })
+}
+
+/// Whether this run may use root's tools (mount namespaces). Off CI a non-root run
+/// skips such tests with a line saying so; on CI (`CI` set) it must be root.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test} needs root (a mount namespace), and CI runs as root"
+    );
+    eprintln!("{test}: skipped, needs root for a mount namespace");
+    false
+}
+
+/// Runs `script` (sh) in a private mount namespace where glibc's NSS reads
+/// `passwd: files crowd` and `group: files crowd`, the module is this build's, and
+/// `/var/lib/pam_crowd` is `synced` (the host's files are untouched).
+pub fn with_nss(synced: &Path, script: &str) -> Finished {
+    let setup = format!(
+        "set -e\n\
+         printf 'passwd: files crowd\\ngroup: files crowd\\nshadow: files\\nhosts: files\\n' > {ns}/nsswitch.conf\n\
+         mount --bind {ns}/nsswitch.conf /etc/nsswitch.conf\n\
+         mount -t tmpfs tmpfs /var/lib\n\
+         mkdir /var/lib/pam_crowd\n\
+         mount --bind {synced} /var/lib/pam_crowd\n\
+         set +e\n\
+         {script}",
+        ns = synced.parent().expect("parent").display(),
+        synced = synced.display(),
+    );
+    let mut command = Command::new("unshare");
+    command
+        .args(["--mount", "--propagation", "private", "sh", "-c", &setup])
+        .env("LD_LIBRARY_PATH", nss_module_dir());
+    run_bounded(&mut command, "")
+}

@@ -13,6 +13,7 @@ mod hostile;
 mod inproc;
 mod keys;
 mod load;
+mod nss;
 mod offline;
 mod password;
 mod soap;

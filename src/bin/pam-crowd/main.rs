@@ -5,6 +5,7 @@ mod cache;
 mod check;
 mod keys;
 mod passwd;
+mod sync;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -81,6 +82,8 @@ enum Command {
         /// Crowd user name.
         user: String,
     },
+    /// Write Crowd's users and groups (`[nss]`) to the files libnss_crowd reads.
+    Sync(sync::SyncArgs),
 }
 
 #[derive(Args)]
@@ -243,6 +246,7 @@ fn run(command: &Command, config: &Config) -> Report {
         Command::AuthorizedKeys { user } => keys::authorized_keys(config, &client, user),
         Command::Keys(k) => keys::run(k, config, &client),
         Command::Passwd { user } => passwd::run(config, &client, user),
+        Command::Sync(args) => sync::run(args, config, &client),
     }
 }
 

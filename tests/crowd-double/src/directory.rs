@@ -15,13 +15,16 @@ pub struct User {
     pub attributes: BTreeMap<String, Vec<String>>,
     /// The password has expired: Crowd says EXPIRED_CREDENTIAL once it matched.
     pub expired: bool,
+    /// Crowd's stable key (directory id and external id): kept across renames.
+    pub key: String,
 }
 
-/// A group: its direct user members and its direct child groups.
+/// A group: its direct user members, its direct child groups, its attributes.
 #[derive(Debug, Clone, Default)]
 pub struct Group {
     pub users: Vec<String>,
     pub groups: Vec<String>,
+    pub attributes: BTreeMap<String, Vec<String>>,
 }
 
 /// Users and groups the double serves.
@@ -39,13 +42,46 @@ pub struct Fixture {
 impl Fixture {
     /// Adds a user.
     pub fn user(mut self, name: &str, password: &str, active: bool) -> Self {
+        let key = format!("32769:{:08x}-{name}", self.users.len() + 1);
         self.users.push(User {
             name: name.into(),
             password: password.into(),
             active,
             attributes: BTreeMap::new(),
             expired: false,
+            key,
         });
+        self
+    }
+
+    /// Renames a user as Crowd does: same key, new name, memberships kept.
+    pub fn rename(mut self, from: &str, to: &str) -> Self {
+        for u in self.users.iter_mut().filter(|u| u.name == from) {
+            u.name = to.into();
+        }
+        for g in self.groups.values_mut() {
+            for member in g.users.iter_mut().filter(|m| *m == from) {
+                *member = to.into();
+            }
+        }
+        self
+    }
+
+    /// Removes `user` from `group`'s direct members.
+    pub fn leave(mut self, group: &str, user: &str) -> Self {
+        if let Some(g) = self.groups.get_mut(group) {
+            g.users.retain(|u| u != user);
+        }
+        self
+    }
+
+    /// Gives `group` (created if new) an attribute with these values.
+    pub fn group_attribute(mut self, group: &str, name: &str, values: &[&str]) -> Self {
+        self.groups
+            .entry(group.into())
+            .or_default()
+            .attributes
+            .insert(name.into(), values.iter().map(|v| v.to_string()).collect());
         self
     }
 
@@ -195,7 +231,7 @@ pub struct Request {
 impl Request {
     /// What the request asked, in words common to REST and SOAP, so that a test can
     /// say what Crowd was asked whichever protocol asked it: `authenticate`, `user`,
-    /// `is-member`, `user-groups`, `group-members`, `set-password`, `store-attribute`,
+    /// `is-member`, `user-groups`, `group-members`, `group`, `set-password`, `store-attribute`,
     /// `remove-attribute`, `create-session`, `validate-session`, `session-user`,
     /// `end-session`, `ping`, and SOAP's `app-auth`. Anything else: its path.
     pub fn op(&self) -> &str {
@@ -207,6 +243,7 @@ impl Request {
                 "isGroupMember" => "is-member",
                 "findGroupMemberships" => "user-groups",
                 "findGroupByName" => "group-members",
+                "findGroupWithAttributesByName" => "group",
                 "updatePrincipalCredential" => "set-password",
                 "updatePrincipalAttribute" => "store-attribute",
                 "removeAttributeFromPrincipal" => "remove-attribute",
@@ -221,6 +258,7 @@ impl Request {
             ("GET", "/user") | ("GET", "/user/attribute") => "user",
             ("GET", "/group/user/nested") if self.param("username").is_some() => "is-member",
             ("GET", "/group/user/nested") => "group-members",
+            ("GET", "/group") => "group",
             ("GET", "/user/group/nested") | ("GET", "/user/group/direct") => "user-groups",
             ("PUT", "/user/password") => "set-password",
             ("POST", "/user/attribute") => "store-attribute",
@@ -346,11 +384,34 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
             let Some(group) = fixture.group_name(groupname).cloned() else {
                 return group_not_found(groupname);
             };
-            let members = fixture.nested_members(&group);
-            (
-                200,
-                json!({ "expand": "user", "users": page(req, members) }),
-            )
+            let members = page(req, fixture.nested_members(&group));
+            // `expand=user,attributes` lists whole users, as Crowd's own client asks.
+            let users: Vec<Value> = match req.param("expand") {
+                Some(expand) if expand.split(',').any(|e| e == "user") => members
+                    .iter()
+                    .filter_map(|m| fixture.find(m["name"].as_str().unwrap_or_default()))
+                    .map(|user| {
+                        let mut json = user_json(user);
+                        if expand.split(',').any(|e| e == "attributes") {
+                            json["attributes"] = attributes_json(user);
+                        }
+                        json
+                    })
+                    .collect(),
+                _ => members,
+            };
+            (200, json!({ "expand": "user", "users": users }))
+        }
+        ("GET", "/group") => {
+            let groupname = req.param("groupname").unwrap_or_default();
+            let Some(group) = fixture.group_name(groupname).cloned() else {
+                return group_not_found(groupname);
+            };
+            let mut json = json!({ "name": group, "active": true, "type": "GROUP" });
+            if req.param("expand") == Some("attributes") {
+                json["attributes"] = attribute_list(&fixture.groups[&group].attributes);
+            }
+            (200, json)
         }
         ("POST", "/session") => {
             let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
@@ -591,15 +652,18 @@ fn user_json(user: &User) -> Value {
         "last-name": "Test",
         "display-name": format!("{} Test", user.name),
         "email": format!("{}@example.com", user.name),
-        "key": format!("32769:{}", user.name),
+        "key": user.key,
         "password": { "link": { "rel": "edit", "href": "..." } },
     })
 }
 
 /// Crowd's `{"attributes": [{"name", "values"}], "link"}`.
 fn attributes_json(user: &User) -> Value {
-    let list: Vec<Value> = user
-        .attributes
+    attribute_list(&user.attributes)
+}
+
+fn attribute_list(attributes: &BTreeMap<String, Vec<String>>) -> Value {
+    let list: Vec<Value> = attributes
         .iter()
         .map(|(name, values)| json!({ "name": name, "values": values }))
         .collect();

@@ -54,7 +54,7 @@ pub fn describe(body: &str) -> Option<(String, Vec<(String, String)>)> {
     with_call(&doc, |call| {
         let names: &[(&str, &str)] = match call.operation.as_str() {
             "isGroupMember" => &[("groupname", "in1"), ("username", "in2")],
-            "findGroupByName" => &[("groupname", "in1")],
+            "findGroupByName" | "findGroupWithAttributesByName" => &[("groupname", "in1")],
             "isValidPrincipalToken" | "findPrincipalByToken" | "invalidatePrincipalToken" => {
                 &[("token", "in1")]
             }
@@ -188,6 +188,17 @@ fn dispatch(state: &mut State, call: &Call) -> Canned {
             ),
             None => not_found(&format!("Group <{in1}> does not exist")),
         },
+        "findGroupWithAttributesByName" => match fixture.group_name(&in1).cloned() {
+            Some(group) => response(
+                op,
+                &format!(
+                    "<out><attributes xmlns=\"{ENTITY_NS}\">{}</attributes><name xmlns=\"{ENTITY_NS}\">{}</name></out>",
+                    soap_attributes(&fixture.groups[&group].attributes),
+                    escape(&group)
+                ),
+            ),
+            None => not_found(&format!("Group <{in1}> does not exist")),
+        },
         "isValidPrincipalToken" => {
             let remote = remote_address(call, "in2");
             let valid = matches!(fixture.sessions.get(&in1), Some((_, bound)) if bound.is_none() || *bound == remote);
@@ -295,15 +306,12 @@ fn not_found(message: &str) -> Canned {
     fault("soap:Server", "ObjectNotFoundException", message)
 }
 
-fn principal(user: &User) -> String {
-    let mut attributes: Vec<(String, Vec<String>)> = vec![
-        ("displayName".into(), vec![format!("{} Test", user.name)]),
-        ("mail".into(), vec![format!("{}@example.com", user.name)]),
-        ("requiresPasswordChange".into(), vec!["false".into()]),
-    ];
-    attributes.extend(user.attributes.clone());
-    let attributes: String = attributes
-        .iter()
+/// `<SOAPAttribute>`s of a principal or group.
+fn soap_attributes<'a>(
+    attributes: impl IntoIterator<Item = (&'a String, &'a Vec<String>)>,
+) -> String {
+    attributes
+        .into_iter()
         .map(|(name, values)| {
             let values: String = values
                 .iter()
@@ -319,7 +327,17 @@ fn principal(user: &User) -> String {
                 escape(name)
             )
         })
-        .collect();
+        .collect()
+}
+
+fn principal(user: &User) -> String {
+    let mut attributes: Vec<(String, Vec<String>)> = vec![
+        ("displayName".into(), vec![format!("{} Test", user.name)]),
+        ("mail".into(), vec![format!("{}@example.com", user.name)]),
+        ("requiresPasswordChange".into(), vec!["false".into()]),
+    ];
+    attributes.extend(user.attributes.clone());
+    let attributes = soap_attributes(attributes.iter().map(|(n, v)| (n, v)));
     format!(
         "<out><ID xmlns=\"{ENTITY_NS}\">-1</ID><active xmlns=\"{ENTITY_NS}\">{}</active>\
          <attributes xmlns=\"{ENTITY_NS}\">{attributes}</attributes>\

@@ -1,0 +1,116 @@
+//! `pam-crowd sync [--dry-run] [--force]`: Crowd's users and groups into the files the
+//! NSS module reads (`[nss]`). Run by the packages' systemd timer.
+
+use clap::Args;
+use pam_crowd::config::Config;
+use pam_crowd::crowd::{Client, Deadline};
+use pam_crowd::sync::{self, Local, Plan, SyncError};
+use serde_json::json;
+
+use crate::keys::to_syslog;
+use crate::{Report, Status, failure};
+
+#[derive(Args)]
+pub struct SyncArgs {
+    /// Show what would change, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write even if more than `[nss] max_drop` of the users would go.
+    #[arg(long)]
+    force: bool,
+}
+
+/// One line to standard error and syslog (authpriv, as `pam-crowd`).
+fn log(severity: syslog::Severity, line: &str) {
+    eprintln!("pam-crowd: {line}");
+    to_syslog(severity, line);
+}
+
+/// Fetch, plan, guard, write. Exit 0 when written (or shown), 1 when the drop guard
+/// refused, 2 when Crowd, the config or the files failed.
+pub fn run(args: &SyncArgs, config: &Config, client: &Client) -> Report {
+    let nss = &config.nss;
+    if nss.groups.is_empty() {
+        return failure(
+            Status::Broken,
+            "[nss] groups is not set in the config: nothing to sync".into(),
+        );
+    }
+    let result = (|| {
+        let fetched = sync::fetch(client, nss, || {
+            client.begin(Deadline::after(config.timeout))
+        })
+        .map_err(SyncError::Crowd)?;
+        let local = Local::system()
+            .map_err(|e| SyncError::Files("/etc/passwd, /etc/group".into(), e.to_string()))?;
+        let plan = sync::plan(&fetched, &local, &sync::read_ids(&nss.dir)?, nss);
+        let diff = plan.diff(&nss.dir)?;
+        Ok::<_, SyncError>((plan, diff))
+    })();
+    let (plan, diff) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            let why = format!("sync failed, nothing written: {e}");
+            to_syslog(syslog::Severity::LOG_ERR, &why);
+            return failure(Status::Broken, why);
+        }
+    };
+    if !args.dry_run {
+        for skipped in &plan.skipped {
+            log(syslog::Severity::LOG_NOTICE, &format!("sync: {skipped}"));
+        }
+    }
+    let counts = format!(
+        "{} users, {} groups ({} added, {} removed, {} changed users)",
+        plan.users.len(),
+        plan.groups.len(),
+        diff.users_added,
+        diff.users_removed,
+        diff.users_changed
+    );
+    let mut text: Vec<String> = diff.lines.clone();
+    let json = |written: bool, refused: bool| {
+        json!({
+            "dir": nss.dir, "users": plan.users.len(), "groups": plan.groups.len(),
+            "added": diff.users_added, "removed": diff.users_removed,
+            "changed": diff.users_changed, "skipped": plan.skipped,
+            "changes": diff.lines, "written": written, "refused": refused,
+        })
+    };
+    if args.dry_run {
+        text.extend(plan.skipped.iter().map(|s| format!("! {s}")));
+        text.push(format!("dry run, nothing written: {counts}"));
+        return Report {
+            status: Status::Ok,
+            text,
+            json: json(false, false),
+            error: false,
+        };
+    }
+    if Plan::drops_too_many(&diff, nss.max_drop) && !args.force {
+        let why = format!(
+            "sync refused: it would remove {} of the {} users synced before, more than \
+             [nss] max_drop = {}; check [nss] groups in Crowd, see `pam-crowd sync --dry-run`, \
+             and run with --force if this is meant",
+            diff.users_removed, diff.users_before, nss.max_drop
+        );
+        to_syslog(syslog::Severity::LOG_ERR, &why);
+        return Report {
+            json: json(false, true),
+            ..failure(Status::No, why)
+        };
+    }
+    if let Err(e) = plan.write(&nss.dir) {
+        let why = format!("sync failed: {e}");
+        to_syslog(syslog::Severity::LOG_ERR, &why);
+        return failure(Status::Broken, why);
+    }
+    let line = format!("synced to {}: {counts}", nss.dir.display());
+    to_syslog(syslog::Severity::LOG_INFO, &line);
+    Report {
+        status: Status::Ok,
+        text: vec![line],
+        json: json(true, false),
+        error: false,
+    }
+}

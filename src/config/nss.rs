@@ -1,0 +1,243 @@
+//! The `[nss]` table (what `pam-crowd sync` writes for `libnss_crowd.so.2`) and the
+//! `[session]` table (home directories), validated.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::ConfigError;
+
+/// Where `pam-crowd sync` writes, and the NSS module reads, unless `[nss] dir` says
+/// otherwise (the module always reads this one).
+pub const DEFAULT_NSS_DIR: &str = "/var/lib/pam_crowd";
+const DEFAULT_ID_MIN: u32 = 200_000;
+const DEFAULT_ID_MAX: u32 = 299_999;
+/// Debian's and Fedora's `users` group.
+const DEFAULT_PRIMARY_GID: u32 = 100;
+const DEFAULT_HOME: &str = "/home/{name}";
+const DEFAULT_SHELL: &str = "/bin/bash";
+/// A sync that would drop more than this share of the users synced last refuses.
+const DEFAULT_MAX_DROP: f64 = 0.2;
+/// Ids below this are the system's (and 65534 is nobody's): never Crowd users'.
+const LOWEST_ID: u32 = 1000;
+
+/// `[nss]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NssConfig {
+    /// Crowd groups whose active nested members become users; empty: no sync.
+    pub groups: Vec<String>,
+    /// Crowd groups written to the group file, with their synced nested members.
+    pub expose_groups: Vec<String>,
+    /// Where the files are written.
+    pub dir: PathBuf,
+    /// Range uids are allocated from (inclusive).
+    pub uids: (u32, u32),
+    /// Range gids are allocated from (inclusive).
+    pub gids: (u32, u32),
+    /// Primary gid of users without a `gidNumber` attribute.
+    pub primary_gid: u32,
+    /// Home directory of users without a `homeDirectory` attribute; `{name}` is
+    /// replaced by the user name.
+    pub home: String,
+    /// Shell of users without a `loginShell` attribute.
+    pub shell: String,
+    /// The share (0 to 1) of the last sync's users a sync may drop without `--force`.
+    pub max_drop: f64,
+}
+
+impl Default for NssConfig {
+    fn default() -> Self {
+        NssConfig {
+            groups: Vec::new(),
+            expose_groups: Vec::new(),
+            dir: PathBuf::from(DEFAULT_NSS_DIR),
+            uids: (DEFAULT_ID_MIN, DEFAULT_ID_MAX),
+            gids: (DEFAULT_ID_MIN, DEFAULT_ID_MAX),
+            primary_gid: DEFAULT_PRIMARY_GID,
+            home: DEFAULT_HOME.into(),
+            shell: DEFAULT_SHELL.into(),
+            max_drop: DEFAULT_MAX_DROP,
+        }
+    }
+}
+
+/// `[nss]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNss {
+    groups: Option<Spanned<Vec<String>>>,
+    expose_groups: Option<Spanned<Vec<String>>>,
+    dir: Option<Spanned<PathBuf>>,
+    uid_min: Option<Spanned<u32>>,
+    uid_max: Option<Spanned<u32>>,
+    gid_min: Option<Spanned<u32>>,
+    gid_max: Option<Spanned<u32>>,
+    primary_gid: Option<Spanned<u32>>,
+    home: Option<Spanned<String>>,
+    shell: Option<Spanned<String>>,
+    max_drop: Option<Spanned<f64>>,
+}
+
+type Err<'a> = &'a dyn Fn(Range<usize>, &str, String) -> ConfigError;
+
+impl RawNss {
+    pub(super) fn validate(self, err: Err) -> Result<NssConfig, ConfigError> {
+        let mut nss = NssConfig::default();
+        for (value, key, target) in [
+            (self.groups, "nss.groups", &mut nss.groups),
+            (
+                self.expose_groups,
+                "nss.expose_groups",
+                &mut nss.expose_groups,
+            ),
+        ] {
+            if let Some(list) = value {
+                let span = list.span();
+                *target = super::check_groups(list.into_inner()).map_err(|m| err(span, key, m))?;
+            }
+        }
+        if let Some(dir) = self.dir {
+            if !dir.get_ref().is_absolute() {
+                return Err(err(
+                    dir.span(),
+                    "nss.dir",
+                    "must be an absolute path".into(),
+                ));
+            }
+            nss.dir = dir.into_inner();
+        }
+        nss.uids = range(self.uid_min, self.uid_max, nss.uids, "nss.uid", err)?;
+        nss.gids = range(self.gid_min, self.gid_max, nss.gids, "nss.gid", err)?;
+        if let Some(gid) = self.primary_gid {
+            nss.primary_gid = gid.into_inner();
+        }
+        if let Some(home) = self.home {
+            let ok = home.get_ref().starts_with('/')
+                && nss_crowd_files::check_text(home.get_ref()).is_ok();
+            if !ok {
+                return Err(err(
+                    home.span(),
+                    "nss.home",
+                    "must be an absolute path without ':' ({name} is the user name)".into(),
+                ));
+            }
+            nss.home = home.into_inner();
+        }
+        if let Some(shell) = self.shell {
+            let ok = shell.get_ref().starts_with('/')
+                && nss_crowd_files::check_text(shell.get_ref()).is_ok();
+            if !ok {
+                return Err(err(
+                    shell.span(),
+                    "nss.shell",
+                    "must be an absolute path without ':'".into(),
+                ));
+            }
+            nss.shell = shell.into_inner();
+        }
+        if let Some(share) = self.max_drop {
+            if !(0.0..=1.0).contains(share.get_ref()) {
+                return Err(err(
+                    share.span(),
+                    "nss.max_drop",
+                    "must be a share between 0.0 and 1.0 (0.2: a fifth of the users)".into(),
+                ));
+            }
+            nss.max_drop = share.into_inner();
+        }
+        Ok(nss)
+    }
+}
+
+/// `KEY_min..=KEY_max` with defaults, above the system's ids and not reversed.
+fn range(
+    min: Option<Spanned<u32>>,
+    max: Option<Spanned<u32>>,
+    default: (u32, u32),
+    key: &str,
+    err: Err,
+) -> Result<(u32, u32), ConfigError> {
+    let span = min
+        .as_ref()
+        .map(Spanned::span)
+        .or_else(|| max.as_ref().map(Spanned::span));
+    let low = min.map_or(default.0, Spanned::into_inner);
+    let high = max.map_or(default.1, Spanned::into_inner);
+    if let Some(span) = span {
+        if low < LOWEST_ID || high < low || high >= u32::MAX - 1 {
+            return Err(err(
+                span,
+                &format!("{key}_min"),
+                format!(
+                    "{key}_min..{key}_max must be a range from {LOWEST_ID} up, min not above max \
+                     (got {low}..{high})"
+                ),
+            ));
+        }
+    }
+    Ok((low, high))
+}
+
+/// `[session]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Whether the session phase creates a missing home directory.
+    pub create_home: bool,
+    /// The skeleton copied into a new home.
+    pub skel: PathBuf,
+    /// The umask applied to the new home and its files.
+    pub umask: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            create_home: false,
+            skel: PathBuf::from("/etc/skel"),
+            umask: 0o022,
+        }
+    }
+}
+
+/// `[session]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSession {
+    create_home: Option<bool>,
+    skel: Option<Spanned<PathBuf>>,
+    umask: Option<Spanned<String>>,
+}
+
+impl RawSession {
+    pub(super) fn validate(self, err: Err) -> Result<SessionConfig, ConfigError> {
+        let mut session = SessionConfig {
+            create_home: self.create_home.unwrap_or(false),
+            ..SessionConfig::default()
+        };
+        if let Some(skel) = self.skel {
+            if !skel.get_ref().is_absolute() {
+                return Err(err(
+                    skel.span(),
+                    "session.skel",
+                    "must be an absolute path".into(),
+                ));
+            }
+            session.skel = skel.into_inner();
+        }
+        if let Some(umask) = self.umask {
+            session.umask = u32::from_str_radix(umask.get_ref(), 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| {
+                    err(
+                        umask.span(),
+                        "session.umask",
+                        "must be an octal string such as \"0022\" or \"0077\"".into(),
+                    )
+                })?;
+        }
+        Ok(session)
+    }
+}

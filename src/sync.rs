@@ -1,0 +1,395 @@
+//! `pam-crowd sync`: Crowd's users and groups written as local files for the NSS
+//! module (`libnss_crowd.so.2`), which never talks to Crowd itself.
+//!
+//! [`fetch`] asks Crowd (the only step with network), [`plan`] decides every entry
+//! (ids, names never shadowing local ones, homes and shells) as a pure function,
+//! [`Plan::diff`] and [`Plan::drops_too_many`] say what would change, and
+//! [`Plan::write`] replaces the files. The id map is written before the files, so
+//! an id is reserved before anyone can see it.
+
+mod ids;
+mod local;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs::{self, DirBuilder};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nss_crowd_files::{Files, Group, Passwd, check_group_name, check_text, check_user_name};
+
+pub use ids::{Assigned, IdMap, Kind};
+pub use local::Local;
+
+use crate::cache::store::Lock;
+use crate::config::NssConfig;
+use crate::crowd::{Attributes, CrowdError, Directory, User};
+
+/// The file (in `[nss] dir`, mode 0600) remembering every id given.
+pub const ID_MAP: &str = "idmap.json";
+
+/// What Crowd answered for a sync.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    /// The nested members of `[nss] groups`, each once, with their attributes.
+    pub users: Vec<(User, Attributes)>,
+    /// The `[nss] expose_groups` with their attributes and nested members.
+    pub groups: Vec<FetchedGroup>,
+}
+
+/// A group to expose, as Crowd has it.
+#[derive(Debug, Clone, Default)]
+pub struct FetchedGroup {
+    pub name: String,
+    pub attributes: Attributes,
+    pub members: Vec<String>,
+}
+
+/// Asks Crowd for everything a sync writes. `begin` is called before each group, to
+/// give each its own deadline.
+pub fn fetch(
+    crowd: &impl Directory,
+    nss: &NssConfig,
+    begin: impl Fn(),
+) -> Result<Fetched, CrowdError> {
+    let mut users: BTreeMap<String, (User, Attributes)> = BTreeMap::new();
+    for group in &nss.groups {
+        begin();
+        for (user, attributes) in crowd.nested_group_users(group)? {
+            users.entry(user.name.clone()).or_insert((user, attributes));
+        }
+    }
+    let mut groups = Vec::new();
+    for name in &nss.expose_groups {
+        begin();
+        let attributes = crowd.group_attributes(name)?;
+        let members = crowd.nested_group_members(name)?;
+        groups.push(FetchedGroup {
+            name: name.clone(),
+            attributes,
+            members,
+        });
+    }
+    Ok(Fetched {
+        users: users.into_values().collect(),
+        groups,
+    })
+}
+
+/// The entries a sync would write, what it left out and why, and the id map after it.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub users: Vec<Passwd>,
+    pub groups: Vec<Group>,
+    /// One line per Crowd user or group left out.
+    pub skipped: Vec<String>,
+    pub ids: IdMap,
+}
+
+/// Decides every entry from Crowd's answer, the host's own entries and the ids given
+/// before.
+pub fn plan(fetched: &Fetched, local: &Local, ids: &IdMap, nss: &NssConfig) -> Plan {
+    let mut plan = Plan {
+        ids: ids.clone(),
+        ..Plan::default()
+    };
+    let mut uids_in_use = BTreeSet::new();
+    for (user, attributes) in fetched.users.iter().filter(|(u, _)| u.active) {
+        match user_entry(
+            user,
+            attributes,
+            local,
+            &mut plan.ids,
+            &mut uids_in_use,
+            nss,
+        ) {
+            Ok(entry) => plan.users.push(entry),
+            Err(why) => plan
+                .skipped
+                .push(format!("user {:?} skipped: {why}", user.name)),
+        }
+    }
+    let synced: BTreeSet<&str> = plan.users.iter().map(|u| u.name.as_str()).collect();
+    let mut gids_in_use = BTreeSet::new();
+    for group in &fetched.groups {
+        match group_entry(group, &synced, local, &mut plan.ids, &mut gids_in_use, nss) {
+            Ok(entry) => plan.groups.push(entry),
+            Err(why) => plan
+                .skipped
+                .push(format!("group {:?} skipped: {why}", group.name)),
+        }
+    }
+    plan
+}
+
+fn user_entry(
+    user: &User,
+    attributes: &Attributes,
+    local: &Local,
+    ids: &mut IdMap,
+    in_use: &mut BTreeSet<u32>,
+    nss: &NssConfig,
+) -> Result<Passwd, String> {
+    let name = &user.name;
+    check_user_name(name)?;
+    if local.users.contains(name) {
+        return Err("a local user has this name, and is never shadowed".into());
+    }
+    let key = user.key.as_deref().unwrap_or(name);
+    let uid = ids.assign(
+        &ids::Request {
+            kind: Kind::User,
+            key,
+            name,
+            wanted: id_attribute(attributes, "uidNumber")?,
+            range: nss.uids,
+        },
+        &local.uids,
+        in_use,
+    )?;
+    let gid = id_attribute(attributes, "gidNumber")?.unwrap_or(nss.primary_gid);
+    let path_attribute =
+        |key: &str| single(attributes, key).filter(|v| v.starts_with('/') && check_text(v).is_ok());
+    let home = path_attribute("homeDirectory").unwrap_or_else(|| nss.home.replace("{name}", name));
+    let shell = path_attribute("loginShell").unwrap_or_else(|| nss.shell.clone());
+    let gecos = user
+        .display_name
+        .clone()
+        .filter(|d| check_text(d).is_ok())
+        .unwrap_or_default();
+    Ok(Passwd {
+        name: name.clone(),
+        uid,
+        gid,
+        gecos,
+        home,
+        shell,
+    })
+}
+
+fn group_entry(
+    group: &FetchedGroup,
+    synced: &BTreeSet<&str>,
+    local: &Local,
+    ids: &mut IdMap,
+    in_use: &mut BTreeSet<u32>,
+    nss: &NssConfig,
+) -> Result<Group, String> {
+    let name = &group.name;
+    check_group_name(name)?;
+    if local.groups.contains(name) {
+        return Err("a local group has this name, and is never shadowed".into());
+    }
+    let gid = ids.assign(
+        &ids::Request {
+            kind: Kind::Group,
+            key: name,
+            name,
+            wanted: id_attribute(&group.attributes, "gidNumber")?,
+            range: nss.gids,
+        },
+        &local.gids,
+        in_use,
+    )?;
+    // Only synced users: a local user of the same name is not this Crowd member.
+    let mut members: Vec<String> = group
+        .members
+        .iter()
+        .filter(|m| synced.contains(m.as_str()))
+        .cloned()
+        .collect();
+    members.sort();
+    members.dedup();
+    Ok(Group {
+        name: name.clone(),
+        gid,
+        members,
+    })
+}
+
+/// The one value of a single-valued attribute.
+fn single(attributes: &Attributes, key: &str) -> Option<String> {
+    match attributes.get(key).map(Vec::as_slice) {
+        Some([value]) => Some(value.trim().to_owned()),
+        _ => None,
+    }
+}
+
+/// A numeric id attribute: absent is `None`; present, it must be a usable id.
+fn id_attribute(attributes: &Attributes, key: &str) -> Result<Option<u32>, String> {
+    let Some(values) = attributes.get(key) else {
+        return Ok(None);
+    };
+    match single(attributes, key).and_then(|v| v.parse::<u32>().ok()) {
+        Some(id) if (1000..u32::MAX - 1).contains(&id) && id != 65534 => Ok(Some(id)),
+        _ => Err(format!(
+            "its {key} attribute {values:?} is not one id of 1000 or more (system ids are not Crowd's)"
+        )),
+    }
+}
+
+/// What a sync changes, entry by entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// `+ line`, `- line`, `~ old line -> new line`, users first.
+    pub lines: Vec<String>,
+    pub users_added: usize,
+    pub users_removed: usize,
+    pub users_changed: usize,
+    /// Users in the files before.
+    pub users_before: usize,
+}
+
+impl fmt::Display for Diff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in &self.lines {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+fn diff_lines<'a>(
+    before: impl Iterator<Item = (&'a str, String)>,
+    after: impl Iterator<Item = (&'a str, String)>,
+    what: &str,
+    lines: &mut Vec<String>,
+) -> (usize, usize, usize) {
+    let before: BTreeMap<&str, String> = before.collect();
+    let after: BTreeMap<&str, String> = after.collect();
+    let (mut added, mut removed, mut changed) = (0, 0, 0);
+    for (name, line) in &after {
+        match before.get(name) {
+            None => {
+                added += 1;
+                lines.push(format!("+ {what} {line}"));
+            }
+            Some(old) if old != line => {
+                changed += 1;
+                lines.push(format!("~ {what} {old} -> {line}"));
+            }
+            Some(_) => {}
+        }
+    }
+    for (name, line) in &before {
+        if !after.contains_key(name) {
+            removed += 1;
+            lines.push(format!("- {what} {line}"));
+        }
+    }
+    (added, removed, changed)
+}
+
+impl Plan {
+    /// What writing this plan would change in the files in `dir` (none yet: all new).
+    pub fn diff(&self, dir: &Path) -> Result<Diff, SyncError> {
+        let files = Files::new(dir);
+        let (old_users, old_groups) = match (files.users(), files.groups()) {
+            (Ok(u), Ok(g)) => (u, g),
+            (Err(nss_crowd_files::Error::Unavailable(e)), _)
+            | (_, Err(nss_crowd_files::Error::Unavailable(e)))
+                if e.kind() == io::ErrorKind::NotFound =>
+            {
+                (Vec::new(), Vec::new())
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                return Err(SyncError::Files(dir.to_owned(), e.to_string()));
+            }
+        };
+        let mut diff = Diff {
+            users_before: old_users.len(),
+            ..Diff::default()
+        };
+        let (a, r, c) = diff_lines(
+            old_users.iter().map(|u| (u.name.as_str(), u.line())),
+            self.users.iter().map(|u| (u.name.as_str(), u.line())),
+            "user",
+            &mut diff.lines,
+        );
+        (diff.users_added, diff.users_removed, diff.users_changed) = (a, r, c);
+        diff_lines(
+            old_groups.iter().map(|g| (g.name.as_str(), g.line())),
+            self.groups.iter().map(|g| (g.name.as_str(), g.line())),
+            "group",
+            &mut diff.lines,
+        );
+        Ok(diff)
+    }
+
+    /// Whether `diff` drops more than `max_drop` of the users there were: a Crowd
+    /// answering empty (a renamed group, a broken directory) must not empty the host.
+    pub fn drops_too_many(diff: &Diff, max_drop: f64) -> bool {
+        diff.users_before > 0 && diff.users_removed as f64 > max_drop * diff.users_before as f64
+    }
+
+    /// Writes the id map, then the files, in `dir` (created 0755 if missing), under
+    /// the sync lock.
+    pub fn write(&self, dir: &Path) -> Result<(), SyncError> {
+        let io_err = |e: io::Error| SyncError::Files(dir.to_owned(), e.to_string());
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(io_err)?;
+        let map = dir.join(ID_MAP);
+        let _lock =
+            Lock::acquire(&map).map_err(|e| SyncError::Files(dir.to_owned(), e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&self.ids)
+            .map_err(|e| SyncError::Files(map.clone(), e.to_string()))?;
+        write_private(&map, &json).map_err(io_err)?;
+        nss_crowd_files::write(dir, &self.users, &self.groups).map_err(io_err)
+    }
+}
+
+/// Replaces `path` with `bytes`, mode 0600 (root's alone), synced.
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let staged = path.with_extension("json.new");
+    let _ = fs::remove_file(&staged);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&staged)?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&staged, path)
+}
+
+/// Reads the id map of `dir`; none yet is an empty map.
+pub fn read_ids(dir: &Path) -> Result<IdMap, SyncError> {
+    let path = dir.join(ID_MAP);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            SyncError::Files(
+                path,
+                format!(
+                    "not an id map ({e}); it is never rewritten from scratch, fix or restore it"
+                ),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(IdMap::default()),
+        Err(e) => Err(SyncError::Files(path, e.to_string())),
+    }
+}
+
+/// Why a sync did not complete.
+#[derive(Debug)]
+pub enum SyncError {
+    /// Crowd could not answer, or refused.
+    Crowd(CrowdError),
+    /// A file or directory could not be read or written.
+    Files(PathBuf, String),
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyncError::Crowd(e) => write!(f, "Crowd: {e}"),
+            SyncError::Files(path, why) => write!(f, "{}: {why}", path.display()),
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Uid and gid assignment, remembered in a root-only map so that an id, once given,
+//! is never changed for its owner nor given to anyone else.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use blake2::{Blake2s256, Digest};
+use serde::{Deserialize, Serialize};
+
+/// Every id ever assigned: users by Crowd key, groups by name, and the ids their
+/// owners no longer hold (an attribute moved them), which stay taken.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMap {
+    #[serde(default)]
+    pub users: BTreeMap<String, Assigned>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, Assigned>,
+    #[serde(default)]
+    pub retired_uids: BTreeSet<u32>,
+    #[serde(default)]
+    pub retired_gids: BTreeSet<u32>,
+}
+
+/// An id and the name its owner had when last synced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assigned {
+    pub id: u32,
+    pub name: String,
+}
+
+/// Users or groups: which half of the map, which range, which local ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::User => "uid",
+            Kind::Group => "gid",
+        }
+    }
+}
+
+/// One assignment request.
+pub struct Request<'a> {
+    pub kind: Kind,
+    /// What the id is remembered by: a user's Crowd key, a group's name.
+    pub key: &'a str,
+    pub name: &'a str,
+    /// An id Crowd holds for it (`uidNumber` / `gidNumber`).
+    pub wanted: Option<u32>,
+    /// The range to allocate from (inclusive).
+    pub range: (u32, u32),
+}
+
+impl IdMap {
+    fn entries(&mut self, kind: Kind) -> (&mut BTreeMap<String, Assigned>, &mut BTreeSet<u32>) {
+        match kind {
+            Kind::User => (&mut self.users, &mut self.retired_uids),
+            Kind::Group => (&mut self.groups, &mut self.retired_gids),
+        }
+    }
+
+    /// The id for `request`, recorded in the map. `local` holds the ids of the
+    /// host's own entries, `in_use` those given in this sync so far (updated).
+    pub fn assign(
+        &mut self,
+        request: &Request,
+        local: &BTreeSet<u32>,
+        in_use: &mut BTreeSet<u32>,
+    ) -> Result<u32, String> {
+        let word = request.kind.word();
+        let (entries, retired) = self.entries(request.kind);
+        let held = entries.get(request.key).map(|a| a.id);
+        let owner_of = |id: u32| {
+            entries
+                .iter()
+                .find(|(k, a)| a.id == id && k.as_str() != request.key)
+                .map(|(_, a)| a.name.clone())
+        };
+        let id = if let Some(wanted) = request.wanted {
+            if let Some(other) = owner_of(wanted) {
+                return Err(format!(
+                    "{word} {wanted} (from Crowd) was given to {other:?} before: ids are never reused"
+                ));
+            }
+            if retired.contains(&wanted) && held != Some(wanted) {
+                return Err(format!(
+                    "{word} {wanted} (from Crowd) was retired: ids are never reused"
+                ));
+            }
+            wanted
+        } else if let Some(id) = held {
+            id
+        } else {
+            let taken = |id: u32| {
+                local.contains(&id)
+                    || in_use.contains(&id)
+                    || retired.contains(&id)
+                    || entries.values().any(|a| a.id == id)
+            };
+            allocate(request.key, request.range, taken).ok_or_else(|| {
+                format!(
+                    "no free {word} left in {}..{}",
+                    request.range.0, request.range.1
+                )
+            })?
+        };
+        if local.contains(&id) {
+            return Err(format!(
+                "{word} {id} belongs to a local entry, which is never shadowed"
+            ));
+        }
+        if !in_use.insert(id) {
+            return Err(format!("{word} {id} is another Crowd entry's in this sync"));
+        }
+        if let Some(old) = held.filter(|old| *old != id) {
+            retired.insert(old);
+        }
+        entries.insert(
+            request.key.to_owned(),
+            Assigned {
+                id,
+                name: request.name.to_owned(),
+            },
+        );
+        Ok(id)
+    }
+}
+
+/// The first free id from a place in `range` proposed by a hash of `key`, so that an
+/// id does not depend on the order users arrive in; `None` when the range is full.
+fn allocate(key: &str, range: (u32, u32), taken: impl Fn(u32) -> bool) -> Option<u32> {
+    let size = u64::from(range.1 - range.0) + 1;
+    let digest = Blake2s256::digest(key.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    let start = u64::from_le_bytes(first) % size;
+    (0..size)
+        .map(|step| range.0 + ((start + step) % size) as u32)
+        .find(|id| !taken(*id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user<'a>(key: &'a str, name: &'a str, wanted: Option<u32>) -> Request<'a> {
+        Request {
+            kind: Kind::User,
+            key,
+            name,
+            wanted,
+            range: (1000, 1009),
+        }
+    }
+
+    #[test]
+    fn an_id_stays_with_its_key_and_is_never_given_again() {
+        let mut map = IdMap::default();
+        let local = BTreeSet::from([1000, 1001]);
+        let a = map
+            .assign(&user("k1", "alice", None), &local, &mut BTreeSet::new())
+            .unwrap();
+        assert!((1002..=1009).contains(&a), "local ids are skipped");
+        // Renamed in Crowd: same key, same uid, new name remembered.
+        let again = map
+            .assign(&user("k1", "alicia", None), &local, &mut BTreeSet::new())
+            .unwrap();
+        assert_eq!(again, a);
+        assert_eq!(map.users["k1"].name, "alicia");
+        // Everyone else gets another id, until the range is full.
+        let mut seen = BTreeSet::from([a]);
+        for i in 2..=8 {
+            let key = format!("k{i}");
+            let id = map
+                .assign(&user(&key, &key, None), &local, &mut BTreeSet::new())
+                .unwrap();
+            assert!(seen.insert(id), "{id} given twice");
+        }
+        let full = map.assign(&user("k9", "x", None), &local, &mut BTreeSet::new());
+        assert!(full.unwrap_err().contains("no free uid"));
+        // An attribute asking for someone's id is refused; one moving its owner
+        // retires the old id for good.
+        let taken = map.users["k2"].id;
+        assert!(
+            map.assign(
+                &user("k1", "alicia", Some(taken)),
+                &local,
+                &mut BTreeSet::new()
+            )
+            .is_err()
+        );
+        assert_eq!(
+            map.assign(
+                &user("k1", "alicia", Some(5000)),
+                &local,
+                &mut BTreeSet::new()
+            ),
+            Ok(5000)
+        );
+        assert!(map.retired_uids.contains(&a));
+        assert!(
+            map.assign(&user("k10", "y", Some(a)), &local, &mut BTreeSet::new())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn local_ids_and_ids_given_in_the_same_sync_are_never_shared() {
+        let mut map = IdMap::default();
+        let local = BTreeSet::from([0, 4000]);
+        let e = map.assign(&user("k", "root2", Some(0)), &local, &mut BTreeSet::new());
+        assert!(e.unwrap_err().contains("local"));
+        let mut in_use = BTreeSet::new();
+        assert_eq!(
+            map.assign(&user("a", "a", Some(7000)), &local, &mut in_use),
+            Ok(7000)
+        );
+        assert!(
+            map.assign(&user("b", "b", Some(7000)), &local, &mut in_use)
+                .is_err()
+        );
+        // A remembered id that a local entry has taken since is not used.
+        map.users.insert(
+            "c".into(),
+            Assigned {
+                id: 4000,
+                name: "c".into(),
+            },
+        );
+        assert!(
+            map.assign(&user("c", "c", None), &local, &mut in_use)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_proposal_does_not_depend_on_order() {
+        let (mut one, mut two) = (IdMap::default(), IdMap::default());
+        let none = BTreeSet::new();
+        let r = |k: &'static str| Request {
+            range: (200_000, 299_999),
+            ..user(k, k, None)
+        };
+        let a1 = one.assign(&r("ka"), &none, &mut BTreeSet::new()).unwrap();
+        let b2 = two.assign(&r("kb"), &none, &mut BTreeSet::new()).unwrap();
+        let a2 = two.assign(&r("ka"), &none, &mut BTreeSet::new()).unwrap();
+        assert_eq!(a1, a2);
+        assert_ne!(a1, b2);
+    }
+}
