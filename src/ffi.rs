@@ -1,6 +1,7 @@
 //! The only unsafe code: [`PamContext`] over a real libpam handle, plus the libpam
 //! functions pam-bindings does not wrap (`pam_get_authtok`, `pam_syslog`, and a
-//! `pam_get_user` that hands back bytes rather than refusing non-UTF-8 names).
+//! `pam_get_user` that hands back bytes rather than refusing non-UTF-8 names), and the
+//! two libc calls std lacks that the session phase needs (`getpwnam_r`, `renameat2`).
 
 use std::ffi::{CStr, CString, c_char, c_int};
 
@@ -188,7 +189,72 @@ pub fn to_pam(code: PamCode) -> PamResultCode {
         PamCode::AcctExpired => PamResultCode::PAM_ACCT_EXPIRED,
         PamCode::ConvErr => PamResultCode::PAM_CONV_ERR,
         PamCode::AuthtokErr => PamResultCode::PAM_AUTHTOK_ERR,
+        PamCode::SessionErr => PamResultCode::PAM_SESSION_ERR,
         PamCode::Ignore => PamResultCode::PAM_IGNORE,
         PamCode::Abort => PamResultCode::PAM_ABORT,
+    }
+}
+
+/// A local account as NSS gives it (`getpwnam_r`): uid, gid, home directory. `None`
+/// when NSS knows no such user.
+pub(crate) fn local_account(name: &str) -> std::io::Result<Option<(u32, u32, std::path::PathBuf)>> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = CString::new(name).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let mut buf = vec![0u8; 4096];
+    // Bounded: glibc asks for more with ERANGE; 1 MiB is far beyond any passwd line.
+    while buf.len() <= 1 << 20 {
+        // SAFETY: zeroed `passwd` is a valid value of a plain C struct.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call; `buf` outlives the reads below.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        match rc {
+            0 if result.is_null() => return Ok(None),
+            0 => {
+                // SAFETY: on success pw_dir points to a NUL-terminated string in `buf`.
+                let home = unsafe { CStr::from_ptr(pwd.pw_dir) };
+                let home = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(home.to_bytes()));
+                return Ok(Some((pwd.pw_uid, pwd.pw_gid, home)));
+            }
+            libc::ERANGE => buf.resize(buf.len() * 2, 0),
+            e => return Err(std::io::Error::from_raw_os_error(e)),
+        }
+    }
+    Err(std::io::ErrorKind::OutOfMemory.into())
+}
+
+/// `renameat2(RENAME_NOREPLACE)`: moves `from` to `to` only if `to` does not exist
+/// (`AlreadyExists` otherwise), in one step no concurrent login can come between.
+pub(crate) fn rename_noreplace(
+    from: &std::path::Path,
+    to: &std::path::Path,
+) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let from =
+        CString::new(from.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let to =
+        CString::new(to.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    // SAFETY: both paths are NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod config;
 pub mod crowd;
 mod ffi;
+pub mod home;
 pub mod login;
 pub mod offline;
 pub mod options;
@@ -50,6 +51,15 @@ impl PamHooks for PamCrowd {
             only_expired: flags & PAM_CHANGE_EXPIRED_AUTHTOK != 0,
         };
         hook(pamh, &args, Phase::Password(step), flags)
+    }
+
+    fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        hook(pamh, &args, Phase::Session, flags)
+    }
+
+    fn sm_close_session(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        // Nothing was opened that needs closing.
+        PamResultCode::PAM_SUCCESS
     }
 
     fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {

@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 use crate::cache::{Cache, CacheError};
 use crate::config::Config;
 use crate::crowd::{Client, ClientSettings, CrowdError, Deadline, Directory, User};
+use crate::home;
 use crate::offline::{self, Answers};
 use crate::options::Options;
 use crate::outcome::{Denial, Granted, PamCode, Phase, Subject, decision_line, printable};
@@ -84,6 +85,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
         }
     };
     match phase {
+        Phase::Session => make_home(&config, &user),
         Phase::Auth => {
             let password = check_password(pam.password()?)?;
             // The deadline starts after the prompt: typing is not Crowd's time.
@@ -284,6 +286,24 @@ fn log_cache_problem<P: PamContext>(pam: &P, user: &str, result: Result<(), Cach
             ),
         );
     }
+}
+
+/// `[session] create_home`: the user's home, made if missing (see [`crate::home`]).
+fn make_home(config: &Config, user: &str) -> Result<Granted, Denial> {
+    if !config.session.create_home {
+        return Err(Denial::NotOurs("[session] create_home is off".into()));
+    }
+    let Some(owner) = home::Owner::lookup(user).map_err(Denial::Home)? else {
+        return Err(Denial::NotOurs("no local account (passwd entry)".into()));
+    };
+    let made = home::ensure(&owner, &config.session).map_err(Denial::Home)?;
+    Ok(Granted {
+        detail: match made {
+            home::Made::Created => format!("home {} created", owner.home.display()),
+            home::Made::Existed => format!("home {} exists", owner.home.display()),
+        },
+        offline: false,
+    })
 }
 
 /// Crowd's auth_user, accepting only an active user under exactly the PAM name.

@@ -15,6 +15,8 @@ pub enum Phase {
     Account,
     /// `pam_sm_chauthtok`, one of its two calls.
     Password(PasswordStep),
+    /// `pam_sm_open_session`: `[session] create_home`.
+    Session,
 }
 
 /// Which call of a password change this is, from libpam's flags.
@@ -43,6 +45,7 @@ pub enum PamCode {
     AcctExpired = 13,
     ConvErr = 19,
     AuthtokErr = 20,
+    SessionErr = 14,
     Ignore = 25,
     Abort = 26,
 }
@@ -63,6 +66,7 @@ impl PamCode {
             PamCode::AcctExpired,
             PamCode::ConvErr,
             PamCode::AuthtokErr,
+            PamCode::SessionErr,
             PamCode::Ignore,
             PamCode::Abort,
         ]
@@ -86,6 +90,7 @@ impl PamCode {
             PamCode::AcctExpired => "PAM_ACCT_EXPIRED",
             PamCode::ConvErr => "PAM_CONV_ERR",
             PamCode::AuthtokErr => "PAM_AUTHTOK_ERR",
+            PamCode::SessionErr => "PAM_SESSION_ERR",
             PamCode::Ignore => "PAM_IGNORE",
             PamCode::Abort => "PAM_ABORT",
         }
@@ -162,6 +167,8 @@ pub enum Denial {
     /// Not a refusal: the module has no say (a password change for a user Crowd does
     /// not know is another module's), so PAM_IGNORE.
     NotOurs(String),
+    /// The session phase could not make the home directory.
+    Home(String),
 }
 
 impl Denial {
@@ -212,6 +219,7 @@ impl Denial {
             (Denial::Panic, _) => PamCode::SystemErr,
             (Denial::PasswordExpired, _) => PamCode::NewAuthtokReqd,
             (Denial::NotOurs(_), _) => PamCode::Ignore,
+            (Denial::Home(_), _) => PamCode::SessionErr,
         }
     }
 }
@@ -274,6 +282,7 @@ impl fmt::Display for Denial {
                 "the Crowd password has expired: a new one is required (PAM_NEW_AUTHTOK_REQD)",
             ),
             Denial::NotOurs(why) => write!(f, "not pam_crowd's to decide: {why}"),
+            Denial::Home(why) => write!(f, "home directory not made: {why}"),
         }
     }
 }

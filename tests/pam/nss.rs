@@ -349,3 +349,59 @@ fn glibc_without_synced_files_finds_no_crowd_user_and_local_ones_still() {
     );
     assert_eq!(done.stdout, "exit 2\nroot 0\n", "{}", done.stderr);
 }
+
+#[test]
+fn the_session_phase_makes_the_home_of_a_synced_user() {
+    if !root_or_skip("the_session_phase_makes_the_home_of_a_synced_user") {
+        return;
+    }
+    let scratch = Host::new("");
+    let skel = scratch.dir.join("skel");
+    std::fs::create_dir_all(&skel).expect("skel");
+    std::fs::write(skel.join(".profile"), "# from skel\n").expect("skel file");
+    let homes = scratch.dir.join("home");
+    let site = Site::new(&format!(
+        "home = \"{}/{{name}}\"\n[session]\ncreate_home = true\nskel = {:?}\numask = \"0077\"\n",
+        homes.display(),
+        skel.display().to_string()
+    ));
+    assert_eq!(site.sync(&[]).code, 0);
+    site.host.service(
+        "crowd-session",
+        "session required {module} config={config} debug\n",
+    );
+    let open = format!(
+        "PAM_WRAPPER=1 PAM_WRAPPER_DEBUGLEVEL=2 PAM_WRAPPER_SERVICE_DIR={} LD_PRELOAD=libpam_wrapper.so \
+         pamtester -v crowd-session alice open_session 2>&1; echo \"exit $?\"",
+        site.host.dir.join("pam.d").display()
+    );
+    let first = with_nss(&site.dir(), &open);
+    assert!(
+        first.stdout.contains("exit 0"),
+        "{}{}",
+        first.stdout,
+        first.stderr
+    );
+    assert!(
+        first
+            .stdout
+            .contains(&format!("home {}/alice created", homes.display())),
+        "{}",
+        first.stdout
+    );
+    let alice = site.uid_of("alice").expect("alice");
+    use std::os::unix::fs::MetadataExt;
+    let home = std::fs::metadata(homes.join("alice")).expect("home made");
+    assert_eq!(
+        (home.uid(), home.gid(), home.mode() & 0o7777),
+        (alice, 100, 0o700)
+    );
+    let profile = std::fs::metadata(homes.join("alice/.profile")).expect("skel copied");
+    assert_eq!((profile.uid(), profile.mode() & 0o777), (alice, 0o600));
+    let again = with_nss(&site.dir(), &open);
+    assert!(
+        again.stdout.contains("exit 0") && again.stdout.contains("exists"),
+        "{}",
+        again.stdout
+    );
+}
