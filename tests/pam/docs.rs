@@ -41,30 +41,34 @@ fn every_config_key_is_documented() {
 }
 
 #[test]
-fn every_cache_key_is_documented() {
-    let e = pam_crowd::config::Config::parse(
-        Path::new("x"),
-        "url = \"https://x\"\napplication = \"a\"\npassword = \"p\"\n[cache]\nno_such_key = 1\n",
-    )
-    .unwrap_err();
-    let keys = backticked(e.message.split("expected one of").nth(1).expect("key list"));
-    assert_eq!(keys.len(), 5, "{keys:?}");
-    let man = read("packaging/man/pam_crowd.toml.5");
-    let readme = read("README.md");
-    let example = read("conf/pam_crowd.toml");
-    for key in keys {
-        assert!(
-            man.contains(&format!(".B {key}\n")),
-            "{key} missing from pam_crowd.toml.5"
-        );
-        assert!(
-            readme.contains(&format!("`{key}`")),
-            "{key} missing from README"
-        );
-        assert!(
-            example.contains(&format!("# {key} = ")),
-            "{key} missing from conf/pam_crowd.toml"
-        );
+fn every_key_of_every_table_is_documented() {
+    for (table, count) in [("cache", 5), ("nss", 11), ("session", 3)] {
+        let e = pam_crowd::config::Config::parse(
+            Path::new("x"),
+            &format!(
+                "url = \"https://x\"\napplication = \"a\"\npassword = \"p\"\n[{table}]\nno_such_key = 1\n"
+            ),
+        )
+        .unwrap_err();
+        let keys = backticked(e.message.split("expected one of").nth(1).expect("key list"));
+        assert_eq!(keys.len(), count, "[{table}]: {keys:?}");
+        let man = read("packaging/man/pam_crowd.toml.5");
+        let readme = read("README.md");
+        let example = read("conf/pam_crowd.toml");
+        for key in keys {
+            assert!(
+                man.contains(&format!(".B {key}\n")),
+                "[{table}] {key} missing from pam_crowd.toml.5"
+            );
+            assert!(
+                readme.contains(&format!("`{key}`")),
+                "[{table}] {key} missing from README"
+            );
+            assert!(
+                example.contains(&format!("# {key} = ")),
+                "[{table}] {key} missing from conf/pam_crowd.toml"
+            );
+        }
     }
 }
 
