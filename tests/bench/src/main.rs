@@ -8,6 +8,7 @@
 //! Usage: login-bench [--iterations N] [--out FILE] [--python PYTHON]
 
 mod measure;
+mod nss;
 mod report;
 mod setup;
 
@@ -329,6 +330,11 @@ fn main() {
         "offline login, Crowd down: argon2id check from the cache (long-lived)",
         offline,
     ));
+
+    // (N) Crowd users through NSS: a lookup on a 10,000-user cache, and the sync that
+    // writes it.
+    rows.push(nss::lookup_row(bench.bin(), bench.dir(), n.max(100) * 10));
+    rows.push(nss::sync_row(bench.bin(), bench.dir(), n.clamp(2, 20)));
 
     let extras = bench.extras(n);
     let report = report::render(&rows, &extras, started.elapsed());

@@ -147,6 +147,10 @@ impl Bench {
     }
 
     /// The scratch directory (configs, the cache of the cache rows).
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

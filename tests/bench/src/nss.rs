@@ -1,0 +1,115 @@
+//! Rows N1 and N2: a lookup through libnss_crowd.so.2 on a 10,000-user cache (glibc's
+//! getpwnam, in a mount namespace where nsswitch.conf says `passwd: files crowd`), and
+//! `pam-crowd sync` of 10,000 users against the double.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crowd_double::{APP_NAME, APP_PASSWORD, Double, Fixture, Transport};
+use nss_crowd_files::Passwd;
+
+use crate::measure::{Row, Stats, spawn_timed};
+
+pub const USERS: usize = 10_000;
+
+fn name(i: usize) -> String {
+    format!("user{i:05}")
+}
+
+/// N1: `lookups` getpwnam calls, timed one by one inside the helper.
+pub fn lookup_row(bin: &Path, dir: &Path, lookups: usize) -> Row {
+    let what = "getpwnam through libnss_crowd.so.2 (glibc), 10,000-user cache";
+    let cache = dir.join("nss-cache");
+    let lib = dir.join("nss-lib");
+    std::fs::create_dir_all(&cache).expect("cache dir");
+    std::fs::create_dir_all(&lib).expect("lib dir");
+    let users: Vec<Passwd> = (0..USERS)
+        .map(|i| Passwd {
+            name: name(i),
+            uid: 200_000 + i as u32,
+            gid: 100,
+            gecos: format!("User {i}"),
+            home: format!("/home/{}", name(i)),
+            shell: "/bin/bash".into(),
+        })
+        .collect();
+    nss_crowd_files::write(&cache, &users, &[]).expect("write the cache");
+    std::fs::copy(bin.join("libnss_crowd.so"), lib.join("libnss_crowd.so.2")).expect("module");
+    std::fs::write(
+        dir.join("nsswitch.conf"),
+        "passwd: files crowd\ngroup: files crowd\n",
+    )
+    .expect("nsswitch.conf");
+    let script = format!(
+        "set -e; mount --bind {dir}/nsswitch.conf /etc/nsswitch.conf; mount -t tmpfs tmpfs /var/lib; \
+         mkdir /var/lib/pam_crowd; mount --bind {cache} /var/lib/pam_crowd; exec {helper} {lookups} {USERS}",
+        dir = dir.display(),
+        cache = cache.display(),
+        helper = bin.join("nss-lookup").display(),
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env("LD_LIBRARY_PATH", &lib);
+    let run = spawn_timed(&mut cmd, b"");
+    if run.status != 0 {
+        return Row::skipped(
+            "N1",
+            what,
+            &format!("needs root and unshare: {}", run.stderr.trim()),
+        );
+    }
+    let samples: Vec<Duration> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .map(Duration::from_nanos)
+        .collect();
+    assert_eq!(samples.len(), lookups, "nss-lookup: {}", run.stderr);
+    Row::new("N1", what, Stats::from_samples(samples))
+}
+
+/// N2: `pam-crowd sync` of 10,000 users (fresh process each; the files already hold
+/// the same answer, so every run writes them anew and changes nothing).
+pub fn sync_row(bin: &Path, dir: &Path, runs: usize) -> Row {
+    let mut fixture = Fixture::default();
+    for i in 0..USERS {
+        fixture = fixture
+            .user(&name(i), "pw", true)
+            .member("linux-users", &name(i));
+    }
+    let double = Double::start(fixture, Transport::Https);
+    let config = dir.join("sync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "url = {:?}\napplication = {APP_NAME:?}\npassword = {APP_PASSWORD:?}\nca_file = {:?}\n\
+             timeout = 30\n[nss]\ngroups = [\"linux-users\"]\ndir = {:?}\n",
+            double.ip_url(),
+            double.ca_file().expect("CA").display().to_string(),
+            dir.join("sync-out").display().to_string(),
+        ),
+    )
+    .expect("config");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let sync = || {
+        let mut cmd = Command::new(bin.join("pam-crowd"));
+        cmd.arg("--config").arg(&config).arg("sync");
+        let run = spawn_timed(&mut cmd, b"");
+        run.expect_success();
+        assert!(run.stdout.contains("10000 users"), "{}", run.stdout);
+        run.elapsed
+    };
+    sync(); // the first sync allocates the ids
+    let requests = double.request_count();
+    let samples: Vec<Duration> = (0..runs).map(|_| sync()).collect();
+    let mut stats = Stats::from_samples(samples);
+    stats.requests = (double.request_count() - requests) as f64 / runs.max(1) as f64;
+    stats.connections = 0.0;
+    Row::new(
+        "N2",
+        "pam-crowd sync, 10,000 users (fresh process, REST, paged)",
+        stats,
+    )
+}
