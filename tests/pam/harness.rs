@@ -501,10 +501,10 @@ pub fn root_or_skip(test: &str) -> bool {
     false
 }
 
-/// Runs `script` (sh) in a private mount namespace where glibc's NSS reads
-/// `passwd: files crowd` and `group: files crowd`, the module is this build's, and
-/// `/var/lib/pam_crowd` is `synced` (the host's files are untouched).
-pub fn with_nss(synced: &Path, script: &str) -> Finished {
+/// The shell lines that make a private mount namespace's glibc read
+/// `passwd: files crowd` and `group: files crowd`, with `/var/lib/pam_crowd` being
+/// `synced` (the host's files are untouched), then run `then`.
+fn nss_namespace(synced: &Path, then: &str) -> Command {
     let setup = format!(
         "set -e\n\
          printf 'passwd: files crowd\\ngroup: files crowd\\nshadow: files\\nhosts: files\\n' > {ns}/nsswitch.conf\n\
@@ -513,7 +513,7 @@ pub fn with_nss(synced: &Path, script: &str) -> Finished {
          mkdir /var/lib/pam_crowd\n\
          mount --bind {synced} /var/lib/pam_crowd\n\
          set +e\n\
-         {script}",
+         {then}",
         ns = synced.parent().expect("parent").display(),
         synced = synced.display(),
     );
@@ -521,5 +521,82 @@ pub fn with_nss(synced: &Path, script: &str) -> Finished {
     command
         .args(["--mount", "--propagation", "private", "sh", "-c", &setup])
         .env("LD_LIBRARY_PATH", nss_module_dir());
-    run_bounded(&mut command, "")
+    command
+}
+
+/// Runs `script` (sh) in a namespace set up by [`nss_namespace`]: this build's
+/// module answering from `synced` through glibc.
+pub fn with_nss(synced: &Path, script: &str) -> Finished {
+    run_bounded(&mut nss_namespace(synced, script), "")
+}
+
+/// The double's `nss-probe`, calling the module's entry points directly, running in
+/// a namespace like [`with_nss`]'s: one long-lived process, one command per call.
+pub struct NssProbe {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl NssProbe {
+    pub fn start(synced: &Path) -> NssProbe {
+        let profile_dir = module().parent().expect("profile dir").to_owned();
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "crowd-double",
+                "--bin",
+                "nss-probe",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        assert!(build.status().expect("cargo").success(), "build nss-probe");
+        let probe = profile_dir.join("nss-probe");
+        let mut child = nss_namespace(synced, &format!("exec {}", probe.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn nss-probe");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        NssProbe {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Sends one command and returns the probe's answer line.
+    pub fn ask(&mut self, command: &str) -> String {
+        writeln!(self.stdin, "{command}").expect("write to nss-probe");
+        self.stdin.flush().expect("flush");
+        self.lines
+            .recv_timeout(RUN_LIMIT)
+            .unwrap_or_else(|e| panic!("nss-probe did not answer {command:?}: {e}"))
+    }
+}
+
+impl Drop for NssProbe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

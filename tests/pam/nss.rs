@@ -284,6 +284,7 @@ fn glibc_answers_getent_and_id_from_the_synced_files() {
              echo '# id'; id alice\n\
              echo '# initgroups'; getent initgroups alice\n\
              echo '# all'; getent passwd | tail -n 3\n\
+             echo '# all groups'; getent group | tail -n 2\n\
              echo '# missing'; getent passwd nosuchuser; echo \"exit $?\"\n\
              echo '# missing uid'; getent passwd 299999; echo \"exit $?\"\n"
         ),
@@ -330,6 +331,12 @@ fn glibc_answers_getent_and_id_from_the_synced_files() {
             .lines()
             .any(|l| l.starts_with("erin:x:250000:")),
         "enumeration: {out}"
+    );
+    assert!(
+        section("all groups")
+            .lines()
+            .any(|l| l == "sudo-admins:x:260000:alice"),
+        "group enumeration: {out}"
     );
     assert_eq!(section("missing"), "exit 2", "not found: {out}");
     assert_eq!(section("missing uid"), "exit 2", "{out}");
@@ -404,4 +411,67 @@ fn the_session_phase_makes_the_home_of_a_synced_user() {
         "{}",
         again.stdout
     );
+}
+
+#[test]
+fn the_module_answers_nss_status_and_errno_as_glibc_expects() {
+    if !root_or_skip("the_module_answers_nss_status_and_errno_as_glibc_expects") {
+        return;
+    }
+    let site = Site::new("");
+    assert_eq!(site.sync(&[]).code, 0);
+    let alice = site.uid_of("alice").expect("alice");
+    let mut probe = NssProbe::start(&site.dir());
+    // NSS_STATUS_SUCCESS = 1, NOTFOUND = 0 with ENOENT (2), TRYAGAIN = -2 with ERANGE (34).
+    assert_eq!(
+        probe.ask("getpwnam alice 1024"),
+        format!("status=1 errno=0 name=alice uid={alice}")
+    );
+    assert_eq!(
+        probe.ask(&format!("getpwuid {alice} 1024")),
+        "status=1 errno=0 name=alice"
+    );
+    assert_eq!(probe.ask("getpwnam nosuchuser 1024"), "status=0 errno=2");
+    assert_eq!(
+        probe.ask("getpwnam alice 8"),
+        "status=-2 errno=34",
+        "buffer too small"
+    );
+    assert_eq!(
+        probe.ask("getgrnam sudo-admins 1024"),
+        "status=1 errno=0 name=sudo-admins gid=260000"
+    );
+    assert_eq!(probe.ask("getgrnam sudo-admins 16"), "status=-2 errno=34");
+    assert!(
+        probe
+            .ask("initgroups alice")
+            .starts_with("status=1 errno=0 gids=")
+    );
+    assert_eq!(
+        probe.ask("initgroups dave"),
+        "status=0 errno=2 gids=",
+        "in no exposed group"
+    );
+    // Enumeration: a too-small buffer does not lose the entry.
+    assert_eq!(probe.ask("setpwent"), "status=1");
+    assert_eq!(probe.ask("getpwent 8"), "status=-2 errno=34");
+    assert_eq!(probe.ask("getpwent 1024"), "status=1 errno=0 name=alice");
+    assert_eq!(probe.ask("getpwent 1024"), "status=1 errno=0 name=dave");
+    assert_eq!(probe.ask("getpwent 1024"), "status=1 errno=0 name=erin");
+    assert_eq!(probe.ask("getpwent 1024"), "status=0 errno=2");
+
+    // A new sync is seen by the same process, without a restart.
+    site.double
+        .set_fixture(directory().leave("linux-users", "dave"));
+    assert_eq!(site.sync(&["--force"]).code, 0);
+    assert_eq!(probe.ask("getpwnam dave 1024"), "status=0 errno=2");
+    assert_eq!(
+        probe.ask("getpwnam alice 1024"),
+        format!("status=1 errno=0 name=alice uid={alice}")
+    );
+    // Files gone (or never synced): unavailable, NSS_STATUS_UNAVAIL = -1.
+    for file in ["passwd", "passwd.index"] {
+        std::fs::remove_file(site.dir().join(file)).expect("remove");
+    }
+    assert_eq!(probe.ask("getpwnam alice 1024"), "status=-1 errno=2");
 }
