@@ -113,29 +113,27 @@ impl RawNss {
         if let Some(gid) = self.primary_gid {
             nss.primary_gid = gid.into_inner();
         }
-        if let Some(home) = self.home {
-            let ok = home.get_ref().starts_with('/')
-                && nss_crowd_files::check_text(home.get_ref()).is_ok();
-            if !ok {
-                return Err(err(
-                    home.span(),
-                    "nss.home",
-                    "must be an absolute path without ':' ({name} is the user name)".into(),
-                ));
+        for (value, key, target, hint) in [
+            (
+                self.home,
+                "nss.home",
+                &mut nss.home,
+                " ({name} is the user name)",
+            ),
+            (self.shell, "nss.shell", &mut nss.shell, ""),
+        ] {
+            if let Some(path) = value {
+                let ok = path.get_ref().starts_with('/')
+                    && nss_crowd_files::check_text(path.get_ref()).is_ok();
+                if !ok {
+                    return Err(err(
+                        path.span(),
+                        key,
+                        format!("must be an absolute path without ':'{hint}"),
+                    ));
+                }
+                *target = path.into_inner();
             }
-            nss.home = home.into_inner();
-        }
-        if let Some(shell) = self.shell {
-            let ok = shell.get_ref().starts_with('/')
-                && nss_crowd_files::check_text(shell.get_ref()).is_ok();
-            if !ok {
-                return Err(err(
-                    shell.span(),
-                    "nss.shell",
-                    "must be an absolute path without ':'".into(),
-                ));
-            }
-            nss.shell = shell.into_inner();
         }
         if let Some(share) = self.max_drop {
             if !(0.0..=1.0).contains(share.get_ref()) {

@@ -103,30 +103,30 @@ pub fn module() -> &'static Path {
     })
 }
 
+/// `cargo build --quiet ARGS` in the module's profile; the profile directory.
+fn build_in_profile(args: &[&str]) -> PathBuf {
+    let profile_dir = module().parent().expect("profile dir").to_owned();
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .arg("build")
+        .arg("--quiet")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().expect("run cargo build").success(),
+        "cargo build {args:?} failed"
+    );
+    profile_dir
+}
+
 /// The double's `pam-login` (a one-login PAM application), built once like the module.
 pub fn pam_login() -> &'static Path {
     static PAM_LOGIN: OnceLock<PathBuf> = OnceLock::new();
     PAM_LOGIN.get_or_init(|| {
-        let profile_dir = module().parent().expect("profile dir").to_owned();
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "crowd-double",
-                "--bin",
-                "pam-login",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().expect("run cargo build").success(),
-            "building pam-login failed"
-        );
-        profile_dir.join("pam-login")
+        build_in_profile(&["-p", "crowd-double", "--bin", "pam-login"]).join("pam-login")
     })
 }
 
@@ -463,18 +463,7 @@ pub fn closed_port() -> u16 {
 pub fn nss_module_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let profile_dir = module().parent().expect("profile dir").to_owned();
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args(["build", "--quiet", "-p", "nss_crowd"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().expect("run cargo build").success(),
-            "cargo build -p nss_crowd failed"
-        );
+        let profile_dir = build_in_profile(&["-p", "nss_crowd"]);
         let dir = profile_dir.join("nss-lib");
         std::fs::create_dir_all(&dir).expect("nss-lib dir");
         std::fs::copy(
@@ -540,23 +529,8 @@ pub struct NssProbe {
 
 impl NssProbe {
     pub fn start(synced: &Path) -> NssProbe {
-        let profile_dir = module().parent().expect("profile dir").to_owned();
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "crowd-double",
-                "--bin",
-                "nss-probe",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(build.status().expect("cargo").success(), "build nss-probe");
-        let probe = profile_dir.join("nss-probe");
+        let probe =
+            build_in_profile(&["-p", "crowd-double", "--bin", "nss-probe"]).join("nss-probe");
         let mut child = nss_namespace(synced, &format!("exec {}", probe.display()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

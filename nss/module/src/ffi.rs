@@ -146,6 +146,42 @@ unsafe fn fill_group(
     Ok(())
 }
 
+/// The next entry of an enumeration (loaded by `load` if `setXXent` was not called),
+/// copied out with `fill`; the position moves only when the entry was copied.
+fn next_entry<T>(
+    state: &Mutex<Option<Enumeration<T>>>,
+    load: fn() -> Option<Enumeration<T>>,
+    fill: impl FnOnce(&T) -> Result<(), TooSmall>,
+) -> (NssStatus, c_int) {
+    let mut state = locked(state);
+    if state.is_none() {
+        *state = load();
+    }
+    let Some(entries) = state.as_mut() else {
+        return (NSS_STATUS_UNAVAIL, ENOENT);
+    };
+    let answer = match entries.current() {
+        Some(entry) => Answer::Found(entry),
+        None => Answer::NotFound,
+    };
+    let outcome = copied(answer, |entry| fill(entry));
+    if outcome.0 == NSS_STATUS_SUCCESS {
+        entries.advance();
+    }
+    outcome
+}
+
+/// A by-name lookup: `find` on the name, or not found for a name that is not UTF-8.
+///
+/// SAFETY: `name` as for [`name_arg`].
+unsafe fn by_name<T>(name: *const c_char, find: fn(&str) -> Answer<T>) -> Answer<T> {
+    // SAFETY: per the function's contract.
+    match unsafe { name_arg(name) } {
+        Some(name) => find(name),
+        None => Answer::NotFound,
+    }
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _nss_crowd_getpwnam_r(
     name: *const c_char,
@@ -156,10 +192,7 @@ pub unsafe extern "C" fn _nss_crowd_getpwnam_r(
 ) -> NssStatus {
     guarded(errnop, || {
         // SAFETY: glibc's arguments, as documented on each helper.
-        let answer = match unsafe { name_arg(name) } {
-            Some(name) => lookup::user_by_name(name),
-            None => Answer::NotFound,
-        };
+        let answer = unsafe { by_name(name, lookup::user_by_name) };
         copied(answer, |p| unsafe { fill_passwd(p, result, buf, buflen) })
     })
 }
@@ -204,23 +237,10 @@ pub unsafe extern "C" fn _nss_crowd_getpwent_r(
     errnop: *mut c_int,
 ) -> NssStatus {
     guarded(errnop, || {
-        let mut state = locked(&USERS);
-        if state.is_none() {
-            *state = Enumeration::<Passwd>::users();
-        }
-        let Some(users) = state.as_mut() else {
-            return (NSS_STATUS_UNAVAIL, ENOENT);
-        };
-        let answer = match users.current() {
-            Some(p) => Answer::Found(p),
-            None => Answer::NotFound,
-        };
         // SAFETY: glibc's arguments.
-        let outcome = copied(answer, |p| unsafe { fill_passwd(p, result, buf, buflen) });
-        if outcome.0 == NSS_STATUS_SUCCESS {
-            users.advance();
-        }
-        outcome
+        next_entry(&USERS, Enumeration::<Passwd>::users, |p| unsafe {
+            fill_passwd(p, result, buf, buflen)
+        })
     })
 }
 
@@ -234,10 +254,7 @@ pub unsafe extern "C" fn _nss_crowd_getgrnam_r(
 ) -> NssStatus {
     guarded(errnop, || {
         // SAFETY: glibc's arguments.
-        let answer = match unsafe { name_arg(name) } {
-            Some(name) => lookup::group_by_name(name),
-            None => Answer::NotFound,
-        };
+        let answer = unsafe { by_name(name, lookup::group_by_name) };
         copied(answer, |g| unsafe { fill_group(g, result, buf, buflen) })
     })
 }
@@ -282,23 +299,10 @@ pub unsafe extern "C" fn _nss_crowd_getgrent_r(
     errnop: *mut c_int,
 ) -> NssStatus {
     guarded(errnop, || {
-        let mut state = locked(&GROUPS);
-        if state.is_none() {
-            *state = Enumeration::<Group>::groups();
-        }
-        let Some(groups) = state.as_mut() else {
-            return (NSS_STATUS_UNAVAIL, ENOENT);
-        };
-        let answer = match groups.current() {
-            Some(g) => Answer::Found(g),
-            None => Answer::NotFound,
-        };
         // SAFETY: glibc's arguments.
-        let outcome = copied(answer, |g| unsafe { fill_group(g, result, buf, buflen) });
-        if outcome.0 == NSS_STATUS_SUCCESS {
-            groups.advance();
-        }
-        outcome
+        next_entry(&GROUPS, Enumeration::<Group>::groups, |g| unsafe {
+            fill_group(g, result, buf, buflen)
+        })
     })
 }
 
