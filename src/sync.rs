@@ -96,16 +96,12 @@ pub fn plan(fetched: &Fetched, local: &Local, ids: &IdMap, nss: &NssConfig) -> P
         ids: ids.clone(),
         ..Plan::default()
     };
-    let mut uids_in_use = BTreeSet::new();
+    let mut uids = Ids {
+        in_use: BTreeSet::new(),
+        reserved: ids.reserved(Kind::User),
+    };
     for (user, attributes) in fetched.users.iter().filter(|(u, _)| u.active) {
-        match user_entry(
-            user,
-            attributes,
-            local,
-            &mut plan.ids,
-            &mut uids_in_use,
-            nss,
-        ) {
+        match user_entry(user, attributes, local, &mut plan.ids, &mut uids, nss) {
             Ok(entry) => plan.users.push(entry),
             Err(why) => plan
                 .skipped
@@ -113,9 +109,12 @@ pub fn plan(fetched: &Fetched, local: &Local, ids: &IdMap, nss: &NssConfig) -> P
         }
     }
     let synced: BTreeSet<&str> = plan.users.iter().map(|u| u.name.as_str()).collect();
-    let mut gids_in_use = BTreeSet::new();
+    let mut gids = Ids {
+        in_use: BTreeSet::new(),
+        reserved: ids.reserved(Kind::Group),
+    };
     for group in &fetched.groups {
-        match group_entry(group, &synced, local, &mut plan.ids, &mut gids_in_use, nss) {
+        match group_entry(group, &synced, local, &mut plan.ids, &mut gids, nss) {
             Ok(entry) => plan.groups.push(entry),
             Err(why) => plan
                 .skipped
@@ -125,12 +124,18 @@ pub fn plan(fetched: &Fetched, local: &Local, ids: &IdMap, nss: &NssConfig) -> P
     plan
 }
 
+/// The ids of one kind given in this sync, and those the map held when it began.
+struct Ids {
+    in_use: BTreeSet<u32>,
+    reserved: BTreeSet<u32>,
+}
+
 fn user_entry(
     user: &User,
     attributes: &Attributes,
     local: &Local,
     ids: &mut IdMap,
-    in_use: &mut BTreeSet<u32>,
+    given: &mut Ids,
     nss: &NssConfig,
 ) -> Result<Passwd, String> {
     let name = &user.name;
@@ -148,7 +153,8 @@ fn user_entry(
             range: nss.uids,
         },
         &local.uids,
-        in_use,
+        &mut given.in_use,
+        &given.reserved,
     )?;
     let gid = id_attribute(attributes, "gidNumber")?.unwrap_or(nss.primary_gid);
     let path_attribute =
@@ -175,7 +181,7 @@ fn group_entry(
     synced: &BTreeSet<&str>,
     local: &Local,
     ids: &mut IdMap,
-    in_use: &mut BTreeSet<u32>,
+    given: &mut Ids,
     nss: &NssConfig,
 ) -> Result<Group, String> {
     let name = &group.name;
@@ -192,7 +198,8 @@ fn group_entry(
             range: nss.gids,
         },
         &local.gids,
-        in_use,
+        &mut given.in_use,
+        &given.reserved,
     )?;
     // Only synced users: a local user of the same name is not this Crowd member.
     let mut members: Vec<String> = group

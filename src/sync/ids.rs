@@ -63,13 +63,29 @@ impl IdMap {
         }
     }
 
+    /// Every id of `kind` held or retired: what a new allocation must avoid. Taken
+    /// once per sync, so that allocating for 10,000 new users is not 10,000 scans.
+    pub fn reserved(&self, kind: Kind) -> BTreeSet<u32> {
+        let (entries, retired) = match kind {
+            Kind::User => (&self.users, &self.retired_uids),
+            Kind::Group => (&self.groups, &self.retired_gids),
+        };
+        entries
+            .values()
+            .map(|a| a.id)
+            .chain(retired.iter().copied())
+            .collect()
+    }
+
     /// The id for `request`, recorded in the map. `local` holds the ids of the
-    /// host's own entries, `in_use` those given in this sync so far (updated).
+    /// host's own entries, `in_use` those given in this sync so far (updated), and
+    /// `reserved` the map's ids when the sync began ([`IdMap::reserved`]).
     pub fn assign(
         &mut self,
         request: &Request,
         local: &BTreeSet<u32>,
         in_use: &mut BTreeSet<u32>,
+        reserved: &BTreeSet<u32>,
     ) -> Result<u32, String> {
         let word = request.kind.word();
         let (entries, retired) = self.entries(request.kind);
@@ -95,12 +111,8 @@ impl IdMap {
         } else if let Some(id) = held {
             id
         } else {
-            let taken = |id: u32| {
-                local.contains(&id)
-                    || in_use.contains(&id)
-                    || retired.contains(&id)
-                    || entries.values().any(|a| a.id == id)
-            };
+            let taken =
+                |id: u32| local.contains(&id) || in_use.contains(&id) || reserved.contains(&id);
             allocate(request.key, request.range, taken).ok_or_else(|| {
                 format!(
                     "no free {word} left in {}..{}",
@@ -147,6 +159,17 @@ fn allocate(key: &str, range: (u32, u32), taken: impl Fn(u32) -> bool) -> Option
 mod tests {
     use super::*;
 
+    /// `assign` with the map's own reserved ids, as a sync of one user.
+    fn give(
+        map: &mut IdMap,
+        request: &Request,
+        local: &BTreeSet<u32>,
+        in_use: &mut BTreeSet<u32>,
+    ) -> Result<u32, String> {
+        let reserved = map.reserved(request.kind);
+        map.assign(request, local, in_use, &reserved)
+    }
+
     fn user<'a>(key: &'a str, name: &'a str, wanted: Option<u32>) -> Request<'a> {
         Request {
             kind: Kind::User,
@@ -161,32 +184,50 @@ mod tests {
     fn an_id_stays_with_its_key_and_is_never_given_again() {
         let mut map = IdMap::default();
         let local = BTreeSet::from([1000, 1001]);
-        let a = map
-            .assign(&user("k1", "alice", None), &local, &mut BTreeSet::new())
-            .unwrap();
+        let a = give(
+            &mut map,
+            &user("k1", "alice", None),
+            &local,
+            &mut BTreeSet::new(),
+        )
+        .unwrap();
         assert!((1002..=1009).contains(&a), "local ids are skipped");
         // Renamed in Crowd: same key, same uid, new name remembered.
-        let again = map
-            .assign(&user("k1", "alicia", None), &local, &mut BTreeSet::new())
-            .unwrap();
+        let again = give(
+            &mut map,
+            &user("k1", "alicia", None),
+            &local,
+            &mut BTreeSet::new(),
+        )
+        .unwrap();
         assert_eq!(again, a);
         assert_eq!(map.users["k1"].name, "alicia");
         // Everyone else gets another id, until the range is full.
         let mut seen = BTreeSet::from([a]);
         for i in 2..=8 {
             let key = format!("k{i}");
-            let id = map
-                .assign(&user(&key, &key, None), &local, &mut BTreeSet::new())
-                .unwrap();
+            let id = give(
+                &mut map,
+                &user(&key, &key, None),
+                &local,
+                &mut BTreeSet::new(),
+            )
+            .unwrap();
             assert!(seen.insert(id), "{id} given twice");
         }
-        let full = map.assign(&user("k9", "x", None), &local, &mut BTreeSet::new());
+        let full = give(
+            &mut map,
+            &user("k9", "x", None),
+            &local,
+            &mut BTreeSet::new(),
+        );
         assert!(full.unwrap_err().contains("no free uid"));
         // An attribute asking for someone's id is refused; one moving its owner
         // retires the old id for good.
         let taken = map.users["k2"].id;
         assert!(
-            map.assign(
+            give(
+                &mut map,
                 &user("k1", "alicia", Some(taken)),
                 &local,
                 &mut BTreeSet::new()
@@ -194,7 +235,8 @@ mod tests {
             .is_err()
         );
         assert_eq!(
-            map.assign(
+            give(
+                &mut map,
                 &user("k1", "alicia", Some(5000)),
                 &local,
                 &mut BTreeSet::new()
@@ -203,8 +245,13 @@ mod tests {
         );
         assert!(map.retired_uids.contains(&a));
         assert!(
-            map.assign(&user("k10", "y", Some(a)), &local, &mut BTreeSet::new())
-                .is_err()
+            give(
+                &mut map,
+                &user("k10", "y", Some(a)),
+                &local,
+                &mut BTreeSet::new()
+            )
+            .is_err()
         );
     }
 
@@ -212,17 +259,19 @@ mod tests {
     fn local_ids_and_ids_given_in_the_same_sync_are_never_shared() {
         let mut map = IdMap::default();
         let local = BTreeSet::from([0, 4000]);
-        let e = map.assign(&user("k", "root2", Some(0)), &local, &mut BTreeSet::new());
+        let e = give(
+            &mut map,
+            &user("k", "root2", Some(0)),
+            &local,
+            &mut BTreeSet::new(),
+        );
         assert!(e.unwrap_err().contains("local"));
         let mut in_use = BTreeSet::new();
         assert_eq!(
-            map.assign(&user("a", "a", Some(7000)), &local, &mut in_use),
+            give(&mut map, &user("a", "a", Some(7000)), &local, &mut in_use),
             Ok(7000)
         );
-        assert!(
-            map.assign(&user("b", "b", Some(7000)), &local, &mut in_use)
-                .is_err()
-        );
+        assert!(give(&mut map, &user("b", "b", Some(7000)), &local, &mut in_use).is_err());
         // A remembered id that a local entry has taken since is not used.
         map.users.insert(
             "c".into(),
@@ -231,10 +280,7 @@ mod tests {
                 name: "c".into(),
             },
         );
-        assert!(
-            map.assign(&user("c", "c", None), &local, &mut in_use)
-                .is_err()
-        );
+        assert!(give(&mut map, &user("c", "c", None), &local, &mut in_use).is_err());
     }
 
     #[test]
@@ -245,9 +291,15 @@ mod tests {
             range: (200_000, 299_999),
             ..user(k, k, None)
         };
-        let a1 = one.assign(&r("ka"), &none, &mut BTreeSet::new()).unwrap();
-        let b2 = two.assign(&r("kb"), &none, &mut BTreeSet::new()).unwrap();
-        let a2 = two.assign(&r("ka"), &none, &mut BTreeSet::new()).unwrap();
+        let a1 = one
+            .assign(&r("ka"), &none, &mut BTreeSet::new(), &BTreeSet::new())
+            .unwrap();
+        let b2 = two
+            .assign(&r("kb"), &none, &mut BTreeSet::new(), &BTreeSet::new())
+            .unwrap();
+        let a2 = two
+            .assign(&r("ka"), &none, &mut BTreeSet::new(), &BTreeSet::new())
+            .unwrap();
         assert_eq!(a1, a2);
         assert_ne!(a1, b2);
     }
