@@ -45,7 +45,12 @@ pub fn run<P: PamContext, S: AsRef<str>>(pam: &mut P, phase: Phase, args: &[S]) 
         }
         Err(_) => Level::Notice,
     };
-    pam.log(level, &decision_line(&subject, &result, phase));
+    // The profile puts the session phase in every login's stack: with nothing to do
+    // (create_home off, no local account) it says nothing, rather than a line per login.
+    let nothing_to_do = phase == Phase::Session && matches!(result, Err(Denial::NotOurs(_)));
+    if !nothing_to_do {
+        pam.log(level, &decision_line(&subject, &result, phase));
+    }
     match result {
         Ok(_) => PamCode::Success,
         Err(d) => d.code(phase),
@@ -835,6 +840,27 @@ mod tests {
             logged[0].1.starts_with("ignored user=\"alice\""),
             "{logged:?}"
         );
+        std::fs::remove_file(file).unwrap();
+    }
+
+    #[test]
+    fn the_session_phase_is_silent_with_nothing_to_do() {
+        let file = config_file("session_off");
+        let config = format!("config={}", file.display());
+        let mut pam = FakePam::new(b"alice", b"pw");
+        assert_eq!(run(&mut pam, Phase::Session, &[&config]), PamCode::Ignore);
+        assert!(pam.logged.borrow().is_empty(), "{:?}", pam.logged.borrow());
+        // A broken config is still said, at every phase.
+        let mut pam = FakePam::new(b"alice", b"pw");
+        assert_eq!(
+            run(
+                &mut pam,
+                Phase::Session,
+                &["config=/nonexistent/pam_crowd.toml"]
+            ),
+            PamCode::ServiceErr
+        );
+        assert_eq!(pam.logged.borrow().len(), 1);
         std::fs::remove_file(file).unwrap();
     }
 
