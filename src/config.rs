@@ -18,7 +18,7 @@ use crate::crowd::Protocol;
 use crate::policy::AccessRules;
 
 mod nss;
-pub use nss::{DEFAULT_NSS_DIR, NssConfig, SessionConfig};
+pub use nss::{DEFAULT_NSS_DIR, LOWEST_ID, NssConfig, SessionConfig};
 
 /// Where the module looks when no `config=` argument is given.
 pub const DEFAULT_PATH: &str = "/etc/pam_crowd.toml";

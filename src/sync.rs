@@ -15,8 +15,8 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::{self, DirBuilder};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nss_crowd_files::{Files, Group, Passwd, check_group_name, check_text, check_user_name};
@@ -24,8 +24,8 @@ use nss_crowd_files::{Files, Group, Passwd, check_group_name, check_text, check_
 pub use ids::{Assigned, IdMap, Kind};
 pub use local::Local;
 
-use crate::cache::store::Lock;
-use crate::config::NssConfig;
+use crate::cache::store::{self, Lock};
+use crate::config::{LOWEST_ID, NssConfig};
 use crate::crowd::{Attributes, CrowdError, Directory, User};
 
 /// The file (in `[nss] dir`, mode 0600) remembering every id given.
@@ -231,9 +231,9 @@ fn id_attribute(attributes: &Attributes, key: &str) -> Result<Option<u32>, Strin
         return Ok(None);
     };
     match single(attributes, key).and_then(|v| v.parse::<u32>().ok()) {
-        Some(id) if (1000..u32::MAX - 1).contains(&id) && id != 65534 => Ok(Some(id)),
+        Some(id) if (LOWEST_ID..u32::MAX - 1).contains(&id) && id != 65534 => Ok(Some(id)),
         _ => Err(format!(
-            "its {key} attribute {values:?} is not one id of 1000 or more (system ids are not Crowd's)"
+            "its {key} attribute {values:?} is not one id of {LOWEST_ID} or more (system ids are not Crowd's)"
         )),
     }
 }
@@ -346,24 +346,10 @@ impl Plan {
             Lock::acquire(&map).map_err(|e| SyncError::Files(dir.to_owned(), e.to_string()))?;
         let json = serde_json::to_vec_pretty(&self.ids)
             .map_err(|e| SyncError::Files(map.clone(), e.to_string()))?;
-        write_private(&map, &json).map_err(io_err)?;
+        // The cache store's atomic replace (0600, fsync, rename), under its lock taken above.
+        store::write(&map, &json).map_err(|e| SyncError::Files(map.clone(), e.to_string()))?;
         nss_crowd_files::write(dir, &self.users, &self.groups).map_err(io_err)
     }
-}
-
-/// Replaces `path` with `bytes`, mode 0600 (root's alone), synced.
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let staged = path.with_extension("json.new");
-    let _ = fs::remove_file(&staged);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&staged)?;
-    file.set_permissions(fs::Permissions::from_mode(0o600))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&staged, path)
 }
 
 /// Reads the id map of `dir`; none yet is an empty map.

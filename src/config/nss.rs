@@ -21,7 +21,7 @@ const DEFAULT_SHELL: &str = "/bin/bash";
 /// A sync that would drop more than this share of the users synced last refuses.
 const DEFAULT_MAX_DROP: f64 = 0.2;
 /// Ids below this are the system's (and 65534 is nobody's): never Crowd users'.
-const LOWEST_ID: u32 = 1000;
+pub const LOWEST_ID: u32 = 1000;
 
 /// `[nss]`, validated.
 #[derive(Debug, Clone, PartialEq)]
