@@ -18,7 +18,7 @@ use crate::crowd::Protocol;
 use crate::policy::AccessRules;
 
 mod nss;
-pub use nss::{DEFAULT_NSS_DIR, LOWEST_ID, NssConfig, SessionConfig};
+pub use nss::{DEFAULT_NSS_DIR, LOWEST_ID, NssConfig, SessionConfig, is_normal_path};
 
 /// Where the module looks when no `config=` argument is given.
 pub const DEFAULT_PATH: &str = "/etc/pam_crowd.toml";
@@ -127,6 +127,9 @@ pub struct Config {
     pub nss: NssConfig,
     /// The `[session]` table: home directories.
     pub session: SessionConfig,
+    /// Names the system resolves to a uid below this (and `root`) are the host's own
+    /// accounts: never authenticated, admitted or served keys through Crowd.
+    pub min_uid: u32,
 }
 
 /// The `[cache]` table, validated. Both uses are off by default.
@@ -277,6 +280,7 @@ struct RawConfig {
     password_change_url: Option<Spanned<String>>,
     nss: Option<Spanned<nss::RawNss>>,
     session: Option<Spanned<nss::RawSession>>,
+    min_uid: Option<Spanned<u32>>,
 }
 
 /// `url` is a string or a list of strings.
@@ -461,10 +465,26 @@ impl RawConfig {
             None => CacheConfig::default(),
             Some(c) => c.into_inner().validate(&err)?,
         };
-        let nss = match self.nss {
+        let mut nss = match self.nss {
             None => NssConfig::default(),
             Some(n) => n.into_inner().validate(&err)?,
         };
+        let min_uid = match self.min_uid {
+            None => LOWEST_ID,
+            Some(m) if *m.get_ref() == 0 || *m.get_ref() > nss.uids.0 => {
+                return Err(err(
+                    m.span(),
+                    "min_uid",
+                    format!(
+                        "must be between 1 and [nss] uid_min ({}): synced users must stay above it",
+                        nss.uids.0
+                    ),
+                ));
+            }
+            Some(m) => m.into_inner(),
+        };
+        // Crowd's uidNumber attributes below it are the host's ids, not Crowd's.
+        nss.min_uid = min_uid.max(LOWEST_ID);
         let session = match self.session {
             None => SessionConfig::default(),
             Some(s) => s.into_inner().validate(&err)?,
@@ -486,6 +506,7 @@ impl RawConfig {
             password_change_url,
             nss,
             session,
+            min_uid,
         })
     }
 }

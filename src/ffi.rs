@@ -138,7 +138,9 @@ impl PamContext for RealPam<'_> {
             Level::Info => 6,
             Level::Debug => 7,
         };
-        let Ok(line) = CString::new(line.replace('\0', "\\0")) else {
+        // Escaped here too, whatever the caller did: one call is always one line,
+        // whatever Crowd put in its messages.
+        let Ok(line) = CString::new(crate::outcome::printable(line)) else {
             return;
         };
         // SAFETY: the message is passed as an argument to a constant "%s" format,
@@ -229,6 +231,11 @@ pub(crate) fn local_account(name: &str) -> std::io::Result<Option<(u32, u32, std
         }
     }
     Err(std::io::ErrorKind::OutOfMemory.into())
+}
+
+/// The uid NSS gives `name` (`getpwnam_r`), or `None` when it knows no such user.
+pub(crate) fn local_account_uid(name: &str) -> std::io::Result<Option<u32>> {
+    Ok(local_account(name)?.map(|(uid, _, _)| uid))
 }
 
 /// `renameat2(RENAME_NOREPLACE)`: moves `from` to `to` only if `to` does not exist

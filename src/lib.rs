@@ -11,6 +11,7 @@ pub mod config;
 pub mod crowd;
 mod ffi;
 pub mod home;
+pub mod host;
 pub mod login;
 pub mod offline;
 pub mod options;

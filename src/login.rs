@@ -68,6 +68,11 @@ fn decide<P: PamContext, S: AsRef<str>>(
     subject.user = Some(user.clone());
     let options = Options::parse(args).map_err(Denial::Config)?;
     let config = Config::load(&options.config_path).map_err(|e| Denial::Config(e.to_string()))?;
+    // The host's own accounts are never Crowd's: decided before Crowd is asked.
+    // (The session phase has its own say: it makes no home for them.)
+    if phase != Phase::Session {
+        refuse_host_account(&config, &user)?;
+    }
 
     let settings = ClientSettings::from(&config);
     // The client authenticate used, with its open connection, when it can serve this
@@ -215,6 +220,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
             // hold it for the whole session (sshd ends the transaction at logout).
             drop(client);
             pam.keep_client(None);
+            let result = gone_from_crowd(&config, &user, result);
             match (result, &cache) {
                 (Err(Denial::Crowd(e)), Some(cache))
                     if config.cache.offline() && offline::crowd_unreachable(&e) =>
@@ -301,6 +307,9 @@ fn make_home(config: &Config, user: &str) -> Result<Granted, Denial> {
     let Some(owner) = home::Owner::lookup(user).map_err(Denial::Home)? else {
         return Err(Denial::NotOurs("no local account (passwd entry)".into()));
     };
+    if user == "root" || owner.uid < config.min_uid {
+        return Err(Denial::NotOurs("a local system account".into()));
+    }
     let made = home::ensure(&owner, &config.session).map_err(Denial::Home)?;
     Ok(Granted {
         detail: match made {
@@ -309,6 +318,39 @@ fn make_home(config: &Config, user: &str) -> Result<Granted, Denial> {
         },
         offline: false,
     })
+}
+
+/// Refuses a name that is the host's own account (see [`crate::host`]), before
+/// anything asks Crowd about it.
+pub fn refuse_host_account(config: &Config, user: &str) -> Result<(), Denial> {
+    match crate::host::system_account(user, config.min_uid) {
+        Some(why) => Err(Denial::HostAccount(why)),
+        None => Ok(()),
+    }
+}
+
+/// The account phase's answer, except that a user `pam-crowd sync` wrote whom Crowd
+/// no longer knows under this name is refused ([`Denial::GoneFromCrowd`]) rather
+/// than "unknown": stacks skip an unknown user, and the synced entry would let them in.
+pub fn gone_from_crowd(
+    config: &Config,
+    user: &str,
+    result: Result<Granted, Denial>,
+) -> Result<Granted, Denial> {
+    let why = match &result {
+        Err(Denial::Crowd(CrowdError::Refused {
+            reason: crate::crowd::Reason::UserNotFound,
+            ..
+        })) => "unknown user".to_owned(),
+        Err(Denial::NameMismatch { canonical }) => {
+            format!("Crowd has the name only as {canonical:?}")
+        }
+        _ => return result,
+    };
+    match crate::host::synced_user(&config.nss.dir, user) {
+        true => Err(Denial::GoneFromCrowd(why)),
+        false => result,
+    }
 }
 
 /// Crowd's auth_user, accepting only an active user under exactly the PAM name.

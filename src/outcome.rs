@@ -169,6 +169,13 @@ pub enum Denial {
     NotOurs(String),
     /// The session phase could not make the home directory.
     Home(String),
+    /// A local system account (root, or a uid below `min_uid`): the host's, never
+    /// Crowd's to decide. PAM_USER_UNKNOWN (PAM_IGNORE in a password change), so the
+    /// stack goes on to pam_unix; Crowd is not asked.
+    HostAccount(String),
+    /// A user `pam-crowd sync` wrote whom Crowd no longer knows under this name
+    /// (deleted or renamed): refused, not "unknown", which stacks would skip.
+    GoneFromCrowd(String),
 }
 
 impl Denial {
@@ -189,6 +196,8 @@ impl Denial {
                 Denial::Crowd(CrowdError::Refused { status: 403, .. }) => {
                     return PamCode::PermDenied;
                 }
+                // pam_unix changes the host's own passwords.
+                Denial::HostAccount(_) => return PamCode::Ignore,
                 _ => return self.code(Auth),
             }
         }
@@ -220,6 +229,8 @@ impl Denial {
             (Denial::PasswordExpired, _) => PamCode::NewAuthtokReqd,
             (Denial::NotOurs(_), _) => PamCode::Ignore,
             (Denial::Home(_), _) => PamCode::SessionErr,
+            (Denial::HostAccount(_), _) => PamCode::UserUnknown,
+            (Denial::GoneFromCrowd(_), _) => PamCode::PermDenied,
         }
     }
 }
@@ -283,6 +294,13 @@ impl fmt::Display for Denial {
             ),
             Denial::NotOurs(why) => write!(f, "not pam_crowd's to decide: {why}"),
             Denial::Home(why) => write!(f, "home directory not made: {why}"),
+            Denial::HostAccount(why) => {
+                write!(f, "not a Crowd user here: {why}; Crowd not asked")
+            }
+            Denial::GoneFromCrowd(why) => write!(
+                f,
+                "synced from Crowd, but Crowd no longer knows this user: {why}"
+            ),
         }
     }
 }
@@ -324,7 +342,8 @@ pub fn decision_line(subject: &Subject, result: &Result<Granted, Denial>, phase:
         .map(|t| format!(" [crowd {} ms]", t.elapsed().as_millis()))
         .unwrap_or_default();
     match result {
-        Ok(g) => format!("granted {head}: {}{took}", g.detail),
+        // The detail may quote Crowd (why an offline grant was made): escaped too.
+        Ok(g) => format!("granted {head}: {}{took}", printable(&g.detail)),
         // Not a refusal: another module decides.
         Err(d) if d.code(phase) == PamCode::Ignore => {
             format!("ignored {head}: {}{took}", printable(&d.to_string()))
@@ -407,6 +426,8 @@ mod tests {
                 code: PamCode::ConvErr,
             },
             Denial::Panic,
+            Denial::HostAccount("x".into()),
+            Denial::GoneFromCrowd("x".into()),
         ];
         let change = |update| {
             Phase::Password(PasswordStep {
@@ -417,8 +438,8 @@ mod tests {
         for d in all {
             for phase in [Phase::Auth, Phase::Account, change(false), change(true)] {
                 let code = d.code(phase);
-                // The one exception: a password change for a user Crowd does not
-                // know is another module's.
+                // The exceptions: a password change for a user Crowd does not know,
+                // or for the host's own account, is another module's.
                 let not_ours = matches!(phase, Phase::Password(_))
                     && d.code(phase) == PamCode::Ignore
                     && matches!(
@@ -426,7 +447,7 @@ mod tests {
                         Denial::Crowd(CrowdError::Refused {
                             reason: Reason::UserNotFound,
                             ..
-                        })
+                        }) | Denial::HostAccount(_)
                     );
                 assert!(
                     not_ours || ![PamCode::Success, PamCode::Ignore].contains(&code),
@@ -486,6 +507,17 @@ mod tests {
             assert_eq!(PamCode::from_raw(code as i32), code);
         }
         assert_eq!(PamCode::from_raw(999), PamCode::SystemErr);
+    }
+
+    #[test]
+    fn a_grant_quoting_crowd_is_one_line_too() {
+        let granted = Granted {
+            detail: "checked offline (Crowd: 503 down\ngranted user=\"root\")".into(),
+            offline: true,
+        };
+        let line = decision_line(&Subject::default(), &Ok(granted), Phase::Auth);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.contains("down\\ngranted"), "{line}");
     }
 
     #[test]

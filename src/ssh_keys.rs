@@ -112,7 +112,9 @@ pub fn serve(config: &Config, crowd: &impl Directory, user: &str, attribute: &st
         offline: None,
         cache_problems: Vec::new(),
     };
-    let user = match login::check_username(user.as_bytes().to_vec()) {
+    let checked = login::check_username(user.as_bytes().to_vec())
+        .and_then(|user| login::refuse_host_account(config, &user).map(|()| user));
+    let user = match checked {
         Ok(user) => user,
         Err(denial) => {
             served.result = Err(denial);

@@ -84,7 +84,7 @@ pub fn fetch(
 pub struct Plan {
     pub users: Vec<Passwd>,
     pub groups: Vec<Group>,
-    /// One line per Crowd user or group left out.
+    /// One line per Crowd user or group left out, or value of theirs refused.
     pub skipped: Vec<String>,
     pub ids: IdMap,
 }
@@ -101,7 +101,18 @@ pub fn plan(fetched: &Fetched, local: &Local, ids: &IdMap, nss: &NssConfig) -> P
         reserved: ids.reserved(Kind::User),
     };
     for (user, attributes) in fetched.users.iter().filter(|(u, _)| u.active) {
-        match user_entry(user, attributes, local, &mut plan.ids, &mut uids, nss) {
+        let mut notes = Vec::new();
+        let entry = user_entry(
+            user,
+            attributes,
+            local,
+            &mut plan.ids,
+            &mut uids,
+            nss,
+            &mut notes,
+        );
+        plan.skipped.append(&mut notes);
+        match entry {
             Ok(entry) => plan.users.push(entry),
             Err(why) => plan
                 .skipped
@@ -137,6 +148,7 @@ fn user_entry(
     ids: &mut IdMap,
     given: &mut Ids,
     nss: &NssConfig,
+    notes: &mut Vec<String>,
 ) -> Result<Passwd, String> {
     let name = &user.name;
     check_user_name(name)?;
@@ -149,17 +161,30 @@ fn user_entry(
             kind: Kind::User,
             key,
             name,
-            wanted: id_attribute(attributes, "uidNumber")?,
+            wanted: id_attribute(attributes, "uidNumber", nss.min_uid)?,
             range: nss.uids,
         },
         &local.uids,
         &mut given.in_use,
         &given.reserved,
     )?;
-    let gid = id_attribute(attributes, "gidNumber")?.unwrap_or(nss.primary_gid);
+    let gid = id_attribute(attributes, "gidNumber", nss.min_uid)?.unwrap_or(nss.primary_gid);
     let path_attribute =
         |key: &str| single(attributes, key).filter(|v| v.starts_with('/') && check_text(v).is_ok());
-    let home = path_attribute("homeDirectory").unwrap_or_else(|| nss.home.replace("{name}", name));
+    let template = || nss.home.replace("{name}", name);
+    let home = match single(attributes, "homeDirectory") {
+        None => template(),
+        Some(home) => match home_below_bases(&home, &nss.home_bases) {
+            Ok(()) => home,
+            Err(why) => {
+                notes.push(format!(
+                    "user {name:?}: homeDirectory {home:?} refused ({why}); {:?} used",
+                    template()
+                ));
+                template()
+            }
+        },
+    };
     let shell = path_attribute("loginShell").unwrap_or_else(|| nss.shell.clone());
     let gecos = user
         .display_name
@@ -194,7 +219,7 @@ fn group_entry(
             kind: Kind::Group,
             key: name,
             name,
-            wanted: id_attribute(&group.attributes, "gidNumber")?,
+            wanted: id_attribute(&group.attributes, "gidNumber", nss.min_uid)?,
             range: nss.gids,
         },
         &local.gids,
@@ -217,6 +242,20 @@ fn group_entry(
     })
 }
 
+/// Whether a Crowd `homeDirectory` may be a home here: an absolute, normalised path
+/// strictly below one of `bases`. Crowd must not name `/etc`, `/home/../root` or
+/// a base itself as someone's home: the session phase creates and hands it over.
+pub fn home_below_bases(home: &str, bases: &[PathBuf]) -> Result<(), String> {
+    if !crate::config::is_normal_path(home) {
+        return Err("not an absolute, normalised path on one line".into());
+    }
+    let path = Path::new(home);
+    match bases.iter().any(|b| path.starts_with(b) && path != b) {
+        true => Ok(()),
+        false => Err(format!("not below [nss] home_bases {bases:?}")),
+    }
+}
+
 /// The one value of a single-valued attribute.
 fn single(attributes: &Attributes, key: &str) -> Option<String> {
     match attributes.get(key).map(Vec::as_slice) {
@@ -225,15 +264,19 @@ fn single(attributes: &Attributes, key: &str) -> Option<String> {
     }
 }
 
-/// A numeric id attribute: absent is `None`; present, it must be a usable id.
-fn id_attribute(attributes: &Attributes, key: &str) -> Result<Option<u32>, String> {
+/// A numeric id attribute: absent is `None`; present, it must be a usable id, not
+/// below `lowest` (the host's ids).
+fn id_attribute(attributes: &Attributes, key: &str, lowest: u32) -> Result<Option<u32>, String> {
     let Some(values) = attributes.get(key) else {
         return Ok(None);
     };
     match single(attributes, key).and_then(|v| v.parse::<u32>().ok()) {
-        Some(id) if (LOWEST_ID..u32::MAX - 1).contains(&id) && id != 65534 => Ok(Some(id)),
+        Some(id) if (lowest.max(LOWEST_ID)..u32::MAX - 1).contains(&id) && id != 65534 => {
+            Ok(Some(id))
+        }
         _ => Err(format!(
-            "its {key} attribute {values:?} is not one id of {LOWEST_ID} or more (system ids are not Crowd's)"
+            "its {key} attribute {values:?} is not one id of {} or more (system ids are not Crowd's)",
+            lowest.max(LOWEST_ID)
         )),
     }
 }

@@ -43,8 +43,14 @@ pub struct NssConfig {
     pub home: String,
     /// Shell of users without a `loginShell` attribute.
     pub shell: String,
+    /// Where a Crowd `homeDirectory` may point: strictly below one of these. Default:
+    /// the directory part of `home` (`/home` for `/home/{name}`).
+    pub home_bases: Vec<PathBuf>,
     /// The share (0 to 1) of the last sync's users a sync may drop without `--force`.
     pub max_drop: f64,
+    /// Ids below this are the host's: a Crowd `uidNumber`/`gidNumber` under it is
+    /// refused. The larger of [`LOWEST_ID`] and the top-level `min_uid`.
+    pub min_uid: u32,
 }
 
 impl Default for NssConfig {
@@ -58,7 +64,9 @@ impl Default for NssConfig {
             primary_gid: DEFAULT_PRIMARY_GID,
             home: DEFAULT_HOME.into(),
             shell: DEFAULT_SHELL.into(),
+            home_bases: vec![PathBuf::from("/home")],
             max_drop: DEFAULT_MAX_DROP,
+            min_uid: LOWEST_ID,
         }
     }
 }
@@ -77,6 +85,7 @@ pub(super) struct RawNss {
     primary_gid: Option<Spanned<u32>>,
     home: Option<Spanned<String>>,
     shell: Option<Spanned<String>>,
+    home_bases: Option<Spanned<Vec<String>>>,
     max_drop: Option<Spanned<f64>>,
 }
 
@@ -123,18 +132,38 @@ impl RawNss {
             (self.shell, "nss.shell", &mut nss.shell, ""),
         ] {
             if let Some(path) = value {
-                let ok = path.get_ref().starts_with('/')
-                    && nss_crowd_files::check_text(path.get_ref()).is_ok();
+                // A home template must read the same however it is walked.
+                let ok = is_normal_path(&path.get_ref().replace("{name}", "n"));
                 if !ok {
                     return Err(err(
                         path.span(),
                         key,
-                        format!("must be an absolute path without ':'{hint}"),
+                        format!("must be an absolute, normalised path without ':'{hint}"),
                     ));
                 }
                 *target = path.into_inner();
             }
         }
+        nss.home_bases = match self.home_bases {
+            None => vec![template_base(&nss.home)],
+            Some(list) => {
+                let span = list.span();
+                let mut bases = Vec::new();
+                for base in list.into_inner() {
+                    if !is_normal_path(&base) || base == "/" {
+                        return Err(err(
+                            span,
+                            "nss.home_bases",
+                            "each must be an absolute, normalised directory other than / \
+                             (no `.`, `..` or `//`), such as \"/home\""
+                                .into(),
+                        ));
+                    }
+                    bases.push(PathBuf::from(base));
+                }
+                bases
+            }
+        };
         if let Some(share) = self.max_drop {
             if !(0.0..=1.0).contains(share.get_ref()) {
                 return Err(err(
@@ -147,6 +176,29 @@ impl RawNss {
         }
         Ok(nss)
     }
+}
+
+/// The directory part of a `home` template: the path up to the component holding
+/// `{name}` (`/home` for `/home/{name}`), or its parent when no component does.
+fn template_base(template: &str) -> PathBuf {
+    let components: Vec<&str> = template.split('/').collect();
+    let upto = components
+        .iter()
+        .position(|c| c.contains("{name}"))
+        .unwrap_or(components.len().saturating_sub(1));
+    let base = components[..upto].join("/");
+    PathBuf::from(if base.is_empty() { "/" } else { &base })
+}
+
+/// An absolute path with no empty, `.` or `..` component and no trailing slash, on
+/// one line without ':' (a passwd field): the same path however it is read.
+pub fn is_normal_path(path: &str) -> bool {
+    path == "/"
+        || (path.starts_with('/')
+            && nss_crowd_files::check_text(path).is_ok()
+            && path[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".."))
 }
 
 /// `KEY_min..=KEY_max` with defaults, above the system's ids and not reversed.

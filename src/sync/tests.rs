@@ -155,7 +155,61 @@ fn the_diff_counts_and_the_guard_refuses_large_drops() {
         .unwrap();
     assert_eq!((d.users_removed, d.users_changed), (1, 1));
     assert!(Plan::drops_too_many(&d, 0.2) && !Plan::drops_too_many(&d, 0.5));
-    assert!(d.to_string().contains("- user bob:x:5001:"), "{d}");
+    assert!(d.to_string().contains("- user bob:*:5001:"), "{d}");
     assert!(d.to_string().contains("~ user alice:"), "{d}");
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn crowd_homes_are_taken_only_below_the_home_bases() {
+    let nss = NssConfig::default();
+    let bases = &nss.home_bases;
+    assert_eq!(bases, &[PathBuf::from("/home")]);
+    assert!(home_below_bases("/home/alice", bases).is_ok());
+    assert!(home_below_bases("/home/staff/alice", bases).is_ok());
+    for bad in [
+        "/home/../etc/sudoers.d",
+        "/home/./alice",
+        "/home//alice",
+        "/home/alice/",
+        "/home",
+        "/homeless/alice",
+        "/etc",
+        "home/alice",
+        "/home/al\nice",
+        "/home/a:b",
+    ] {
+        assert!(home_below_bases(bad, bases).is_err(), "{bad:?}");
+    }
+    let mut crowd = fetched();
+    crowd.users[0]
+        .1
+        .insert("homeDirectory".into(), vec!["/home/../etc".into()]);
+    crowd.users[1]
+        .1
+        .insert("homeDirectory".into(), vec!["/home/staff/bob".into()]);
+    let plan = plan(&crowd, &local(), &IdMap::default(), &nss);
+    assert_eq!(plan.users[0].home, "/home/alice", "the template instead");
+    assert_eq!(plan.users[1].home, "/home/staff/bob");
+    let notes = plan.skipped.join("\n");
+    assert!(
+        notes.contains("user \"alice\": homeDirectory \"/home/../etc\" refused"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn crowd_ids_below_min_uid_are_refused() {
+    let nss = NssConfig {
+        min_uid: 6000,
+        ..NssConfig::default()
+    };
+    let plan = plan(&fetched(), &local(), &IdMap::default(), &nss);
+    assert!(
+        plan.skipped
+            .iter()
+            .any(|s| s.contains("user \"bob\" skipped: its uidNumber")),
+        "{:?}",
+        plan.skipped
+    );
 }

@@ -18,4 +18,5 @@ mod offline;
 mod password;
 mod soap;
 mod stacking;
+mod trust;
 mod unavailable;

@@ -136,11 +136,11 @@ fn a_renamed_user_keeps_the_uid_and_the_drop_guard_holds_back_a_shrinking_answer
     let before = std::fs::read(site.dir().join("passwd")).expect("passwd");
     let dry = site.sync(&["--dry-run"]);
     assert_eq!(dry.code, 0, "{}", dry.stderr);
-    assert!(dry.stdout.contains("- user alice:x:"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("- user alice:*:"), "{}", dry.stdout);
     let added = dry
         .stdout
         .lines()
-        .find(|l| l.starts_with("+ user alicia:x:"));
+        .find(|l| l.starts_with("+ user alicia:*:"));
     let proposed = added
         .and_then(|l| l.split(':').nth(2))
         .and_then(|u| u.parse().ok());
@@ -299,7 +299,7 @@ fn glibc_answers_getent_and_id_from_the_synced_files() {
             .trim()
             .to_owned()
     };
-    let alice_line = format!("alice:x:{alice}:100:alice Test:/home/alice:/bin/bash");
+    let alice_line = format!("alice:*:{alice}:100:alice Test:/home/alice:/bin/bash");
     assert_eq!(section("passwd alice"), alice_line, "{out}");
     assert_eq!(section("passwd uid"), alice_line, "{out}");
     assert!(
@@ -329,7 +329,7 @@ fn glibc_answers_getent_and_id_from_the_synced_files() {
     assert!(
         section("all")
             .lines()
-            .any(|l| l.starts_with("erin:x:250000:")),
+            .any(|l| l.starts_with("erin:*:250000:")),
         "enumeration: {out}"
     );
     assert!(

@@ -1,6 +1,9 @@
 //! The entries and their lines, in the formats of passwd(5) and group(5).
 
-/// A passwd(5) entry. The password field is always `x`: Crowd checks passwords.
+/// A passwd(5) entry. The password field is always `*`: Crowd checks passwords, and
+/// with `*` (not `x`) pam_unix's account phase finds no shadow entry to require, as
+/// for SSSD's users, so synced users pass the distributions' stacks with no local
+/// password or shadow line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Passwd {
     pub name: String,
@@ -58,7 +61,7 @@ impl Passwd {
     /// The line, without its newline.
     pub fn line(&self) -> String {
         format!(
-            "{}:x:{}:{}:{}:{}:{}",
+            "{}:*:{}:{}:{}:{}:{}",
             self.name, self.uid, self.gid, self.gecos, self.home, self.shell
         )
     }
@@ -118,7 +121,7 @@ mod tests {
         };
         assert_eq!(
             p.line(),
-            "alice:x:200001:100:Alice Liddell:/home/alice:/bin/bash"
+            "alice:*:200001:100:Alice Liddell:/home/alice:/bin/bash"
         );
         assert_eq!(Passwd::parse(&p.line()), Some(p));
         let g = Group {

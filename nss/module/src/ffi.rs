@@ -91,7 +91,9 @@ unsafe fn fill_passwd(
     // SAFETY: per the function's contract.
     let mut packer = Packer::new(unsafe { buffer(buf, buflen) });
     let name = packer.string(&p.name)?;
-    let password = packer.string("x")?;
+    // `*`, not `x`: there is no shadow entry, and pam_unix's account phase then has
+    // nothing to check (it refuses an `x` without one).
+    let password = packer.string("*")?;
     let gecos = packer.string(&p.gecos)?;
     let home = packer.string(&p.home)?;
     let shell = packer.string(&p.shell)?;

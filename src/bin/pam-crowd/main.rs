@@ -269,6 +269,7 @@ fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -
     let mut phase = Phase::Account;
     let result = (|| {
         let user = login::check_username(d.user.clone().into_bytes())?;
+        login::refuse_host_account(config, &user)?;
         let known = if with_password {
             phase = Phase::Auth;
             let password = read_password().map_err(|e| Denial::Config(e.to_string()))?;
@@ -286,13 +287,14 @@ fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -
         } else {
             None
         };
-        login::account(
+        let result = login::account(
             client,
             &user,
             known.as_ref(),
             &rules,
             &mut Answers::default(),
-        )
+        );
+        login::gone_from_crowd(config, &user, result)
     })();
     let service = d
         .service

@@ -13,6 +13,10 @@ use crate::{Report, Status, failure, read_password_as};
 /// application's write permission in Crowd at work, for admins. The offline cache,
 /// when on and this process may use it, follows.
 pub fn run(config: &Config, client: &Client, user: &str) -> Report {
+    // The host's own accounts change their passwords with passwd(1), never in Crowd.
+    if let Err(denial) = login::refuse_host_account(config, user) {
+        return failure(Status::No, format!("{denial}: nothing changed"));
+    }
     let read = |prompt: &str| read_password_as(prompt).map_err(|e| e.to_string());
     let new = match (read("New password: "), read("Retype new password: ")) {
         (Ok(a), Ok(b)) if a == b => a,

@@ -82,7 +82,7 @@ fn every_lookup_finds_what_was_written_and_nothing_else() {
     assert_eq!(names, ["alice", "bob", "jürgen"]);
     assert_eq!(files.groups().unwrap().len(), 3);
     let passwd = fs::read_to_string(dir.0.join("passwd")).unwrap();
-    assert!(passwd.starts_with("alice:x:200001:100:alice (Crowd):/home/alice:/bin/bash\n"));
+    assert!(passwd.starts_with("alice:*:200001:100:alice (Crowd):/home/alice:/bin/bash\n"));
     for name in ["passwd", "group", "passwd.index", "group.index"] {
         let mode = fs::metadata(dir.0.join(name)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o644, "{name}");
