@@ -209,6 +209,10 @@ impl Config {
         if !inline_secret {
             check_ownership(&config.secret_file, true)?;
         }
+        // Whoever can change the trusted CAs can impersonate Crowd and approve any login.
+        if let Some(ca) = &config.ca_file {
+            check_owner_and_mode(ca, "ca_file", false)?;
+        }
         Ok(config)
     }
 
@@ -220,7 +224,7 @@ impl Config {
                 path: path.to_owned(),
                 line,
                 key: line.and_then(|l| key_on_line(text, l)),
-                message: one_line(e.message()),
+                message: without_values(e.message()),
             }
         })?;
         raw.validate(path, text)
@@ -607,17 +611,22 @@ pub const KEYS_GROUP: &str = "pam-crowd-keys";
 /// server), or, when it holds the application password, read (like sssd), except by
 /// the [`KEYS_GROUP`].
 pub fn check_ownership(path: &Path, holds_secret: bool) -> Result<(), ConfigError> {
+    let what = if holds_secret {
+        "password file"
+    } else {
+        "config file"
+    };
+    check_owner_and_mode(path, what, holds_secret)
+}
+
+/// [`check_ownership`] for a file named `what` in its messages.
+fn check_owner_and_mode(path: &Path, what: &str, holds_secret: bool) -> Result<(), ConfigError> {
     use std::os::unix::fs::MetadataExt;
     let fail = |message: String| ConfigError {
         path: path.to_owned(),
         line: None,
         key: None,
         message,
-    };
-    let what = if holds_secret {
-        "password file"
-    } else {
-        "config file"
     };
     let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot open {what}: {e}")))?;
     let mode = meta.mode() & 0o7777;
@@ -734,6 +743,31 @@ fn key_on_line(text: &str, line: usize) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c));
     plain.then(|| key.to_owned())
+}
+
+/// The parser's message without the value it quotes: serde says "invalid type:
+/// integer `8675309123`, expected a string", and that value may be the secret. What
+/// was expected stays (it names our types); an unknown key's name stays (a key, not
+/// a value); anything else quoted is cut.
+fn without_values(message: &str) -> String {
+    let message = one_line(message);
+    if message.starts_with("unknown field") || message.starts_with("missing field") {
+        return message;
+    }
+    if let Some((what, expected)) = message.split_once(", expected ") {
+        let what = what.split(':').next().unwrap_or("invalid value");
+        return format!("{what}: expected {expected}");
+    }
+    // Cut every `quoted` part.
+    let mut out = String::new();
+    for (i, part) in message.split('`').enumerate() {
+        out.push_str(if i % 2 == 0 {
+            part
+        } else {
+            "(value not shown)"
+        });
+    }
+    out
 }
 
 fn one_line(s: &str) -> String {

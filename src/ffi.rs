@@ -1,7 +1,7 @@
 //! The only unsafe code: [`PamContext`] over a real libpam handle, plus the libpam
 //! functions pam-bindings does not wrap (`pam_get_authtok`, `pam_syslog`, and a
 //! `pam_get_user` that hands back bytes rather than refusing non-UTF-8 names), and the
-//! two libc calls std lacks that the session phase needs (`getpwnam_r`, `renameat2`).
+//! `getpwnam_r`, which std lacks (the session phase's directory calls are rustix's).
 
 use std::ffi::{CStr, CString, c_char, c_int};
 
@@ -236,32 +236,4 @@ pub(crate) fn local_account(name: &str) -> std::io::Result<Option<(u32, u32, std
 /// The uid NSS gives `name` (`getpwnam_r`), or `None` when it knows no such user.
 pub(crate) fn local_account_uid(name: &str) -> std::io::Result<Option<u32>> {
     Ok(local_account(name)?.map(|(uid, _, _)| uid))
-}
-
-/// `renameat2(RENAME_NOREPLACE)`: moves `from` to `to` only if `to` does not exist
-/// (`AlreadyExists` otherwise), in one step no concurrent login can come between.
-pub(crate) fn rename_noreplace(
-    from: &std::path::Path,
-    to: &std::path::Path,
-) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let from =
-        CString::new(from.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    let to =
-        CString::new(to.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    // SAFETY: both paths are NUL-terminated strings that outlive the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }

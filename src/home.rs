@@ -1,23 +1,39 @@
 //! `[session] create_home`: the session phase makes a missing home directory, as
 //! pam_mkhomedir does, for Crowd users who have no local account made by hand.
 //!
-//! The home is built in a private directory beside it (mode 0700, root's): the
-//! skeleton copied without following any symlink, each file's owner then mode set
-//! after its contents, the directory's owner and mode last. It is then moved into
-//! place with `renameat2(RENAME_NOREPLACE)`, so a concurrent login either finds the
-//! finished home or builds its own and discards it; nobody sees a half-made one.
+//! It runs as root on a path from the passwd database, which for synced users Crowd
+//! wrote: so it never follows a link anyone could have planted. The path is walked
+//! from `/` one component at a time (`openat(O_DIRECTORY|O_NOFOLLOW)`), every
+//! directory on the way must be root's and not writable by group or others (a home
+//! below `/tmp` is refused), and everything after is done through directory handles:
+//! the home is built in a private staging directory in its parent (mode 0700,
+//! root's), the skeleton copied into it without following any link, each file's owner
+//! then mode set on its open handle after its contents, the directory's last. The
+//! staging directory is moved into place with `renameat2(RENAME_NOREPLACE)` only if
+//! its name still holds the directory built, so a concurrent login either finds the
+//! finished home or builds its own and discards it, and nobody sees a half-made one.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, RenameFlags, Stat, Uid};
+use rustix::io::Errno;
 
 use crate::config::SessionConfig;
 
 /// Bounds on the skeleton copied: deeper or larger is not a skeleton.
 const MAX_DEPTH: usize = 16;
 const MAX_ENTRIES: usize = 10_000;
+/// How every directory is opened: never through a link, never inherited by children.
+const DIR: OFlags = OFlags::DIRECTORY
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::RDONLY)
+    .union(OFlags::CLOEXEC);
 
 /// Whom a home is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,144 +70,253 @@ pub enum Made {
 
 /// Makes `owner`'s home unless it exists.
 pub fn ensure(owner: &Owner, session: &SessionConfig) -> Result<Made, String> {
-    let home = &owner.home;
-    if !home.is_absolute() || home.parent().is_none() {
+    ensure_below(Path::new("/"), owner, session, &mut |_| {})
+}
+
+/// [`ensure`] with the home's path taken below `root` instead of `/` (tests build
+/// homes in a scratch directory), calling `staged` with the staging directory's path
+/// once it exists and before anything is copied into it (tests use it to swap the
+/// directory for a link, as an attacker racing the login would).
+pub fn ensure_below(
+    root: &Path,
+    owner: &Owner,
+    session: &SessionConfig,
+    staged: &mut dyn FnMut(&Path),
+) -> Result<Made, String> {
+    let home = owner.home.to_str().unwrap_or_default();
+    if !crate::config::is_normal_path(home) || home == "/" {
         return Err(format!(
-            "home {:?} is not an absolute path below /",
-            home.display()
+            "home {home:?} is not an absolute, normalised path below /"
         ));
     }
-    match fs::symlink_metadata(home) {
-        Ok(_) => return Ok(Made::Existed),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{}: {e}", home.display())),
+    let mut components: Vec<&OsStr> = owner.home.iter().skip(1).collect();
+    let Some(name) = components.pop() else {
+        return Err(format!("home {home:?} has no name"));
+    };
+    let fail = |path: &Path, e: Errno| format!("{}: {}", path.display(), io::Error::from(e));
+
+    // The parent, reached without following a link, through trusted directories only.
+    let mut at = root.to_path_buf();
+    let mut parent = rfs::open(root, DIR, Mode::empty()).map_err(|e| fail(root, e))?;
+    check_trusted(&parent, &at)?;
+    for component in components {
+        at.push(component);
+        let next = match rfs::openat(&parent, component, DIR, Mode::empty()) {
+            Err(Errno::NOENT) => {
+                match rfs::mkdirat(&parent, component, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(fail(&at, e)),
+                }
+                rfs::openat(&parent, component, DIR, Mode::empty())
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            Errno::LOOP | Errno::NOTDIR => format!(
+                "{}: a symbolic link or not a directory: refused on the way to a home",
+                at.display()
+            ),
+            e => fail(&at, e),
+        })?;
+        check_trusted(&next, &at)?;
+        parent = next;
     }
-    let parent = home.parent().unwrap_or(Path::new("/"));
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(parent)
-        .map_err(|e| format!("{}: {e}", parent.display()))?;
+
+    match rfs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(_) => return Ok(Made::Existed),
+        Err(Errno::NOENT) => {}
+        Err(e) => return Err(fail(&owner.home, e)),
+    }
     // One staging directory per call: logins in one process (threads) never share.
     static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let staging = parent.join(format!(
-        ".{}.pam_crowd-{}-{}",
-        home.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = fs::remove_dir_all(&staging);
-    let built = build(&staging, owner, session)
-        .and_then(|()| crate::ffi::rename_noreplace(&staging, home).map_err(|e| (home.clone(), e)));
+    let mut staging = b".".to_vec();
+    staging.extend_from_slice(name.as_bytes());
+    staging.extend_from_slice(
+        format!(
+            ".pam_crowd-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        )
+        .as_bytes(),
+    );
+    let staging = OsStr::from_bytes(&staging);
+    let staging_path = at.join(staging);
+    rfs::mkdirat(&parent, staging, Mode::from_raw_mode(0o700))
+        .map_err(|e| fail(&staging_path, e))?;
+    let built = (|| {
+        let stage = rfs::openat(&parent, staging, DIR, Mode::empty())?;
+        staged(&staging_path);
+        build(&stage, owner, session)?;
+        // Only the directory built becomes the home: if the name now holds anything
+        // else (a link to /etc, say), nothing is moved.
+        let named = rfs::statat(&parent, staging, AtFlags::SYMLINK_NOFOLLOW)?;
+        if !same_file(&named, &rfs::fstat(&stage)?) {
+            return Err(Errno::STALE);
+        }
+        rfs::renameat_with(&parent, staging, &parent, name, RenameFlags::NOREPLACE)
+    })();
     match built {
         Ok(()) => Ok(Made::Created),
-        Err((_, e))
-            if matches!(
-                e.kind(),
-                io::ErrorKind::AlreadyExists | io::ErrorKind::DirectoryNotEmpty
-            ) =>
-        {
-            let _ = fs::remove_dir_all(&staging);
+        Err(Errno::EXIST | Errno::NOTEMPTY) => {
+            remove_at(&parent, staging, 0);
             Ok(Made::Existed)
         }
-        Err((path, e)) => {
-            let _ = fs::remove_dir_all(&staging);
-            Err(format!("{}: {e}", path.display()))
+        Err(Errno::STALE) => {
+            remove_at(&parent, staging, 0);
+            Err(format!(
+                "{}: replaced while the home was made: nothing moved into place",
+                staging_path.display()
+            ))
+        }
+        Err(e) => {
+            remove_at(&parent, staging, 0);
+            Err(fail(&owner.home, e))
         }
     }
 }
 
-type Failure = (PathBuf, io::Error);
-
-fn at(path: &Path) -> impl Fn(io::Error) -> Failure + '_ {
-    move |e| (path.to_owned(), e)
+/// A directory on the way to a home must be root's (or, for tests run as another
+/// user, this process's) and writable by nobody else: otherwise its owner or group
+/// could swap what lies below it between our steps.
+fn check_trusted(dir: &OwnedFd, path: &Path) -> Result<(), String> {
+    let stat =
+        rfs::fstat(dir).map_err(|e| format!("{}: {}", path.display(), io::Error::from(e)))?;
+    let euid = rustix::process::geteuid().as_raw();
+    if stat.st_uid != 0 && stat.st_uid != euid {
+        return Err(format!(
+            "{} is owned by uid {}, not root: no home is made below it",
+            path.display(),
+            stat.st_uid
+        ));
+    }
+    if stat.st_mode & 0o022 != 0 {
+        return Err(format!(
+            "{} is writable by group or others (mode {:04o}): no home is made below it",
+            path.display(),
+            stat.st_mode & 0o7777
+        ));
+    }
+    Ok(())
 }
 
-/// The home's contents in `staging`, owner and mode set, ready to move.
-fn build(staging: &Path, owner: &Owner, session: &SessionConfig) -> Result<(), Failure> {
-    DirBuilder::new()
-        .mode(0o700)
-        .create(staging)
-        .map_err(at(staging))?;
+fn same_file(a: &Stat, b: &Stat) -> bool {
+    a.st_dev == b.st_dev && a.st_ino == b.st_ino
+}
+
+/// The home's contents in the staging directory `stage`, owner and mode set on its
+/// handle last.
+fn build(stage: &OwnedFd, owner: &Owner, session: &SessionConfig) -> Result<(), Errno> {
     let mut budget = MAX_ENTRIES;
-    match fs::symlink_metadata(&session.skel) {
-        Ok(meta) if meta.is_dir() => {
-            copy_tree(&session.skel, staging, owner, session.umask, 0, &mut budget)?
-        }
-        // No skeleton: an empty home, as pam_mkhomedir makes.
-        _ => {}
+    // No skeleton (or not a directory): an empty home, as pam_mkhomedir makes.
+    if let Ok(skel) = rfs::open(&session.skel, DIR, Mode::empty()) {
+        copy_tree(&skel, stage, owner, session.umask, 0, &mut budget)?;
     }
-    std::os::unix::fs::chown(staging, Some(owner.uid), Some(owner.gid)).map_err(at(staging))?;
-    fs::set_permissions(staging, fs::Permissions::from_mode(0o777 & !session.umask))
-        .map_err(at(staging))
+    chown(stage, owner)?;
+    rfs::fchmod(stage, Mode::from_raw_mode(0o777 & !session.umask))
 }
 
-/// Copies the entries of `from` into `to`: directories, regular files and symlinks
-/// (as symlinks), nothing else; never following a link.
+fn chown(fd: &OwnedFd, owner: &Owner) -> Result<(), Errno> {
+    rfs::fchown(
+        fd,
+        Some(Uid::from_raw(owner.uid)),
+        Some(Gid::from_raw(owner.gid)),
+    )
+}
+
+/// Copies the entries of directory `from` into directory `to`: directories, regular
+/// files and symlinks (as symlinks), nothing else; never following a link.
 fn copy_tree(
-    from: &Path,
-    to: &Path,
+    from: &OwnedFd,
+    to: &OwnedFd,
     owner: &Owner,
     umask: u32,
     depth: usize,
     budget: &mut usize,
-) -> Result<(), Failure> {
+) -> Result<(), Errno> {
     if depth > MAX_DEPTH {
-        return Err((
-            from.to_owned(),
-            io::Error::other("the skeleton is too deep"),
-        ));
+        return Err(Errno::LOOP);
     }
-    for entry in fs::read_dir(from).map_err(at(from))? {
-        let entry = entry.map_err(at(from))?;
-        *budget = budget.checked_sub(1).ok_or_else(|| {
-            (
-                from.to_owned(),
-                io::Error::other("the skeleton has too many entries"),
-            )
-        })?;
-        let source = entry.path();
-        let target = to.join(entry.file_name());
-        let meta = fs::symlink_metadata(&source).map_err(at(&source))?;
-        let mode = meta.mode() & 0o777 & !umask;
-        let kind = meta.file_type();
-        if kind.is_symlink() {
-            let link = fs::read_link(&source).map_err(at(&source))?;
-            std::os::unix::fs::symlink(&link, &target).map_err(at(&target))?;
-            std::os::unix::fs::lchown(&target, Some(owner.uid), Some(owner.gid))
-                .map_err(at(&target))?;
-        } else if kind.is_dir() {
-            DirBuilder::new()
-                .mode(0o700)
-                .create(&target)
-                .map_err(at(&target))?;
-            copy_tree(&source, &target, owner, umask, depth + 1, budget)?;
-            std::os::unix::fs::chown(&target, Some(owner.uid), Some(owner.gid))
-                .map_err(at(&target))?;
-            fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(at(&target))?;
-        } else if kind.is_file() {
-            let mut input = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&source)
-                .map_err(at(&source))?;
-            let mut output: File = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&target)
-                .map_err(at(&target))?;
-            io::copy(&mut input, &mut output).map_err(at(&target))?;
-            std::os::unix::fs::fchown(&output, Some(owner.uid), Some(owner.gid))
-                .map_err(at(&target))?;
-            output
-                .set_permissions(fs::Permissions::from_mode(mode))
-                .map_err(at(&target))?;
+    for entry in rfs::Dir::read_from(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        *budget = budget.checked_sub(1).ok_or(Errno::NOSPC)?;
+        let stat = rfs::statat(from, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        let mode = Mode::from_raw_mode(stat.st_mode & 0o777 & !umask);
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Symlink => {
+                let target = rfs::readlinkat(from, name, Vec::new())?;
+                rfs::symlinkat(&*target, to, name)?;
+                rfs::chownat(
+                    to,
+                    name,
+                    Some(Uid::from_raw(owner.uid)),
+                    Some(Gid::from_raw(owner.gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )?;
+            }
+            FileType::Directory => {
+                rfs::mkdirat(to, name, Mode::from_raw_mode(0o700))?;
+                let source = rfs::openat(from, name, DIR, Mode::empty())?;
+                let target = rfs::openat(to, name, DIR, Mode::empty())?;
+                copy_tree(&source, &target, owner, umask, depth + 1, budget)?;
+                chown(&target, owner)?;
+                rfs::fchmod(&target, mode)?;
+            }
+            FileType::RegularFile => {
+                let input = rfs::openat(
+                    from,
+                    name,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                let output = rfs::openat(
+                    to,
+                    name,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )?;
+                let (mut input, mut output) = (File::from(input), File::from(output));
+                io::copy(&mut input, &mut output)
+                    .map_err(|e| e.raw_os_error().map_or(Errno::IO, Errno::from_raw_os_error))?;
+                let output = OwnedFd::from(output);
+                chown(&output, owner)?;
+                rfs::fchmod(&output, mode)?;
+            }
+            // Devices, fifos, sockets: not part of a home.
+            _ => {}
         }
     }
     Ok(())
+}
+
+/// Removes `name` in `dir` and everything below it, without following a link: a
+/// link is removed itself. Best effort: what cannot be removed stays.
+fn remove_at(dir: &OwnedFd, name: &OsStr, depth: usize) {
+    if depth <= MAX_DEPTH {
+        if let Ok(inner) = rfs::openat(dir, name, DIR, Mode::empty()) {
+            let names: Vec<Vec<u8>> = match rfs::Dir::read_from(&inner) {
+                Ok(entries) => entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_bytes().to_vec())
+                    .filter(|n| n != b"." && n != b"..")
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            for entry in names {
+                remove_at(&inner, OsStr::from_bytes(&entry), depth + 1);
+            }
+            let _ = rfs::unlinkat(dir, name, AtFlags::REMOVEDIR);
+            return;
+        }
+    }
+    let _ = rfs::unlinkat(dir, name, AtFlags::empty());
 }
 
 #[cfg(test)]

@@ -160,6 +160,19 @@ fn load_refuses_files_others_can_read_or_change() {
     assert_eq!(e.path, secret, "{e}");
     chmod(&secret, 0o600);
     assert!(Config::load(&config).is_ok());
+    // The CA file: whoever may change it may impersonate Crowd.
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, "").unwrap();
+    std::fs::write(
+        &config,
+        "url = \"https://x\"\napplication = \"a\"\npassword_file = \"secret\"\nca_file = \"ca.pem\"\n",
+    )
+    .unwrap();
+    chmod(&ca, 0o666);
+    let e = Config::load(&config).unwrap_err();
+    assert!(e.path == ca && e.message.contains("writable"), "{e}");
+    chmod(&ca, 0o644);
+    assert!(Config::load(&config).is_ok());
     chmod(&config, 0o666);
     assert!(
         Config::load(&config)
@@ -285,4 +298,62 @@ fn only_the_keys_group_may_read_the_secret() {
     assert!(!only_keys_group_reads(0o640, 990, || None), "no such group");
     assert_eq!(group_id("root"), Some(0));
     assert_eq!(group_id("no-such-group-here"), None);
+}
+
+#[test]
+fn a_value_is_never_echoed_in_an_error() {
+    for (text, key) in [
+        (
+            "url = \"https://x\"\napplication = \"a\"\npassword = 8675309123\n",
+            "password",
+        ),
+        (
+            "url = \"https://x\"\napplication = \"a\"\npassword = [\"8675309123\"]\n",
+            "password",
+        ),
+        (
+            "url = \"https://x\"\napplication = \"a\"\npassword = \"p\"\ntimeout = \"8675309123\"\n",
+            "timeout",
+        ),
+        (
+            "url = \"https://x\"\napplication = \"a\"\npassword = \"p\"\nallow_http = 8675309123\n",
+            "allow_http",
+        ),
+    ] {
+        let e = parse(text).unwrap_err();
+        let shown = e.to_string();
+        assert!(!shown.contains("8675309123"), "{shown}");
+        assert_eq!(e.key.as_deref(), Some(key), "{shown}");
+        assert!(shown.contains("expected"), "{shown}");
+    }
+}
+
+#[test]
+fn min_uid_and_home_bases() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!((c.min_uid, c.nss.min_uid), (1000, 1000));
+    let c = parse(&format!("{MINIMAL}min_uid = 500\n")).unwrap();
+    assert_eq!((c.min_uid, c.nss.min_uid), (500, 1000));
+    let c = parse(&format!("{MINIMAL}min_uid = 5000\n")).unwrap();
+    assert_eq!(c.nss.min_uid, 5000);
+    for bad in ["min_uid = 0", "min_uid = 250000"] {
+        let e = parse(&format!("{MINIMAL}{bad}\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("min_uid"), "{e}");
+    }
+    assert_eq!(c.nss.home_bases, [PathBuf::from("/home")]);
+    let c = parse(&format!("{MINIMAL}[nss]\nhome = \"/srv/users/{{name}}\"\n")).unwrap();
+    assert_eq!(c.nss.home_bases, [PathBuf::from("/srv/users")]);
+    let c = parse(&format!(
+        "{MINIMAL}[nss]\nhome_bases = [\"/home\", \"/export/home\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(c.nss.home_bases.len(), 2);
+    for bad in [
+        "home_bases = [\"/\"]",
+        "home_bases = [\"/home/../etc\"]",
+        "home_bases = [\"home\"]",
+        "home = \"/home/../{name}\"",
+    ] {
+        assert!(parse(&format!("{MINIMAL}[nss]\n{bad}\n")).is_err(), "{bad}");
+    }
 }

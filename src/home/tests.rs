@@ -2,6 +2,11 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use super::*;
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+/// A scratch directory standing in for `/`: homes are made below it. Mode 0755 and
+/// ours, as `/` is root's; /tmp above it is not walked.
 struct Scratch(PathBuf);
 
 impl Scratch {
@@ -10,7 +15,18 @@ impl Scratch {
             std::env::temp_dir().join(format!("pam-crowd-home-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         Scratch(dir)
+    }
+
+    /// Makes `owner.home` (a path as below `/`) below the scratch root.
+    fn ensure(&self, owner: &Owner, session: &SessionConfig) -> Result<Made, String> {
+        ensure_below(&self.0, owner, session, &mut |_| {})
+    }
+
+    /// Where `home` (a path as below `/`) is on disk.
+    fn at(&self, home: &str) -> PathBuf {
+        self.0.join(home.trim_start_matches('/'))
     }
 }
 
@@ -50,14 +66,14 @@ fn skeleton(root: &Path) -> PathBuf {
 fn a_missing_home_is_made_from_the_skeleton_with_the_umask_and_no_link_followed() {
     let scratch = Scratch::new("made");
     let skel = skeleton(&scratch.0);
-    let home = scratch.0.join("home/alice");
-    let owner = me(home.clone());
+    let owner = me("/home/alice".into());
+    let home = scratch.at("/home/alice");
     let session = SessionConfig {
         create_home: true,
         skel,
         umask: 0o077,
     };
-    assert_eq!(ensure(&owner, &session), Ok(Made::Created));
+    assert_eq!(scratch.ensure(&owner, &session), Ok(Made::Created));
     let meta = fs::metadata(&home).unwrap();
     assert_eq!(
         (meta.uid(), meta.gid(), meta.mode() & 0o7777),
@@ -84,7 +100,7 @@ fn a_missing_home_is_made_from_the_skeleton_with_the_umask_and_no_link_followed(
     assert_eq!(leftovers.len(), 1, "no staging directory left");
     // Already there: not touched.
     fs::write(home.join("mine"), "kept").unwrap();
-    assert_eq!(ensure(&owner, &session), Ok(Made::Existed));
+    assert_eq!(scratch.ensure(&owner, &session), Ok(Made::Existed));
     assert_eq!(fs::read_to_string(home.join("mine")).unwrap(), "kept");
     assert!(!fs::symlink_metadata(home.join(".fifo")).is_ok_and(|m| m.file_type().is_fifo()));
 }
@@ -92,23 +108,28 @@ fn a_missing_home_is_made_from_the_skeleton_with_the_umask_and_no_link_followed(
 #[test]
 fn without_a_skeleton_the_home_is_empty_and_the_default_umask_gives_0755() {
     let scratch = Scratch::new("empty");
-    let home = scratch.0.join("alice");
+    let home = scratch.at("/alice");
     let session = SessionConfig {
         create_home: true,
         skel: scratch.0.join("no-skel"),
         ..SessionConfig::default()
     };
-    assert_eq!(ensure(&me(home.clone()), &session), Ok(Made::Created));
+    assert_eq!(
+        scratch.ensure(&me("/alice".into()), &session),
+        Ok(Made::Created)
+    );
     assert_eq!(fs::metadata(&home).unwrap().mode() & 0o7777, 0o755);
     assert_eq!(fs::read_dir(&home).unwrap().count(), 0);
-    assert!(ensure(&me("relative/home".into()), &session).is_err());
+    for bad in ["relative/home", "/home/../etc", "/home//alice", "/"] {
+        assert!(scratch.ensure(&me(bad.into()), &session).is_err(), "{bad}");
+    }
 }
 
 #[test]
 fn concurrent_logins_make_one_whole_home() {
     let scratch = Scratch::new("race");
     let skel = skeleton(&scratch.0);
-    let home = scratch.0.join("home/alice");
+    let home = scratch.at("/home/alice");
     let session = SessionConfig {
         create_home: true,
         skel,
@@ -116,7 +137,7 @@ fn concurrent_logins_make_one_whole_home() {
     };
     let results: Vec<Result<Made, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
-            .map(|_| s.spawn(|| ensure(&me(home.clone()), &session)))
+            .map(|_| s.spawn(|| scratch.ensure(&me("/home/alice".into()), &session)))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -128,5 +149,91 @@ fn concurrent_logins_make_one_whole_home() {
         fs::read_dir(scratch.0.join("home")).unwrap().count(),
         1,
         "no staging left"
+    );
+}
+
+#[test]
+fn a_base_others_may_write_or_a_link_on_the_way_is_refused() {
+    let scratch = Scratch::new("untrusted");
+    let session = SessionConfig {
+        create_home: true,
+        ..SessionConfig::default()
+    };
+    // A /tmp-like base: world-writable (sticky or not).
+    fs::create_dir(scratch.at("/tmp")).unwrap();
+    fs::set_permissions(scratch.at("/tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    let refused = scratch.ensure(&me("/tmp/alice".into()), &session);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("writable by group or others")),
+        "{refused:?}"
+    );
+    assert!(!scratch.at("/tmp/alice").exists());
+    // A link on the way, even to a good directory.
+    fs::create_dir(scratch.at("/real")).unwrap();
+    std::os::unix::fs::symlink(scratch.at("/real"), scratch.at("/home")).unwrap();
+    let refused = scratch.ensure(&me("/home/alice".into()), &session);
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("symbolic link")),
+        "{refused:?}"
+    );
+    assert_eq!(fs::read_dir(scratch.at("/real")).unwrap().count(), 0);
+}
+
+#[test]
+fn a_staging_directory_swapped_for_a_link_changes_nothing_outside_the_home() {
+    let scratch = Scratch::new("swap");
+    let skel = skeleton(&scratch.0);
+    // What the attacker wants chowned to them and filled: a directory of root's.
+    let victim = scratch.at("/etc");
+    fs::create_dir(&victim).unwrap();
+    fs::write(victim.join("shadow"), "root:!:1::::::\n").unwrap();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o751)).unwrap();
+    let before = fs::metadata(&victim).unwrap();
+    let session = SessionConfig {
+        create_home: true,
+        skel,
+        umask: 0o022,
+    };
+    let aside = scratch.at("/aside");
+    let mut swapped = false;
+    let result = ensure_below(
+        &scratch.0,
+        &me("/home/alice".into()),
+        &session,
+        &mut |staging| {
+            // While the home is being made: the staging directory moved away and a
+            // link to the victim put in its place.
+            fs::rename(staging, &aside).unwrap();
+            std::os::unix::fs::symlink(&victim, staging).unwrap();
+            swapped = true;
+        },
+    );
+    assert!(swapped);
+    assert!(
+        result.as_ref().is_err_and(|e| e.contains("replaced")),
+        "{result:?}"
+    );
+    let after = fs::metadata(&victim).unwrap();
+    assert_eq!(
+        (after.uid(), after.gid(), after.mode()),
+        (before.uid(), before.gid(), before.mode()),
+        "the victim's owner and mode are untouched"
+    );
+    let mut names: Vec<_> = fs::read_dir(&victim)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["shadow"], "nothing copied into the victim");
+    assert!(
+        fs::symlink_metadata(scratch.at("/home/alice")).is_err(),
+        "no home, and no link to the victim as a home"
+    );
+    assert_eq!(
+        fs::read_dir(scratch.at("/home")).unwrap().count(),
+        0,
+        "the planted link is cleaned away too"
     );
 }

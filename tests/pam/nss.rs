@@ -366,10 +366,10 @@ fn the_session_phase_makes_the_home_of_a_synced_user() {
     let skel = scratch.dir.join("skel");
     std::fs::create_dir_all(&skel).expect("skel");
     std::fs::write(skel.join(".profile"), "# from skel\n").expect("skel file");
-    let homes = scratch.dir.join("home");
+    // Homes are made only below root-owned directories nobody else may write: not
+    // below /tmp, so /home here is a tmpfs of the namespace's own.
     let site = Site::new(&format!(
-        "home = \"{}/{{name}}\"\n[session]\ncreate_home = true\nskel = {:?}\numask = \"0077\"\n",
-        homes.display(),
+        "home = \"/home/{{name}}\"\n[session]\ncreate_home = true\nskel = {:?}\numask = \"0077\"\n",
         skel.display().to_string()
     ));
     assert_eq!(site.sync(&[]).code, 0);
@@ -382,34 +382,27 @@ fn the_session_phase_makes_the_home_of_a_synced_user() {
          pamtester -v crowd-session alice open_session 2>&1; echo \"exit $?\"",
         site.host.dir.join("pam.d").display()
     );
-    let first = with_nss(&site.dir(), &open);
-    assert!(
-        first.stdout.contains("exit 0"),
-        "{}{}",
-        first.stdout,
-        first.stderr
+    let done = with_nss(
+        &site.dir(),
+        &format!(
+            "mount -t tmpfs -o mode=755 tmpfs /home\n{open}\necho \"--- stat\"\n\
+             stat -c '%u %g %a' /home/alice /home/alice/.profile\necho \"--- again\"\n{open}"
+        ),
     );
-    assert!(
-        first
-            .stdout
-            .contains(&format!("home {}/alice created", homes.display())),
-        "{}",
-        first.stdout
-    );
+    let out = &done.stdout;
+    let (first, rest) = out.split_once("--- stat\n").expect(out);
+    let (stat, again) = rest.split_once("--- again\n").expect(out);
+    assert!(first.contains("exit 0"), "{out}{}", done.stderr);
+    assert!(first.contains("home /home/alice created"), "{out}");
     let alice = site.uid_of("alice").expect("alice");
-    use std::os::unix::fs::MetadataExt;
-    let home = std::fs::metadata(homes.join("alice")).expect("home made");
     assert_eq!(
-        (home.uid(), home.gid(), home.mode() & 0o7777),
-        (alice, 100, 0o700)
+        stat,
+        format!("{alice} 100 700\n{alice} 100 600\n"),
+        "the home and its skeleton file are alice's: {out}"
     );
-    let profile = std::fs::metadata(homes.join("alice/.profile")).expect("skel copied");
-    assert_eq!((profile.uid(), profile.mode() & 0o777), (alice, 0o600));
-    let again = with_nss(&site.dir(), &open);
     assert!(
-        again.stdout.contains("exit 0") && again.stdout.contains("exists"),
-        "{}",
-        again.stdout
+        again.contains("exit 0") && again.contains("exists"),
+        "{out}"
     );
 }
 

@@ -2,9 +2,12 @@
 //! poking at the module by hand.
 //!
 //! Usage: crowd-double [--https] [--hang] [--writable] [--soap-only] [--port N] [--ca-out FILE]
+//!                     [--user NAME:PASSWORD:GROUP]...
 //! `--hang`: accept every request and never answer (a Crowd that is down but
 //! still holds its port). `--writable`: the application may change users' attributes.
 //! `--soap-only`: a Crowd before 2.1, with the SOAP service and no REST API.
+//! `--user`: one more active user, a member of GROUP (a Crowd user named `root`,
+//! say, as anyone allowed to create Crowd users could make).
 //! Prints one line, `url=URL ca_file=FILE`, once it is listening.
 
 use crowd_double::{Double, Fault, Fixture, Transport};
@@ -25,6 +28,17 @@ fn main() {
             "--soap-only" => soap_only = true,
             "--port" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or(0),
             "--ca-out" => ca_out = args.next(),
+            "--user" => {
+                let spec = args.next().unwrap_or_default();
+                let Some((name, password, group)) = spec
+                    .split_once(':')
+                    .and_then(|(n, rest)| rest.split_once(':').map(|(p, g)| (n, p, g)))
+                else {
+                    eprintln!("crowd-double: --user takes NAME:PASSWORD:GROUP");
+                    std::process::exit(2);
+                };
+                fixture = fixture.user(name, password, true).member(group, name);
+            }
             other => {
                 eprintln!("crowd-double: unknown argument {other:?}");
                 std::process::exit(2);
