@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use nss_crowd_files::{Files, Group, Passwd, check_group_name, check_text, check_user_name};
 
 pub use ids::{Assigned, IdMap, Kind};
-pub use local::Local;
+pub use local::{Local, system_accounts};
 
 use crate::cache::store::{self, Lock};
 use crate::config::{LOWEST_ID, NssConfig};

@@ -35,6 +35,15 @@ impl Local {
     }
 }
 
+/// The names in the passwd-format file `passwd` that are the host's own accounts:
+/// `root`, and every uid below `min_uid`.
+pub fn system_accounts(passwd: &Path, min_uid: u32) -> io::Result<Vec<String>> {
+    Ok(entries(&std::fs::read_to_string(passwd)?)
+        .filter(|(name, id)| name == "root" || id.is_some_and(|id| id < min_uid))
+        .map(|(name, _)| name)
+        .collect())
+}
+
 /// `name` and the third field (the id) of each line; comments, NIS `+`/`-` lines and
 /// blank lines are skipped (their names are still kept from shadowing).
 fn entries(text: &str) -> impl Iterator<Item = (String, Option<u32>)> + '_ {
@@ -66,6 +75,8 @@ mod tests {
             ]
         );
         let system = Local::system().unwrap();
+        let accounts = system_accounts(Path::new("/etc/passwd"), 1000).unwrap();
+        assert!(accounts.contains(&"root".to_string()) && accounts.contains(&"daemon".to_string()));
         assert!(system.users.contains("root") && system.uids.contains(&0));
         assert!(system.groups.contains("root") && system.gids.contains(&0));
     }

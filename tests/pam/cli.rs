@@ -37,6 +37,7 @@ fn check_passes_every_step_of_a_good_setup() {
         "connect: ok",
         "tls: ok",
         "application: ok",
+        "local accounts: ok: none of the",
     ] {
         assert!(out.stdout.contains(line), "{line} missing:\n{}", out.stdout);
     }
@@ -57,6 +58,28 @@ fn check_passes_every_step_of_a_good_setup() {
     };
     assert!(said("config").contains(protocol), "{report}");
     assert!(said("application").contains(via), "{report}");
+}
+
+#[test]
+fn check_warns_of_crowd_users_named_like_local_system_accounts() {
+    let fixture = Fixture::demo().user("root", "root-crowd-pw", true).user(
+        "daemon",
+        "daemon-crowd-pw",
+        false,
+    );
+    let double = Double::start(fixture, Transport::Https);
+    let host = private_host(&double, RULES);
+    let out = pam_crowd(&host, &["check"], "");
+    assert_eq!(out.code, 0, "a warning, not a failure: {}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "local accounts: WARNING: Crowd has users named like local system accounts: root, daemon"
+        ),
+        "{}",
+        out.stdout
+    );
+    let report = pam_crowd(&host, &["check", "--json"], "").json();
+    assert_eq!(step(&report, "local accounts")["warning"], true);
 }
 
 #[test]
@@ -259,10 +282,11 @@ fn sessions_are_created_validated_and_terminated() {
     // The double's tokens hold '/' and '+': they must travel as one path segment.
     assert!(token.contains('/') && token.contains('+'), "{token}");
 
+    // The token on standard input, as documented: never in argv, where ps shows it.
     let ok = pam_crowd(
         &host,
-        &["session", "validate", &token, "--remote", "10.1.1.1"],
-        "",
+        &["session", "validate", "--remote", "10.1.1.1"],
+        &format!("{token}\n"),
     );
     assert_eq!((ok.code, ok.stdout.trim()), (0, "valid: session of alice"));
     let elsewhere = pam_crowd(
@@ -273,8 +297,14 @@ fn sessions_are_created_validated_and_terminated() {
     assert_eq!(elsewhere.code, 1);
 
     assert_eq!(
-        pam_crowd(&host, &["session", "terminate", &token], "").code,
+        pam_crowd(&host, &["session", "terminate"], &format!("{token}\n")).code,
         0
+    );
+    let none = pam_crowd(&host, &["session", "terminate"], "");
+    assert!(
+        none.code == 2 && none.stderr.contains("no token"),
+        "{}",
+        none.stderr
     );
     assert_eq!(
         pam_crowd(&host, &["session", "validate", &token], "").code,

@@ -19,6 +19,8 @@ struct Step {
     url: Option<String>,
     step: &'static str,
     ok: bool,
+    /// Passed, with something the admin should know.
+    warning: bool,
     detail: String,
     hint: Option<&'static str>,
 }
@@ -29,8 +31,17 @@ impl Step {
             url: url.map(str::to_owned),
             step,
             ok: true,
+            warning: false,
             detail,
             hint: None,
+        }
+    }
+
+    fn warning(step: &'static str, detail: String, hint: &'static str) -> Step {
+        Step {
+            warning: true,
+            hint: Some(hint),
+            ..Step::ok(None, step, detail)
         }
     }
 
@@ -39,6 +50,7 @@ impl Step {
             url: url.map(str::to_owned),
             step,
             ok: false,
+            warning: false,
             detail,
             hint: Some(hint),
         }
@@ -79,9 +91,71 @@ pub fn run(path: &Path) -> Report {
             for url in &config.urls {
                 check_url(&config, url, &mut steps);
             }
+            if steps.iter().any(|s| s.step == "application" && s.ok) {
+                steps.push(check_local_accounts(&config));
+            }
         }
     }
     report(steps)
+}
+
+/// Whether Crowd has users named like this host's own accounts (root, uids below
+/// `min_uid`): pam_crowd never admits them, but their existence says someone can
+/// create Crowd users with such names, which other applications may trust.
+fn check_local_accounts(config: &Config) -> Step {
+    let names = match pam_crowd::sync::system_accounts(Path::new("/etc/passwd"), config.min_uid) {
+        Ok(names) => names,
+        Err(e) => {
+            return Step::warning(
+                "local accounts",
+                format!("/etc/passwd: {e}"),
+                "cannot tell which local accounts Crowd must not name",
+            );
+        }
+    };
+    let client = match Client::new(
+        &ClientSettings::from(config),
+        Deadline::after(config.timeout),
+    ) {
+        Ok(client) => client,
+        Err(e) => return Step::warning("local accounts", e.to_string(), "see the steps above"),
+    };
+    let mut in_crowd = Vec::new();
+    for name in &names {
+        client.begin(Deadline::after(config.timeout));
+        match client.user(name) {
+            Ok(user) => in_crowd.push(user.name),
+            Err(CrowdError::Refused { .. }) => {}
+            Err(e) => {
+                return Step::warning(
+                    "local accounts",
+                    format!("could not ask Crowd about {name:?}: {e}"),
+                    "run pam-crowd check again when Crowd answers",
+                );
+            }
+        }
+    }
+    if in_crowd.is_empty() {
+        return Step::ok(
+            None,
+            "local accounts",
+            format!(
+                "none of the {} local system accounts (root, uids below min_uid {}) is a Crowd user",
+                names.len(),
+                config.min_uid
+            ),
+        );
+    }
+    Step::warning(
+        "local accounts",
+        format!(
+            "Crowd has users named like local system accounts: {} (pam_crowd never \
+             authenticates, admits or serves keys for them here: min_uid {})",
+            in_crowd.join(", "),
+            config.min_uid
+        ),
+        "remove or rename them in Crowd, and check who may create Crowd users",
+    )
 }
 
 /// The `[cache]` directory, as the module will find it when run as root.
@@ -256,6 +330,9 @@ fn report(steps: Vec<Step>) -> Report {
                 .map(|u| format!("{u} "))
                 .unwrap_or_default();
             match (s.ok, s.hint) {
+                (true, Some(hint)) if s.warning => {
+                    format!("{place}{}: WARNING: {} (hint: {hint})", s.step, s.detail)
+                }
                 (true, _) => format!("{place}{}: ok: {}", s.step, s.detail),
                 (false, Some(hint)) => {
                     format!("{place}{}: FAILED: {} (hint: {hint})", s.step, s.detail)
@@ -267,7 +344,8 @@ fn report(steps: Vec<Step>) -> Report {
     let json = json!({
         "ok": all_ok,
         "steps": steps.iter().map(|s| json!({
-            "url": s.url, "step": s.step, "ok": s.ok, "detail": s.detail, "hint": s.hint,
+            "url": s.url, "step": s.step, "ok": s.ok, "warning": s.warning,
+            "detail": s.detail, "hint": s.hint,
         })).collect::<Vec<_>>(),
     });
     Report {

@@ -104,14 +104,15 @@ enum SessionCommand {
         #[arg(long, value_name = "ADDR")]
         remote: Option<String>,
     },
-    /// Check a token (from the same address, when given).
+    /// Check a token (from the same address, when given). The token is read from
+    /// standard input when not given: an argument is visible to every user in `ps`.
     Validate {
-        token: String,
+        token: Option<String>,
         #[arg(long, value_name = "ADDR")]
         remote: Option<String>,
     },
-    /// End a session.
-    Terminate { token: String },
+    /// End a session. The token is read from standard input when not given.
+    Terminate { token: Option<String> },
 }
 
 /// Exit statuses: scripts branch on these.
@@ -360,7 +361,11 @@ fn session(
             }
         }
         SessionCommand::Validate { token, remote } => {
-            match client.validate_session(token, remote.as_deref()) {
+            let token = match given_or_read_token(token) {
+                Ok(token) => token,
+                Err(report) => return report,
+            };
+            match client.validate_session(&token, remote.as_deref()) {
                 Ok(session) => {
                     let user = session.user.clone().unwrap_or_default();
                     let mut report = shown(session, Status::Ok, "");
@@ -373,10 +378,34 @@ fn session(
                 Err(e) => crowd_error(e),
             }
         }
-        SessionCommand::Terminate { token } => match client.terminate_session(token) {
-            Ok(()) => Report::new(Status::Ok, "terminated", json!({ "terminated": true })),
-            Err(e) => crowd_error(e),
-        },
+        SessionCommand::Terminate { token } => {
+            let token = match given_or_read_token(token) {
+                Ok(token) => token,
+                Err(report) => return report,
+            };
+            match client.terminate_session(&token) {
+                Ok(()) => Report::new(Status::Ok, "terminated", json!({ "terminated": true })),
+                Err(e) => crowd_error(e),
+            }
+        }
+    }
+}
+
+/// The SSO token given as an argument, else read as a password is (one line of
+/// standard input, or from the terminal without echo): a token is a credential, and
+/// standard input keeps it out of `ps`.
+fn given_or_read_token(token: &Option<String>) -> Result<Zeroizing<String>, Report> {
+    if let Some(token) = token {
+        return Ok(Zeroizing::new(token.clone()));
+    }
+    let read =
+        read_password_as("SSO token: ").map_err(|e| failure(Status::Broken, e.to_string()))?;
+    match std::str::from_utf8(&read) {
+        Ok(token) if !token.trim().is_empty() => Ok(Zeroizing::new(token.trim().to_owned())),
+        _ => Err(failure(
+            Status::Broken,
+            "no token: give it on standard input (one line)".into(),
+        )),
     }
 }
 
