@@ -79,6 +79,11 @@ impl Secret {
         Secret(Zeroizing::new(value))
     }
 
+    /// Takes the secret out of the parser's value, leaving no copy behind.
+    fn from_spanned(value: Spanned<String>) -> Self {
+        Secret(Zeroizing::new(value.into_inner()))
+    }
+
     /// The secret itself, for building the Authorization header only.
     pub fn expose(&self) -> &str {
         &self.0
@@ -130,6 +135,20 @@ pub struct Config {
     /// Names the system resolves to a uid below this (and `root`) are the host's own
     /// accounts: never authenticated, admitted or served keys through Crowd.
     pub min_uid: u32,
+    /// `ssh_keys_application` and its `ssh_keys_password_file`: the read-only Crowd
+    /// application `authorized-keys` uses (see [`Config::load_for_keys`]).
+    pub ssh_keys_app: Option<KeysApplication>,
+}
+
+/// The Crowd application `pam-crowd authorized-keys` uses instead of the main one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysApplication {
+    /// Its name in Crowd.
+    pub application: String,
+    /// The file holding its password: the one secret the `pam-crowd-keys` group may read.
+    pub password_file: PathBuf,
+    /// Where `ssh_keys_password_file` is in the config, for errors.
+    file_line: usize,
 }
 
 /// The `[cache]` table, validated. Both uses are off by default.
@@ -196,28 +215,62 @@ struct ServiceOverride {
     deny_groups: Option<Vec<String>>,
 }
 
+/// Who a configuration is loaded for: which application's secret it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The module and the admin's commands: the main application.
+    Login,
+    /// `pam-crowd authorized-keys`, run by sshd as `pam-crowd-keys`: the read-only
+    /// `ssh_keys_application` when one is set (the main secret is not read).
+    Keys,
+}
+
 impl Config {
-    /// Reads and validates the file at `path`.
     /// Reads and validates the file at `path`, refusing files other users could read
     /// the secret from or change (see [`check_ownership`]).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = read_small_file(path, "config file")?;
-        let config = Config::parse(path, &text)?;
+        Config::load_for(path, Purpose::Login)
+    }
+
+    /// [`Config::load`] for `authorized-keys`: with `ssh_keys_application` set, the
+    /// client is that application's, and only its password file is read.
+    pub fn load_for_keys(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_for(path, Purpose::Keys)
+    }
+
+    fn load_for(path: &Path, purpose: Purpose) -> Result<Config, ConfigError> {
+        let text = Zeroizing::new(read_small_file(path, "config file")?);
+        let config = Config::parse_for(path, &text, purpose)?;
         // Each file once: the config itself is the secret's file when `password` is inline.
         let inline_secret = config.secret_file == path;
-        check_ownership(path, inline_secret)?;
+        check_ownership(
+            path,
+            if inline_secret {
+                Holds::MainSecret
+            } else {
+                Holds::Settings
+            },
+        )?;
         if !inline_secret {
-            check_ownership(&config.secret_file, true)?;
+            let holds = match (purpose, &config.ssh_keys_app) {
+                (Purpose::Keys, Some(_)) => Holds::KeysSecret,
+                _ => Holds::MainSecret,
+            };
+            check_ownership(&config.secret_file, holds)?;
         }
-        // Whoever can change the trusted CAs can impersonate Crowd and approve any login.
         if let Some(ca) = &config.ca_file {
-            check_owner_and_mode(ca, "ca_file", false)?;
+            check_ownership(ca, Holds::TrustedCas)?;
         }
         Ok(config)
     }
 
     /// Parses config text; `path` is used for error messages and relative `password_file`s.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        Config::parse_for(path, text, Purpose::Login)
+    }
+
+    /// [`Config::parse`] for `purpose`.
+    pub fn parse_for(path: &Path, text: &str, purpose: Purpose) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
             ConfigError {
@@ -227,7 +280,7 @@ impl Config {
                 message: without_values(e.message()),
             }
         })?;
-        raw.validate(path, text)
+        raw.validate(path, text, purpose)
     }
 
     /// The access rules that apply to PAM service `service`.
@@ -285,6 +338,8 @@ struct RawConfig {
     nss: Option<Spanned<nss::RawNss>>,
     session: Option<Spanned<nss::RawSession>>,
     min_uid: Option<Spanned<u32>>,
+    ssh_keys_application: Option<Spanned<String>>,
+    ssh_keys_password_file: Option<Spanned<PathBuf>>,
 }
 
 /// `url` is a string or a list of strings.
@@ -314,7 +369,7 @@ impl<'de> Deserialize<'de> for UrlList {
 }
 
 impl RawConfig {
-    fn validate(self, path: &Path, text: &str) -> Result<Config, ConfigError> {
+    fn validate(self, path: &Path, text: &str, purpose: Purpose) -> Result<Config, ConfigError> {
         let err = |span: std::ops::Range<usize>, key: &str, message: String| ConfigError {
             path: path.to_owned(),
             line: Some(line_of(text, span.start)),
@@ -343,19 +398,63 @@ impl RawConfig {
             ));
         }
 
+        let ssh_keys_app = match (self.ssh_keys_application, self.ssh_keys_password_file) {
+            (None, None) => None,
+            (Some(a), Some(f)) if !a.get_ref().trim().is_empty() => Some(KeysApplication {
+                application: a.get_ref().trim().to_owned(),
+                password_file: resolve_relative(path, f.get_ref()),
+                file_line: line_of(text, f.span().start),
+            }),
+            (Some(a), Some(_)) => {
+                return Err(err(
+                    a.span(),
+                    "ssh_keys_application",
+                    "must not be empty".into(),
+                ));
+            }
+            (Some(a), None) => {
+                return Err(err(
+                    a.span(),
+                    "ssh_keys_password_file",
+                    "missing: set it with ssh_keys_application".into(),
+                ));
+            }
+            (None, Some(f)) => {
+                return Err(err(
+                    f.span(),
+                    "ssh_keys_application",
+                    "missing: set it with ssh_keys_password_file".into(),
+                ));
+            }
+        };
+        let read_secret = |file: &Path, line: usize, key: &str| {
+            let text = Zeroizing::new(read_small_file(file, key).map_err(|mut e| {
+                e.line = Some(line);
+                e.key = Some(key.into());
+                e
+            })?);
+            // A trailing newline is an editor's, not part of the secret.
+            Ok::<_, ConfigError>(Secret::new(text.trim_end_matches(['\n', '\r']).to_owned()))
+        };
+
         let mut secret_file = path.to_owned();
+        let mut application = application;
+        // authorized-keys with its own application: the main secret is not read.
+        let keys_app = match (purpose, &ssh_keys_app) {
+            (Purpose::Keys, Some(keys)) => Some(keys),
+            _ => None,
+        };
         let app_password = match (self.password, self.password_file) {
-            (Some(p), None) => Secret::new(p.into_inner()),
+            (Some(p), None) if keys_app.is_some() => {
+                drop(Secret::from_spanned(p));
+                Secret::new(String::new())
+            }
+            (None, Some(_)) if keys_app.is_some() => Secret::new(String::new()),
+            (Some(p), None) => Secret::from_spanned(p),
             (None, Some(f)) => {
                 let file = resolve_relative(path, f.get_ref());
                 secret_file = file.clone();
-                let text = read_small_file(&file, "password_file").map_err(|mut e| {
-                    e.line = Some(line_of(text, f.span().start));
-                    e.key = Some("password_file".into());
-                    e
-                })?;
-                // A trailing newline is an editor's, not part of the secret.
-                Secret::new(text.trim_end_matches(['\n', '\r']).to_owned())
+                read_secret(&file, line_of(text, f.span().start), "password_file")?
             }
             (Some(p), Some(_)) => {
                 return Err(err(
@@ -372,6 +471,18 @@ impl RawConfig {
                     message: "missing: set `password` or `password_file`".into(),
                 });
             }
+        };
+        let app_password = match keys_app {
+            Some(keys) => {
+                secret_file = keys.password_file.clone();
+                application = keys.application.clone();
+                read_secret(
+                    &keys.password_file,
+                    keys.file_line,
+                    "ssh_keys_password_file",
+                )?
+            }
+            None => app_password,
         };
         if app_password.expose().is_empty() {
             return Err(ConfigError {
@@ -511,6 +622,7 @@ impl RawConfig {
             nss,
             session,
             min_uid,
+            ssh_keys_app,
         })
     }
 }
@@ -601,27 +713,35 @@ fn check_groups(groups: Vec<String>) -> Result<Vec<String>, String> {
     Ok(groups)
 }
 
-/// The system group whose members may read the file holding the application password
-/// (mode 0640, this group): the user sshd runs `pam-crowd authorized-keys` as, so that
-/// the AuthorizedKeysCommand need not run as root and users still cannot read it.
+/// The system group `pam-crowd authorized-keys` runs as (sshd's
+/// AuthorizedKeysCommandUser): it may read `ssh_keys_password_file` (mode 0640, this
+/// group), the read-only keys application's password, and no other secret.
 pub const KEYS_GROUP: &str = "pam-crowd-keys";
 
-/// Refuses a file that others could change (owned by another user than root or this
-/// process's, or writable by group or others: they could point `url` at their own
-/// server), or, when it holds the application password, read (like sssd), except by
-/// the [`KEYS_GROUP`].
-pub fn check_ownership(path: &Path, holds_secret: bool) -> Result<(), ConfigError> {
-    let what = if holds_secret {
-        "password file"
-    } else {
-        "config file"
-    };
-    check_owner_and_mode(path, what, holds_secret)
+/// What a file holds, which decides who else may read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    /// Settings: nobody else may change them (they could point `url` at their own server).
+    Settings,
+    /// The CAs trusted for Crowd: whoever can change them can impersonate Crowd.
+    TrustedCas,
+    /// The main application's password: root's alone (0600), like sssd's secrets.
+    MainSecret,
+    /// The keys application's password: also readable by [`KEYS_GROUP`] (0640).
+    KeysSecret,
 }
 
-/// [`check_ownership`] for a file named `what` in its messages.
-fn check_owner_and_mode(path: &Path, what: &str, holds_secret: bool) -> Result<(), ConfigError> {
+/// Refuses a file that others could change (owned by another user than root or this
+/// process's, or writable by group or others), or, when it holds a secret, read: only
+/// the keys application's password may be read by the [`KEYS_GROUP`].
+pub fn check_ownership(path: &Path, holds: Holds) -> Result<(), ConfigError> {
     use std::os::unix::fs::MetadataExt;
+    let what = match holds {
+        Holds::Settings => "config file",
+        Holds::TrustedCas => "ca_file",
+        Holds::MainSecret => "password file",
+        Holds::KeysSecret => "ssh_keys_password_file",
+    };
     let fail = |message: String| ConfigError {
         path: path.to_owned(),
         line: None,
@@ -630,29 +750,34 @@ fn check_owner_and_mode(path: &Path, what: &str, holds_secret: bool) -> Result<(
     };
     let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot open {what}: {e}")))?;
     let mode = meta.mode() & 0o7777;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = rustix::process::geteuid().as_raw();
     if meta.uid() != 0 && meta.uid() != euid {
         return Err(fail(format!(
-            "owned by uid {}, who could change it: run chown root {}",
+            "{what} owned by uid {}, who could change it: run chown root {}",
             meta.uid(),
             path.display()
         )));
     }
-    let (forbidden, why) = if holds_secret {
-        (
+    let (forbidden, why, fix) = match holds {
+        Holds::Settings | Holds::TrustedCas => (0o022, "writable by group or others", "go-w"),
+        Holds::MainSecret => (
             0o077,
             "readable or writable by group or others, and it holds the application password \
-             (only the group pam-crowd-keys may read it, with mode 0640)",
-        )
-    } else {
-        (0o022, "writable by group or others")
+             (root's alone; sshd's pam-crowd-keys reads ssh_keys_password_file instead)",
+            "go-rwx",
+        ),
+        Holds::KeysSecret => (
+            0o077,
+            "readable or writable by group or others, and it holds the keys application's \
+             password (only the group pam-crowd-keys may read it, with mode 0640)",
+            "go-rwx",
+        ),
     };
-    let keys_group_reads =
-        holds_secret && only_keys_group_reads(mode, meta.gid(), || group_id(KEYS_GROUP));
+    let keys_group_reads = holds == Holds::KeysSecret
+        && only_keys_group_reads(mode, meta.gid(), || group_id(KEYS_GROUP));
     if mode & forbidden != 0 && !keys_group_reads {
         return Err(fail(format!(
-            "mode {mode:04o}: {why}: run chmod go-rwx {}",
+            "{what} mode {mode:04o}: {why}: run chmod {fix} {}",
             path.display()
         )));
     }

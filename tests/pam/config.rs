@@ -65,10 +65,34 @@ fn unreadable_ca_file() {
     let run = host.run("alice", "alice-pw", &["authenticate"]);
     assert_eq!(run.last(), Code::ServiceErr);
     assert!(
-        run.log.contains("cannot read ca_file /nonexistent/ca.pem"),
+        run.log.contains("/nonexistent/ca.pem: cannot open ca_file"),
         "{}",
         run.log
     );
+}
+
+#[test]
+fn a_ca_file_others_may_change_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let (double, _) = https_setup(RULES);
+    let host = Host::new("");
+    // A copy of the double's CA, writable by everyone: whoever edits it can make any
+    // server Crowd, and approve any login.
+    let ca = host.dir.join("ca.pem");
+    std::fs::copy(double.ca_file().expect("ca"), &ca).expect("copy CA");
+    let config = config_for(&[&double], RULES).replace(
+        &double.ca_file().expect("ca").display().to_string(),
+        &ca.display().to_string(),
+    );
+    host.write_config(&config);
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let run = host.run("alice", "alice-pw", &["authenticate"]);
+    assert_eq!(run.last(), Code::ServiceErr, "{}", run.log);
+    assert!(run.log.contains("ca_file mode 0666"), "{}", run.log);
+    assert!(double.requests().is_empty());
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let run = host.run("alice", "alice-pw", &["authenticate"]);
+    assert_eq!(run.last(), Code::Success, "{}", run.log);
 }
 
 #[test]

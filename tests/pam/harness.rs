@@ -9,7 +9,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub use crowd_double::{APP_NAME, APP_PASSWORD, Canned, Double, Fault, Fixture, Transport};
+pub use crowd_double::{
+    APP_NAME, APP_PASSWORD, Canned, Double, Fault, Fixture, KEYS_APP_NAME, KEYS_APP_PASSWORD,
+    Transport,
+};
 
 /// No pamtester run may take longer than this; the module's own bound is far lower.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -295,7 +298,7 @@ pub fn pam_crowd(host: &Host, args: &[&str], stdin: &str) -> Out {
         stdout: done.stdout,
         stderr: done.stderr,
     };
-    for secret in [APP_PASSWORD, "alice-pw"] {
+    for secret in [APP_PASSWORD, KEYS_APP_PASSWORD, "alice-pw"] {
         assert!(
             !out.stdout.contains(secret) && !out.stderr.contains(secret),
             "{secret} printed"

@@ -49,6 +49,16 @@ struct Setup {
     double: Double,
     host: Host,
     keys: Vec<Key>,
+    _key_dir: RemovedOnDrop,
+}
+
+/// A directory removed with everything in it when dropped.
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// alice (admitted) with two keys and a value that is not one; bob (no group) and
@@ -83,7 +93,12 @@ fn setup(writable: bool) -> Setup {
         &double,
         &format!("ssh_keys_attribute = {ATTRIBUTE:?}\n{RULES}"),
     );
-    Setup { double, host, keys }
+    Setup {
+        double,
+        host,
+        keys,
+        _key_dir: RemovedOnDrop(dir),
+    }
 }
 
 /// Runs `authorized-keys USER`, expecting exactly `keys`, exit 0, and `says` on stderr.
@@ -324,5 +339,70 @@ fn with_the_cache_on_keys_are_served_offline_for_users_crowd_admitted() {
         format!("{}\n", s.keys[1].line),
         "{}",
         after.stderr
+    );
+}
+
+#[test]
+fn authorized_keys_uses_the_read_only_keys_application_and_never_reads_the_main_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = setup(false);
+    let dir = &s.host.dir;
+    let main_secret = dir.join("main.secret");
+    let keys_secret = dir.join("keys.secret");
+    std::fs::write(&main_secret, format!("{APP_PASSWORD}\n")).expect("main secret");
+    std::fs::write(&keys_secret, format!("{KEYS_APP_PASSWORD}\n")).expect("keys secret");
+    for file in [&main_secret, &keys_secret] {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let config = config_for(
+        &[&s.double],
+        &format!("ssh_keys_attribute = {ATTRIBUTE:?}\n{RULES}"),
+    )
+    .replace(
+        &format!("password = {APP_PASSWORD:?}\n"),
+        &format!(
+            "password_file = \"main.secret\"\nssh_keys_application = {KEYS_APP_NAME:?}\n\
+                 ssh_keys_password_file = \"keys.secret\"\n"
+        ),
+    );
+    s.host.write_config(&config);
+    s.double.clear_requests();
+    assert_keys(&s.host, "alice", &s.keys[..2], "2 key(s) served from Crowd");
+    let requests = s.double.requests();
+    let as_keys_app = match soap() {
+        // SOAP: the application is named once, when its token is asked for.
+        true => requests
+            .iter()
+            .filter(|r| r.op() == "app-auth")
+            .all(|r| r.body.contains(KEYS_APP_NAME)),
+        false => requests.iter().all(|r| r.read_only),
+    };
+    assert!(
+        !requests.is_empty() && as_keys_app,
+        "every request made as the keys application: {requests:?}"
+    );
+    // The main secret is never read: unreadable, authorized-keys still works.
+    std::fs::set_permissions(&main_secret, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    std::fs::remove_file(&main_secret).expect("rm");
+    assert_keys(&s.host, "alice", &s.keys[..2], "2 key(s) served from Crowd");
+    std::fs::write(&main_secret, format!("{APP_PASSWORD}\n")).expect("main secret");
+    std::fs::set_permissions(&main_secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    // The main secret readable by a group is refused, for the module and every command.
+    std::fs::set_permissions(&main_secret, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let check = pam_crowd(&s.host, &["auth", "alice"], "alice-pw\n");
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(
+        check.stderr.contains("password file mode 0640"),
+        "{}",
+        check.stderr
+    );
+    std::fs::set_permissions(&main_secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let check = pam_crowd(&s.host, &["check"], "");
+    assert!(
+        check.stdout.contains(&format!(
+            "keys application: ok: {KEYS_APP_NAME:?} accepted by Crowd"
+        )),
+        "{}",
+        check.stdout
     );
 }

@@ -92,11 +92,57 @@ pub fn run(path: &Path) -> Report {
                 check_url(&config, url, &mut steps);
             }
             if steps.iter().any(|s| s.step == "application" && s.ok) {
+                steps.push(check_keys_application(&config, path));
                 steps.push(check_local_accounts(&config));
             }
         }
     }
     report(steps)
+}
+
+/// The read-only application `authorized-keys` uses: its password file's owner and
+/// mode, and Crowd accepting it. Without one, serving keys as `pam-crowd-keys` cannot
+/// work (the main secret is root's alone).
+fn check_keys_application(config: &Config, path: &Path) -> Step {
+    let Some(keys) = &config.ssh_keys_app else {
+        return match config.ssh_keys_attribute {
+            Some(_) => Step::warning(
+                "keys application",
+                "ssh_keys_attribute is set but ssh_keys_application is not: authorized-keys \
+                 run as pam-crowd-keys cannot read the main application's password"
+                    .into(),
+                "create a read-only application in Crowd, set ssh_keys_application and ssh_keys_password_file",
+            ),
+            None => Step::ok(None, "keys application", "none (no keys served)".into()),
+        };
+    };
+    let pinged = Config::load_for_keys(path)
+        .map_err(|e| e.to_string())
+        .and_then(|keys_config| {
+            Client::new(
+                &ClientSettings::from(&keys_config),
+                Deadline::after(config.timeout),
+            )
+            .and_then(|c| c.ping())
+            .map_err(|e| e.to_string())
+        });
+    match pinged {
+        Ok(()) => Step::ok(
+            None,
+            "keys application",
+            format!(
+                "{:?} accepted by Crowd (password in {}, readable by root and pam-crowd-keys only)",
+                keys.application,
+                keys.password_file.display()
+            ),
+        ),
+        Err(why) => Step::failed(
+            None,
+            "keys application",
+            why,
+            "check ssh_keys_application and its password file against Crowd's Applications page",
+        ),
+    }
 }
 
 /// Whether Crowd has users named like this host's own accounts (root, uids below

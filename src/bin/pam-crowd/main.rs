@@ -150,8 +150,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let report = match &cli.command {
         Command::Check => check::run(&cli.config),
-        command => match Config::load(&cli.config) {
-            Err(e) => failure(Status::Broken, e.to_string()),
+        command => match load(&cli.config, command) {
+            Err(e) => failure(Status::Broken, e),
             Ok(config) => match command {
                 // The cache is local: no Crowd client needed.
                 Command::Cache(c) => cache::run(c, &config),
@@ -178,6 +178,22 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::from(report.status as u8)
+}
+
+/// The configuration `command` needs: `authorized-keys` reads the read-only keys
+/// application's secret (`ssh_keys_application`), everything else the main one.
+fn load(path: &std::path::Path, command: &Command) -> Result<Config, String> {
+    match command {
+        Command::AuthorizedKeys { .. } => Config::load_for_keys(path).map_err(|e| {
+            let hint = match e.message.contains("Permission denied") {
+                true => " (sshd runs authorized-keys as pam-crowd-keys, which may read only \
+                         ssh_keys_password_file: set ssh_keys_application and ssh_keys_password_file)",
+                false => "",
+            };
+            format!("{e}{hint}")
+        }),
+        _ => Config::load(path).map_err(|e| e.to_string()),
+    }
 }
 
 fn failure(status: Status, why: String) -> Report {

@@ -226,6 +226,8 @@ pub struct Request {
     pub operation: Option<String>,
     pub query: Vec<(String, String)>,
     pub body: String,
+    /// Made by the read-only keys application ([`crate::KEYS_APP_NAME`]).
+    pub read_only: bool,
 }
 
 impl Request {

@@ -97,6 +97,8 @@ struct State {
     app: (String, String),
     /// SOAP application tokens given out and still valid, with the calls each made.
     soap_tokens: std::collections::BTreeMap<String, usize>,
+    /// Those of them given to the read-only keys application.
+    soap_read_only_tokens: std::collections::BTreeSet<String>,
     soap_tokens_issued: usize,
     /// Calls a SOAP application token is good for; `None`: unlimited.
     soap_token_uses: Option<usize>,
@@ -122,6 +124,12 @@ pub struct Double {
 /// The application name and password the double accepts.
 pub const APP_NAME: &str = "linux-hosts";
 pub const APP_PASSWORD: &str = "app-secret-do-not-log";
+/// A second application, read-only: it may look users up but change nothing, as the
+/// README tells admins to make the one `ssh_keys_application` names. Crowd refuses an
+/// application's writes without the directory permission with 403
+/// APPLICATION_PERMISSION_DENIED (SOAP: ApplicationPermissionException).
+pub const KEYS_APP_NAME: &str = "linux-hosts-keys";
+pub const KEYS_APP_PASSWORD: &str = "keys-secret-do-not-log";
 
 impl Double {
     /// Starts a double on 127.0.0.1 with an ephemeral port.
@@ -156,6 +164,7 @@ impl Double {
             requests: Vec::new(),
             app: (APP_NAME.into(), APP_PASSWORD.into()),
             soap_tokens: Default::default(),
+            soap_read_only_tokens: Default::default(),
             soap_tokens_issued: 0,
             soap_token_uses: None,
             soap_only: false,
@@ -470,10 +479,14 @@ fn parse(head: &[u8], body: Vec<u8>, state: &Mutex<State>) -> (Request, bool) {
         .map(|h| String::from_utf8_lossy(h.value).into_owned())
         .unwrap_or_default();
     let app = state.lock().unwrap_or_else(|p| p.into_inner()).app.clone();
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", app.0, app.1))
-    );
+    let basic = |name: &str, password: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"))
+        )
+    };
+    let expected = basic(&app.0, &app.1);
+    let read_only = authorization == basic(KEYS_APP_NAME, KEYS_APP_PASSWORD);
     let request = Request {
         method: req.method.unwrap_or_default().to_owned(),
         path: path.strip_prefix(REST_BASE).unwrap_or(path).to_owned(),
@@ -488,6 +501,7 @@ fn parse(head: &[u8], body: Vec<u8>, state: &Mutex<State>) -> (Request, bool) {
             })
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
+        read_only,
     };
     let mut request = request;
     if request.method == "POST" && path == soap::SOAP_PATH {
@@ -497,7 +511,7 @@ fn parse(head: &[u8], body: Vec<u8>, state: &Mutex<State>) -> (Request, bool) {
             request.query = names;
         }
     }
-    let authorized = authorization == expected;
+    let authorized = authorization == expected || read_only;
     (request, authorized)
 }
 
@@ -523,6 +537,19 @@ fn crowd_answer(state: &Mutex<State>, request: &Request, authorized: bool) -> Ca
     }
     if !authorized {
         return Canned::new(401, "text/plain", "Application failed to authenticate");
+    }
+    let writes = matches!(request.method.as_str(), "PUT" | "DELETE")
+        || (request.method == "POST" && request.path.starts_with("/user"));
+    if request.read_only && writes {
+        return Canned::new(
+            403,
+            "application/json",
+            serde_json::json!({
+                "reason": "APPLICATION_PERMISSION_DENIED",
+                "message": "Application does not have permission to update user attributes",
+            })
+            .to_string(),
+        );
     }
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
     match directory::answer(&mut s.fixture, request) {

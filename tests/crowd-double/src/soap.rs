@@ -6,7 +6,7 @@
 use quick_xml::escape::escape;
 
 use super::directory::{self, User};
-use super::{Canned, Request, State};
+use super::{Canned, KEYS_APP_NAME, KEYS_APP_PASSWORD, Request, State};
 
 pub const SOAP_PATH: &str = "/crowd/services/SecurityServer";
 const SOAP_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -109,7 +109,8 @@ fn dispatch(state: &mut State, call: &Call) -> Canned {
     if op == "authenticateApplication" {
         let name = call.deep("in0", &["name"]);
         let password = call.deep("in0", &["credential", "credential"]);
-        if (name, password) != state.app {
+        let read_only = (name.as_str(), password.as_str()) == (KEYS_APP_NAME, KEYS_APP_PASSWORD);
+        if (name.clone(), password) != state.app && !read_only {
             return fault(
                 "soap:Server",
                 "InvalidAuthenticationException",
@@ -119,11 +120,14 @@ fn dispatch(state: &mut State, call: &Call) -> Canned {
         state.soap_tokens_issued += 1;
         let token = format!("app-token-{}", state.soap_tokens_issued);
         state.soap_tokens.insert(token.clone(), 0);
+        if read_only {
+            state.soap_read_only_tokens.insert(token.clone());
+        }
         return response(
             op,
             &format!(
                 "<out><name xmlns=\"{AUTH_NS}\">{}</name><token xmlns=\"{AUTH_NS}\">{}</token></out>",
-                escape(&state.app.0),
+                escape(&name),
                 escape(&token)
             ),
         );
@@ -142,6 +146,17 @@ fn dispatch(state: &mut State, call: &Call) -> Canned {
             "soap:Server",
             "InvalidAuthorizationTokenException",
             "Application token is not valid",
+        );
+    }
+    let writes = matches!(
+        op,
+        "updatePrincipalCredential" | "updatePrincipalAttribute" | "removeAttributeFromPrincipal"
+    );
+    if writes && state.soap_read_only_tokens.contains(&token) {
+        return fault(
+            "soap:Server",
+            "ApplicationPermissionException",
+            "Application does not have permission to update user attributes",
         );
     }
     let fixture = &mut state.fixture;
