@@ -239,7 +239,7 @@ impl Config {
     }
 
     fn load_for(path: &Path, purpose: Purpose) -> Result<Config, ConfigError> {
-        let text = Zeroizing::new(read_small_file(path, "config file")?);
+        let text = read_small_file(path, "config file")?;
         let config = Config::parse_for(path, &text, purpose)?;
         // Each file once: the config itself is the secret's file when `password` is inline.
         let inline_secret = config.secret_file == path;
@@ -428,11 +428,11 @@ impl RawConfig {
             }
         };
         let read_secret = |file: &Path, line: usize, key: &str| {
-            let text = Zeroizing::new(read_small_file(file, key).map_err(|mut e| {
+            let text = read_small_file(file, key).map_err(|mut e| {
                 e.line = Some(line);
                 e.key = Some(key.into());
                 e
-            })?);
+            })?;
             // A trailing newline is an editor's, not part of the secret.
             Ok::<_, ConfigError>(Secret::new(text.trim_end_matches(['\n', '\r']).to_owned()))
         };
@@ -823,7 +823,9 @@ fn resolve_relative(config_path: &Path, file: &Path) -> PathBuf {
     }
 }
 
-fn read_small_file(path: &Path, what: &str) -> Result<String, ConfigError> {
+/// The file's text, in a buffer sized once (no reallocation leaves a copy of a secret
+/// in freed memory) and wiped when dropped.
+fn read_small_file(path: &Path, what: &str) -> Result<Zeroizing<String>, ConfigError> {
     use std::io::Read;
     let fail = |message: String| ConfigError {
         path: path.to_owned(),
@@ -832,7 +834,13 @@ fn read_small_file(path: &Path, what: &str) -> Result<String, ConfigError> {
         message,
     };
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open {what}: {e}")))?;
-    let mut bytes = Vec::new();
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "{what} is larger than {MAX_FILE_BYTES} bytes"
+        )));
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(size as usize + 1));
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| fail(format!("cannot read {what}: {e}")))?;
@@ -841,7 +849,14 @@ fn read_small_file(path: &Path, what: &str) -> Result<String, ConfigError> {
             "{what} is larger than {MAX_FILE_BYTES} bytes"
         )));
     }
-    String::from_utf8(bytes).map_err(|_| fail(format!("{what} is not valid UTF-8")))
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(fail(format!("{what} is not valid UTF-8")));
+    }
+    let bytes = std::mem::take(&mut *bytes);
+    // Valid UTF-8, checked above: no copy is made.
+    String::from_utf8(bytes)
+        .map(Zeroizing::new)
+        .map_err(|_| fail(format!("{what} is not valid UTF-8")))
 }
 
 /// 1-based line number of byte offset `at`.

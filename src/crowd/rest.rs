@@ -91,15 +91,20 @@ impl<'a> Call<'a> {
 impl RestClient {
     /// Builds a client whose every operation must finish by `deadline`.
     pub fn new(settings: &ClientSettings, deadline: Deadline) -> Result<RestClient, CrowdError> {
-        let credentials = Zeroizing::new(format!(
-            "{}:{}",
-            settings.application,
-            settings.app_password.expose()
+        // Built in buffers of their final size, each wiped when dropped: growing a
+        // String (or a temporary base64 one) would leave copies in freed memory.
+        let secret = settings.app_password.expose();
+        let mut credentials = Zeroizing::new(String::with_capacity(
+            settings.application.len() + 1 + secret.len(),
         ));
-        let authorization = Zeroizing::new(format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(credentials.as_bytes())
-        ));
+        credentials.push_str(&settings.application);
+        credentials.push(':');
+        credentials.push_str(secret);
+        let mut authorization =
+            Zeroizing::new(String::with_capacity(6 + credentials.len().div_ceil(3) * 4));
+        authorization.push_str("Basic ");
+        base64::engine::general_purpose::STANDARD
+            .encode_string(credentials.as_bytes(), &mut authorization);
         Ok(RestClient {
             http: Http::new(settings, deadline)?,
             authorization,
@@ -200,11 +205,33 @@ fn validation_factors(remote_address: Option<&str>) -> serde_json::Value {
     json!({ "validationFactors": factors })
 }
 
-/// A JSON body that may hold a password: wiped when dropped.
-fn secret_body(value: &serde_json::Value) -> Result<Zeroizing<Vec<u8>>, CrowdError> {
-    serde_json::to_vec(value)
-        .map(Zeroizing::new)
-        .map_err(|e| CrowdError::Setup(format!("cannot encode the request: {e}")))
+/// A JSON body that may hold a password: wiped when dropped. Serialised from borrowed
+/// values (no `serde_json::Value` holding a copy of the password) into a buffer large
+/// enough from the start, so that no reallocation leaves a copy behind in freed memory.
+fn secret_body(
+    value: &impl serde::Serialize,
+    secret: &str,
+) -> Result<Zeroizing<Vec<u8>>, CrowdError> {
+    // JSON escapes a byte into at most six (`\u001f`); the rest is names and factors.
+    let mut body = Zeroizing::new(Vec::with_capacity(secret.len() * 6 + 1024));
+    serde_json::to_writer(&mut *body, value)
+        .map_err(|e| CrowdError::Setup(format!("cannot encode the request: {e}")))?;
+    Ok(body)
+}
+
+/// `{"value": PASSWORD}`, Crowd's password entity.
+#[derive(serde::Serialize)]
+struct PasswordEntity<'a> {
+    value: &'a str,
+}
+
+/// Crowd's authentication-context entity, for a new SSO session.
+#[derive(serde::Serialize)]
+struct AuthenticationContext<'a> {
+    username: &'a str,
+    password: &'a str,
+    #[serde(rename = "validation-factors")]
+    validation_factors: serde_json::Value,
 }
 
 /// `/session/TOKEN`, the token encoded as one path segment.
@@ -225,7 +252,7 @@ impl Directory for RestClient {
         password: &str,
         _remote_address: Option<&str>,
     ) -> Result<User, CrowdError> {
-        let body = secret_body(&json!({ "value": password }))?;
+        let body = secret_body(&PasswordEntity { value: password }, password)?;
         self.fetch(&Call::post(
             "/authentication",
             &[("username", username)],
@@ -270,11 +297,12 @@ impl Directory for RestClient {
         password: &str,
         remote_address: Option<&str>,
     ) -> Result<Session, CrowdError> {
-        let body = secret_body(&json!({
-            "username": username,
-            "password": password,
-            "validation-factors": validation_factors(remote_address),
-        }))?;
+        let context = AuthenticationContext {
+            username,
+            password,
+            validation_factors: validation_factors(remote_address),
+        };
+        let body = secret_body(&context, password)?;
         self.fetch(&Call::post("/session", &[], &body))
     }
 
@@ -283,7 +311,7 @@ impl Directory for RestClient {
         token: &str,
         remote_address: Option<&str>,
     ) -> Result<Session, CrowdError> {
-        let body = secret_body(&validation_factors(remote_address))?;
+        let body = secret_body(&validation_factors(remote_address), "")?;
         self.fetch(&Call::post(&session_path(token), &[], &body))
     }
 
@@ -336,7 +364,12 @@ impl Directory for RestClient {
     }
 
     fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError> {
-        let body = secret_body(&json!({ "value": new_password }))?;
+        let body = secret_body(
+            &PasswordEntity {
+                value: new_password,
+            },
+            new_password,
+        )?;
         self.send(&Call {
             method: Method::Put,
             path: "/user/password",

@@ -195,6 +195,14 @@ impl std::fmt::Debug for TlsTransport {
     }
 }
 
+impl Drop for TlsTransport {
+    fn drop(&mut self) {
+        // The output buffer holds the last requests in clear: the Authorization header
+        // (the application's secret) and a body that may carry a user's password.
+        zeroize::Zeroize::zeroize(self.buffers.output());
+    }
+}
+
 impl Transport for TlsTransport {
     fn buffers(&mut self) -> &mut dyn Buffers {
         &mut self.buffers

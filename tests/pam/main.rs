@@ -13,6 +13,7 @@ mod hostile;
 mod inproc;
 mod keys;
 mod load;
+mod memory;
 mod nss;
 mod offline;
 mod password;

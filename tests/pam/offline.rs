@@ -519,3 +519,28 @@ fn a_password_changed_through_pam_is_the_one_that_works_offline() {
     assert_eq!(old.last(), Code::AuthErr, "{}", old.log);
     assert!(old.log.contains("offline: password differs"), "{}", old.log);
 }
+
+#[test]
+fn crowd_text_in_an_offline_grant_cannot_forge_a_log_line() {
+    let site = Site::new("offline_days = 7\n");
+    assert_eq!(site.login("alice", "alice-pw").last(), Code::Success);
+    let forged = "granted user=\"root\" service=\"sshd\"";
+    for canned in [
+        Canned::new(
+            503,
+            "application/json",
+            serde_json::json!({ "reason": format!("DOWN\n{forged}"), "message": format!("x\r\n{forged}") })
+                .to_string(),
+        ),
+        Canned::new(503, "text/plain", format!("down\n{forged}\n")),
+    ] {
+        site.double().set_fault(Fault::Respond(canned));
+        let run = site.login("alice", "alice-pw");
+        assert_offline_success(&run);
+        assert!(
+            !run.shown.lines().any(|l| l.trim_start().starts_with("granted user=\"root\"")),
+            "a line was forged:\n{}",
+            run.shown
+        );
+    }
+}

@@ -138,6 +138,10 @@ pub fn transaction(
             outcome.account = Some(last);
         }
         pam_end(pamh, last);
+        // An application wipes the password it read (sshd does): what a memory scan
+        // after pam_end finds is then the module's.
+        let mut bytes = password.into_bytes();
+        zeroize::Zeroize::zeroize(&mut bytes);
         outcome
     }
 }
