@@ -43,6 +43,25 @@ fn a_crowd_user_named_like_a_system_account_never_logs_in_and_crowd_is_not_asked
 }
 
 #[test]
+fn a_password_change_for_a_system_account_is_left_to_pam_unix() {
+    let double = Double::start(hostile_directory().writable(), Transport::Https);
+    let host = Host::for_double(&double, RULES);
+    let run = host.run_answering(
+        "crowd-test",
+        "root",
+        &["root-crowd-pw", "new-root-pw1", "new-root-pw1"],
+        &["chauthtok"],
+    );
+    assert!(
+        run.log
+            .contains("ignored user=\"root\" service=\"crowd-test\" rhost=\"203.0.113.9\": not a Crowd user here"),
+        "{}",
+        run.log
+    );
+    assert!(double.asked().is_empty(), "{:?}", double.asked());
+}
+
+#[test]
 fn min_uid_moves_the_line() {
     let double = Double::start(hostile_directory(), Transport::Https);
     // daemon's uid is 1 or 2: with min_uid = 1 it is no longer a system account by

@@ -236,6 +236,11 @@ impl Double {
 
     /// The PEM file of the CA that signed the certificate (HTTPS only; for the
     /// untrusted-CA transport, a CA that did *not* sign it).
+    /// The double's own temporary directory (its CA), removed when it is dropped.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn ca_file(&self) -> Option<&Path> {
         self.ca_file.as_deref()
     }

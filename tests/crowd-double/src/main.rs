@@ -52,14 +52,19 @@ fn main() {
     if soap_only {
         double.soap_only();
     }
-    let ca = match (double.ca_file(), ca_out) {
+    let (ca, keep_dir) = match (double.ca_file(), ca_out) {
         (Some(ca), Some(out)) => {
             std::fs::copy(ca, &out).expect("copy CA");
-            out
+            (out, false)
         }
-        (Some(ca), None) => ca.display().to_string(),
-        (None, _) => String::new(),
+        (Some(ca), None) => (ca.display().to_string(), true),
+        (None, _) => (String::new(), false),
     };
+    // Killed, as the scripts stop it, the double cannot remove its directory on the
+    // way out: when nothing in it is needed any more, it goes now.
+    if !keep_dir {
+        let _ = std::fs::remove_dir_all(double.dir());
+    }
     println!("url={} ca_file={ca}", double.url());
     // Serve until killed: the accept thread does the work.
     loop {
