@@ -383,9 +383,13 @@ impl RawConfig {
             return Err(err(url_span, "url", "needs at least one URL".into()));
         }
         let mut normalized = Vec::with_capacity(urls.len());
-        for url in &urls {
-            let url =
-                check_url(url, self.allow_http).map_err(|m| err(url_span.clone(), "url", m))?;
+        for (i, url) in urls.iter().enumerate() {
+            let which = match urls.len() {
+                1 => String::new(),
+                _ => format!("entry {}: ", i + 1),
+            };
+            let url = check_url(url, self.allow_http)
+                .map_err(|m| err(url_span.clone(), "url", format!("{which}{m}")))?;
             normalized.push(url);
         }
 
@@ -567,11 +571,11 @@ impl RawConfig {
             Some(p) => match p.get_ref().as_str() {
                 "rest" => Protocol::Rest,
                 "soap" => Protocol::Soap,
-                other => {
+                _ => {
                     return Err(err(
                         p.span(),
                         "protocol",
-                        format!("{other:?} is not a protocol: \"rest\" (the default) or \"soap\""),
+                        "expected \"rest\" (the default) or \"soap\"".into(),
                     ));
                 }
             },
@@ -678,30 +682,33 @@ impl RawCache {
     }
 }
 
-/// Checks one base URL and returns it without a trailing slash.
+/// Checks one base URL and returns it without a trailing slash. Errors never quote
+/// the URL: a wrong one may carry credentials (`https://user:secret@host`).
 fn check_url(url: &str, allow_http: bool) -> Result<String, String> {
     let url = url.trim();
     let rest = if let Some(rest) = url.strip_prefix("https://") {
         rest
     } else if let Some(rest) = url.strip_prefix("http://") {
         if !allow_http {
-            return Err(format!(
-                "{url:?} is plain http: the application password would cross the network \
-                 in clear; use https, or set allow_http = true for a test setup"
-            ));
+            return Err(
+                "plain http: the application password would cross the network in clear; \
+                 use https, or set allow_http = true for a test setup"
+                    .into(),
+            );
         }
         rest
     } else {
-        return Err(format!("{url:?} must start with https://"));
+        return Err("must start with https://".into());
     };
     let host = rest.split('/').next().unwrap_or_default();
     if host.is_empty() {
-        return Err(format!("{url:?} has no host"));
+        return Err("has no host".into());
     }
     if url.contains(['?', '#', ' ']) || host.contains('@') {
-        return Err(format!(
-            "{url:?} must be a plain base URL (scheme, host, port, context path)"
-        ));
+        return Err(
+            "must be a plain base URL (scheme, host, port, context path; no user, query or fragment)"
+                .into(),
+        );
     }
     Ok(url.trim_end_matches('/').to_owned())
 }

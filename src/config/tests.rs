@@ -329,6 +329,26 @@ fn a_value_is_never_echoed_in_an_error() {
 }
 
 #[test]
+fn a_url_in_error_is_never_quoted() {
+    for url in [
+        "https://admin:8675309123@crowd.example.com/crowd",
+        "ftp://8675309123",
+        "http://8675309123",
+    ] {
+        let e = parse(&format!(
+            "url = [\"https://ok.example\", {url:?}]\napplication = \"a\"\npassword = \"p\"\n"
+        ))
+        .unwrap_err();
+        let shown = e.to_string();
+        assert!(!shown.contains("8675309123"), "{shown}");
+        assert!(
+            shown.contains("key `url`") && shown.contains("entry 2"),
+            "{shown}"
+        );
+    }
+}
+
+#[test]
 fn min_uid_and_home_bases() {
     let c = parse(MINIMAL).unwrap();
     assert_eq!((c.min_uid, c.nss.min_uid), (1000, 1000));

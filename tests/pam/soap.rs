@@ -132,7 +132,11 @@ fn an_unknown_protocol_is_a_config_error() {
     let run = host.run("alice", "alice-pw", &["authenticate"]);
     assert_eq!(run.last(), Code::ServiceErr, "{}", run.log);
     assert!(
-        run.log.contains("key `protocol`") && run.log.contains("\"ftp\" is not a protocol"),
+        run.log.contains("key `protocol`")
+            && run
+                .log
+                .contains("expected \"rest\" (the default) or \"soap\"")
+            && !run.log.contains("ftp"),
         "{}",
         run.log
     );

@@ -2,12 +2,14 @@
 //! poking at the module by hand.
 //!
 //! Usage: crowd-double [--https] [--hang] [--writable] [--soap-only] [--port N] [--ca-out FILE]
-//!                     [--user NAME:PASSWORD:GROUP]...
+//!                     [--user NAME:PASSWORD:GROUP]... [--attribute USER:NAME:VALUE]...
 //! `--hang`: accept every request and never answer (a Crowd that is down but
 //! still holds its port). `--writable`: the application may change users' attributes.
 //! `--soap-only`: a Crowd before 2.1, with the SOAP service and no REST API.
 //! `--user`: one more active user, a member of GROUP (a Crowd user named `root`,
-//! say, as anyone allowed to create Crowd users could make).
+//! say, as anyone allowed to create Crowd users could make). `--attribute`: a
+//! one-valued attribute of USER (a `homeDirectory` outside /home, say, as anyone who
+//! may edit users could set).
 //! Prints one line, `url=URL ca_file=FILE`, once it is listening.
 
 use crowd_double::{Double, Fault, Fixture, Transport};
@@ -38,6 +40,17 @@ fn main() {
                     std::process::exit(2);
                 };
                 fixture = fixture.user(name, password, true).member(group, name);
+            }
+            "--attribute" => {
+                let spec = args.next().unwrap_or_default();
+                let mut parts = spec.splitn(3, ':');
+                let (Some(user), Some(name), Some(value)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    eprintln!("crowd-double: --attribute takes USER:NAME:VALUE");
+                    std::process::exit(2);
+                };
+                fixture = fixture.attribute(user, name, &[value]);
             }
             other => {
                 eprintln!("crowd-double: unknown argument {other:?}");
