@@ -56,9 +56,27 @@ pub fn fetch(
     begin: impl Fn(),
 ) -> Result<Fetched, CrowdError> {
     let mut users: BTreeMap<String, (User, Attributes)> = BTreeMap::new();
+    // Attributes from one bulk read (Crowd's member lists carry none), then the
+    // members of each group matched against it: requests grow with users / 1000.
+    begin();
+    // Crowd compares names without regard to case: so does the match.
+    let everyone: Option<BTreeMap<String, (User, Attributes)>> =
+        crowd.active_users_with_attributes()?.map(|all| {
+            all.into_iter()
+                .map(|e| (e.0.name.to_lowercase(), e))
+                .collect()
+        });
     for group in &nss.groups {
         begin();
-        for (user, attributes) in crowd.nested_group_users(group)? {
+        let members = match &everyone {
+            Some(all) => crowd
+                .nested_group_members(group)?
+                .iter()
+                .filter_map(|m| all.get(&m.to_lowercase()).cloned())
+                .collect(),
+            None => crowd.nested_group_users(group)?,
+        };
+        for (user, attributes) in members {
             users.entry(user.name.clone()).or_insert((user, attributes));
         }
     }

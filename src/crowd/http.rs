@@ -10,7 +10,7 @@ use ureq::http::{HeaderMap, Response};
 use ureq::{Body, RequestBuilder};
 
 use super::rest::ClientSettings;
-use super::{CrowdError, Deadline, Failure, FailureKind, transport};
+use super::{CrowdError, Deadline, Failure, FailureKind, cookies, transport};
 
 /// No Crowd answer this crate reads comes near this; a larger one is not Crowd's.
 const MAX_BODY_BYTES: u64 = 4 << 20;
@@ -88,6 +88,8 @@ pub(super) struct Http {
     preferred: Cell<usize>,
     /// One line per request made, for debug logging.
     trail: RefCell<Vec<String>>,
+    /// The cookies each URL set (Crowd's session), sent back to it alone.
+    cookies: cookies::Jar,
 }
 
 impl Http {
@@ -117,6 +119,7 @@ impl Http {
             deadline: Cell::new(deadline),
             preferred: Cell::new(0),
             trail: RefCell::new(Vec::new()),
+            cookies: cookies::Jar::default(),
         })
     }
 
@@ -166,7 +169,7 @@ impl Http {
             }
             let budget = left / (n - i) as u32;
             let started = Instant::now();
-            let outcome = self.attempt(base, exchange, budget, judge);
+            let outcome = self.attempt(index, exchange, budget, judge);
             let elapsed = started.elapsed().as_millis();
             let what = exchange.describe(base);
             match outcome {
@@ -197,21 +200,24 @@ impl Http {
 
     fn attempt(
         &self,
-        base: &str,
+        index: usize,
         exchange: &Exchange,
         budget: Duration,
         judge: Judge,
     ) -> Result<Answer, (FailureKind, String)> {
-        let url = format!("{base}{}", exchange.path);
+        let url = format!("{}{}", self.urls[index], exchange.path);
+        let cookie = self.cookies.header(index);
+        let cookie = cookie.as_deref().map(String::as_str);
         let result = match exchange.method {
-            Method::Get => prepare(self.agent.get(&url), exchange, budget).call(),
-            Method::Delete => prepare(self.agent.delete(&url), exchange, budget).call(),
-            Method::Post => prepare(self.agent.post(&url), exchange, budget)
+            Method::Get => prepare(self.agent.get(&url), exchange, cookie, budget).call(),
+            Method::Delete => prepare(self.agent.delete(&url), exchange, cookie, budget).call(),
+            Method::Post => prepare(self.agent.post(&url), exchange, cookie, budget)
                 .send(exchange.body.unwrap_or_default()),
-            Method::Put => prepare(self.agent.put(&url), exchange, budget)
+            Method::Put => prepare(self.agent.put(&url), exchange, cookie, budget)
                 .send(exchange.body.unwrap_or_default()),
         };
         let mut response = result.map_err(|e| failure_of(&e))?;
+        self.cookies.keep(index, response.headers());
         let status = response.status().as_u16();
         let body = read_body(&mut response)?;
         judge(status, body, response.headers())
@@ -221,11 +227,15 @@ impl Http {
 fn prepare<B>(
     request: RequestBuilder<B>,
     exchange: &Exchange,
+    cookie: Option<&str>,
     budget: Duration,
 ) -> RequestBuilder<B> {
     let mut request = request;
     for (name, value) in exchange.headers {
         request = request.header(*name, *value);
+    }
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
     }
     for (key, value) in exchange.query {
         // ureq percent-encodes query keys and values.

@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+mod cookies;
 pub mod decode;
 mod error;
 mod http;
@@ -32,8 +33,11 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 pub use error::{CrowdError, Failure, FailureKind, Reason};
-pub use rest::{ClientSettings, RestClient};
-pub use soap::SoapClient;
+pub use rest::ClientSettings;
+// The protocols' clients are reached through [`Client`] alone, which refuses what
+// must never be sent before either sees it.
+pub(crate) use rest::RestClient;
+pub(crate) use soap::SoapClient;
 
 /// Which of Crowd's APIs a client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -107,9 +111,15 @@ pub trait Directory {
     /// Sets a user's password (`PUT /user/password`). Crowd checks its directory's
     /// policy (400 `INVALID_CREDENTIAL`), never the old password: verify that first.
     fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError>;
+    /// Every active user with their attributes, all pages fetched, where the protocol
+    /// reads them in bulk (REST's search: about one request per thousand users);
+    /// `None` where it cannot (SOAP).
+    fn active_users_with_attributes(&self) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
+        Ok(None)
+    }
     /// Every user who is a direct or nested member of `group`, with their attributes,
     /// all pages fetched. This default asks for each member's attributes in turn;
-    /// REST lists them with the members.
+    /// REST reads them in bulk.
     fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
         self.nested_group_members(group)?
             .iter()
@@ -171,22 +181,29 @@ impl Directory for Client {
         password: &str,
         remote_address: Option<&str>,
     ) -> Result<User, CrowdError> {
+        user_named(username)?;
         self.directory()
             .authenticate(username, password, remote_address)
     }
     fn user(&self, username: &str) -> Result<User, CrowdError> {
+        user_named(username)?;
         self.directory().user(username)
     }
     fn direct_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
+        user_named(username)?;
         self.directory().direct_groups(username)
     }
     fn nested_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
+        user_named(username)?;
         self.directory().nested_groups(username)
     }
     fn nested_group_members(&self, group: &str) -> Result<Vec<String>, CrowdError> {
+        group_named(group)?;
         self.directory().nested_group_members(group)
     }
     fn is_nested_member(&self, username: &str, group: &str) -> Result<bool, CrowdError> {
+        user_named(username)?;
+        group_named(group)?;
         self.directory().is_nested_member(username, group)
     }
     fn create_session(
@@ -195,6 +212,7 @@ impl Directory for Client {
         password: &str,
         remote_address: Option<&str>,
     ) -> Result<Session, CrowdError> {
+        user_named(username)?;
         self.directory()
             .create_session(username, password, remote_address)
     }
@@ -203,12 +221,15 @@ impl Directory for Client {
         token: &str,
         remote_address: Option<&str>,
     ) -> Result<Session, CrowdError> {
+        token_given(token)?;
         self.directory().validate_session(token, remote_address)
     }
     fn terminate_session(&self, token: &str) -> Result<(), CrowdError> {
+        token_given(token)?;
         self.directory().terminate_session(token)
     }
     fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError> {
+        user_named(username)?;
         self.directory().user_attributes(username)
     }
     fn store_user_attribute(
@@ -217,21 +238,70 @@ impl Directory for Client {
         name: &str,
         values: &[String],
     ) -> Result<(), CrowdError> {
+        user_named(username)?;
+        attribute_named(name)?;
         self.directory()
             .store_user_attribute(username, name, values)
     }
     fn remove_user_attribute(&self, username: &str, name: &str) -> Result<(), CrowdError> {
+        user_named(username)?;
+        attribute_named(name)?;
         self.directory().remove_user_attribute(username, name)
     }
     fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError> {
+        user_named(username)?;
         self.directory().set_password(username, new_password)
     }
     fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
+        group_named(group)?;
         self.directory().nested_group_users(group)
     }
+    fn active_users_with_attributes(&self) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
+        self.directory().active_users_with_attributes()
+    }
     fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {
+        group_named(group)?;
         self.directory().group_attributes(group)
     }
+}
+
+/// Refuses, before any request, a name Crowd would not answer about: an empty one,
+/// or one it trims to empty. Crowd does not say "no such user" to those: asked
+/// whether "" is a member of a group it serves the group's member list, 200
+/// (Atlassian's CWD-2474), which a client reads as "yes".
+fn named(name: &str, what: &str, reason: Reason) -> Result<(), CrowdError> {
+    match name.trim().is_empty() {
+        true => Err(CrowdError::Refused {
+            status: 404,
+            reason,
+            message: format!("empty {what}: not sent to Crowd"),
+        }),
+        false => Ok(()),
+    }
+}
+
+fn user_named(name: &str) -> Result<(), CrowdError> {
+    named(name, "user name", Reason::UserNotFound)
+}
+
+fn group_named(name: &str) -> Result<(), CrowdError> {
+    named(name, "group name", Reason::GroupNotFound)
+}
+
+fn attribute_named(name: &str) -> Result<(), CrowdError> {
+    named(
+        name,
+        "attribute name",
+        Reason::Other("INVALID_ATTRIBUTE".into()),
+    )
+}
+
+fn token_given(token: &str) -> Result<(), CrowdError> {
+    named(
+        token,
+        "SSO token",
+        Reason::Other("INVALID_SSO_TOKEN".into()),
+    )
 }
 
 /// A user's attributes: name → values.

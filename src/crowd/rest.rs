@@ -174,6 +174,16 @@ impl RestClient {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Vec<P::Item>, CrowdError> {
+        self.paged_call::<P>(path, query, None)
+    }
+
+    /// [`RestClient::paged`], each page a `POST` of `body` when one is given.
+    fn paged_call<P: Page>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Vec<P::Item>, CrowdError> {
         let mut names = Vec::new();
         let page_size = PAGE_SIZE.to_string();
         for _ in 0..MAX_PAGES {
@@ -181,7 +191,11 @@ impl RestClient {
             let mut paged_query = query.to_vec();
             paged_query.push(("start-index", &start));
             paged_query.push(("max-results", &page_size));
-            let page: P = self.fetch(&Call::get(path, &paged_query))?;
+            let call = match body {
+                Some(body) => Call::post(path, &paged_query, body),
+                None => Call::get(path, &paged_query),
+            };
+            let page: P = self.fetch(&call)?;
             let page = page.items();
             let last = page.len() < PAGE_SIZE;
             names.extend(page);
@@ -348,13 +362,32 @@ impl Directory for RestClient {
         ))
     }
 
-    /// One list with the users and their attributes (`expand=user,attributes`, as
-    /// Crowd's own Java client asks for users with attributes).
+    /// The group's nested members, each with the attributes Crowd's search gives.
+    /// Not the member list's own `expand=user,attributes`: Crowd builds those users
+    /// without attributes and answers empty lists.
     fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
-        self.paged::<UserEntityPage>(
-            "/group/user/nested",
-            &[("groupname", group), ("expand", "user,attributes")],
+        let members = self.nested_group_members(group)?;
+        let all = self.active_users_with_attributes()?.unwrap_or_default();
+        Ok(members_of(&members, all))
+    }
+
+    /// Crowd's user search, as its own Java client pages it for users with attributes
+    /// (`POST /search?entity-type=user&expand=user,attributes`), restricted to active
+    /// users: about one request per thousand users.
+    fn active_users_with_attributes(&self) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
+        let active = json!({
+            "restriction-type": "property-search-restriction",
+            "property": { "name": "active", "type": "BOOLEAN" },
+            "match-mode": "EXACTLY_MATCHES",
+            "value": "true",
+        })
+        .to_string();
+        self.paged_call::<UserEntityPage>(
+            "/search",
+            &[("entity-type", "user"), ("expand", "user,attributes")],
+            Some(active.as_bytes()),
         )
+        .map(Some)
     }
 
     fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {
@@ -386,6 +419,19 @@ impl Directory for RestClient {
             body: None,
         })
     }
+}
+
+/// The entries of `all` whose names are in `members` (Crowd's canonical names; Crowd
+/// compares names without regard to case), in `members`' order.
+fn members_of(members: &[String], all: Vec<(User, Attributes)>) -> Vec<(User, Attributes)> {
+    let mut by_name: std::collections::HashMap<String, (User, Attributes)> = all
+        .into_iter()
+        .map(|entry| (entry.0.name.to_lowercase(), entry))
+        .collect();
+    members
+        .iter()
+        .filter_map(|m| by_name.remove(&m.to_lowercase()))
+        .collect()
 }
 
 /// Sorts an HTTP answer into Crowd's answer or a failure of this URL.

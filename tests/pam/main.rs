@@ -17,6 +17,7 @@ mod memory;
 mod nss;
 mod offline;
 mod password;
+mod real_crowd;
 mod soap;
 mod stacking;
 mod trust;

@@ -15,6 +15,8 @@ pub struct User {
     pub attributes: BTreeMap<String, Vec<String>>,
     /// The password has expired: Crowd says EXPIRED_CREDENTIAL once it matched.
     pub expired: bool,
+    /// Locked after too many failed attempts: every password is refused.
+    pub locked: bool,
     /// Crowd's stable key (directory id and external id): kept across renames.
     pub key: String,
 }
@@ -49,6 +51,7 @@ impl Fixture {
             active,
             attributes: BTreeMap::new(),
             expired: false,
+            locked: false,
             key,
         });
         self
@@ -86,6 +89,14 @@ impl Fixture {
     }
 
     /// Marks `user`'s password expired.
+    /// Locks `user`'s account, as too many failed attempts do in Crowd.
+    pub fn locked(mut self, user: &str) -> Self {
+        if let Some(u) = self.users.iter_mut().find(|u| u.name == user) {
+            u.locked = true;
+        }
+        self
+    }
+
     pub fn expired(mut self, user: &str) -> Self {
         if let Some(u) = self.users.iter_mut().find(|u| u.name == user) {
             u.expired = true;
@@ -228,6 +239,13 @@ pub struct Request {
     pub body: String,
     /// Made by the read-only keys application ([`crate::KEYS_APP_NAME`]).
     pub read_only: bool,
+    /// The `JSESSIONID` cookie the request brought back, if any.
+    pub session_cookie: Option<String>,
+    /// Whether Crowd checked the application's password for this request (it brought
+    /// no session in which that was done before).
+    pub app_check: bool,
+    /// Whether it asked for JSON (`Accept: application/json`); Crowd answers XML otherwise.
+    pub wants_json: bool,
 }
 
 impl Request {
@@ -269,6 +287,7 @@ impl Request {
             ("POST", p) if p.starts_with("/session/") => "validate-session",
             ("DELETE", p) if p.starts_with("/session/") => "end-session",
             ("GET", "/config/cookie") => "ping",
+            ("POST", "/search") => "search-users",
             (_, path) => path,
         }
     }
@@ -381,7 +400,9 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
                 json!({ "expand": "group", "groups": page(req, groups) }),
             )
         }
-        ("GET", "/group/user/nested") if req.param("username").is_none() => {
+        // An empty `username=` is no username to Crowd: it serves the member list
+        // (Atlassian's CWD-2474), which a client asking "is '' a member?" reads as yes.
+        ("GET", "/group/user/nested") if req.param("username").is_none_or(str::is_empty) => {
             let groupname = req.param("groupname").unwrap_or_default();
             let Some(group) = fixture.group_name(groupname).cloned() else {
                 return group_not_found(groupname);
@@ -402,7 +423,9 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
                         .map(|user| {
                             let mut json = user_json(user);
                             if expand.split(',').any(|e| e == "attributes") {
-                                json["attributes"] = attributes_json(user);
+                                // Crowd's member-list resource builds its users without
+                                // attributes: the lists come back empty (REAL-CROWD.md).
+                                json["attributes"] = attribute_list(&BTreeMap::new());
                             }
                             json
                         })
@@ -438,20 +461,69 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
             (201, session_json(&token, &user.name))
         }
         ("GET", "/group/user/nested") => {
+            // Crowd only asks "is U a nested member of G": an unknown group or user is
+            // just "no", 404 MEMBERSHIP_NOT_FOUND; a member is the name as sent.
             let groupname = req.param("groupname").unwrap_or_default();
-            let Some(group) = fixture.group_name(groupname) else {
-                return group_not_found(groupname);
+            let member = match (fixture.group_name(groupname), user) {
+                (Some(group), Some(user)) => fixture.nested_members(group).contains(&user.name),
+                _ => false,
             };
-            let Some(user) = user else {
-                return (404, not_found().1);
-            };
-            // Down from the group, as Crowd's indexed query costs: the answer does not
-            // depend on how many groups the user is in.
-            if fixture.nested_members(group).contains(&user.name) {
-                (200, json!({ "name": user.name }))
+            if member {
+                (
+                    200,
+                    json!({ "name": username, "link": { "rel": "self", "href": "..." } }),
+                )
             } else {
-                (404, error("MEMBERSHIP_NOT_FOUND", "not a member").1)
+                (
+                    404,
+                    error(
+                        "MEMBERSHIP_NOT_FOUND",
+                        &format!("<{username}> is not a member of <{groupname}>"),
+                    )
+                    .1,
+                )
             }
+        }
+        ("POST", "/search") if req.param("entity-type") == Some("user") => {
+            let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+            // The restrictions clients send for "everyone": none, or active == true.
+            let active_only = match body["restriction-type"].as_str() {
+                Some("null-search-restriction") => false,
+                Some("property-search-restriction")
+                    if body["property"]["name"] == "active"
+                        && body["match-mode"] == "EXACTLY_MATCHES" =>
+                {
+                    body["value"] == "true"
+                }
+                _ => return error("INVALID_SEARCH_RESTRICTION", "unsupported restriction"),
+            };
+            let names: Vec<String> = fixture
+                .users
+                .iter()
+                .filter(|u| u.active || !active_only)
+                .map(|u| u.name.clone())
+                .collect();
+            let listed = page(req, names);
+            let expand = req.param("expand").unwrap_or_default();
+            let with = |what: &str| expand.split(',').any(|e| e == what);
+            let by_name: std::collections::HashMap<&str, &User> =
+                fixture.users.iter().map(|u| (u.name.as_str(), u)).collect();
+            let users: Vec<Value> = listed
+                .into_iter()
+                .map(
+                    |entry| match by_name.get(entry["name"].as_str().unwrap_or_default()) {
+                        Some(user) if with("user") => {
+                            let mut json = user_json(user);
+                            if with("attributes") {
+                                json["attributes"] = attributes_json(user);
+                            }
+                            json
+                        }
+                        _ => entry,
+                    },
+                )
+                .collect();
+            (200, json!({ "expand": "user", "users": users }))
         }
         ("GET", "/config/cookie") => (
             200,
@@ -476,13 +548,19 @@ fn session(fixture: &mut Fixture, req: &Request, token: &str) -> (u16, Value) {
                 Some((user, bound)) if bound.is_none() || *bound == remote_address(&body) => {
                     (200, session_json(token, user))
                 }
-                _ => invalid(),
+                // A known token from another address: 400, not 404.
+                Some(_) => (
+                    400,
+                    json!({ "reason": "INVALID_SSO_TOKEN", "message": "Validation factors do not match" }),
+                ),
+                None => invalid(),
             }
         }
-        "DELETE" => match fixture.sessions.remove(token) {
-            Some(_) => (204, Value::Null),
-            None => invalid(),
-        },
+        // 204 whether Crowd knew the token or not.
+        "DELETE" => {
+            fixture.sessions.remove(token);
+            (204, Value::Null)
+        }
         _ => (404, Value::Null),
     }
 }
@@ -563,18 +641,27 @@ pub fn check_password(
             &format!("User <{name}> does not exist"),
         ));
     };
-    if password != Some(user.password.as_str()) {
-        return Err(Refusal::new(
-            400,
-            "INVALID_USER_AUTHENTICATION",
-            "Failed to authenticate principal, password was invalid",
-        ));
-    }
+    // Crowd's internal directory refuses an inactive user before it looks at the
+    // password, and a locked one (too many failed attempts) even with the right one.
     if !user.active {
         return Err(Refusal::new(
             400,
             "INACTIVE_ACCOUNT",
             &format!("Account with name <{}> is inactive", user.name),
+        ));
+    }
+    if user.locked {
+        return Err(Refusal::new(
+            400,
+            "INVALID_USER_AUTHENTICATION",
+            "Maximum allowed invalid password attempts has been reached",
+        ));
+    }
+    if password != Some(user.password.as_str()) {
+        return Err(Refusal::new(
+            400,
+            "INVALID_USER_AUTHENTICATION",
+            "Failed to authenticate principal, password was invalid",
         ));
     }
     // Only after the password matched, as Crowd's ExpiredCredentialException is thrown.
@@ -667,9 +754,19 @@ fn user_json(user: &User) -> Value {
     })
 }
 
-/// Crowd's `{"attributes": [{"name", "values"}], "link"}`.
+/// Crowd's `{"attributes": [{"name", "values"}], "link"}`, with the internal
+/// attributes a real server keeps on every user of its internal directory.
 fn attributes_json(user: &User) -> Value {
-    attribute_list(&user.attributes)
+    let mut all = user.attributes.clone();
+    for (name, value) in [
+        ("requiresPasswordChange", "false"),
+        ("invalidPasswordAttempts", "0"),
+        ("lastAuthenticated", "1764806400000"),
+        ("passwordLastChanged", "1733270400000"),
+    ] {
+        all.entry(name.into()).or_insert_with(|| vec![value.into()]);
+    }
+    attribute_list(&all)
 }
 
 fn attribute_list(attributes: &BTreeMap<String, Vec<String>>) -> Value {

@@ -99,6 +99,10 @@ struct State {
     soap_tokens: std::collections::BTreeMap<String, usize>,
     /// Those of them given to the read-only keys application.
     soap_read_only_tokens: std::collections::BTreeSet<String>,
+    /// Tomcat sessions in which the REST filter checked the application.
+    app_sessions: std::collections::BTreeSet<String>,
+    /// Application checks made (requests that brought no known session).
+    app_checks: usize,
     soap_tokens_issued: usize,
     /// Calls a SOAP application token is good for; `None`: unlimited.
     soap_token_uses: Option<usize>,
@@ -165,6 +169,8 @@ impl Double {
             app: (APP_NAME.into(), APP_PASSWORD.into()),
             soap_tokens: Default::default(),
             soap_read_only_tokens: Default::default(),
+            app_sessions: Default::default(),
+            app_checks: 0,
             soap_tokens_issued: 0,
             soap_token_uses: None,
             soap_only: false,
@@ -275,6 +281,16 @@ impl Double {
         self.lock().requests.clear();
     }
 
+    /// Application checks Crowd made so far: REST requests that brought back no
+    /// session cookie of an earlier check, and SOAP's `authenticateApplication`.
+    pub fn app_checks(&self) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.app_check || r.op() == "app-auth")
+            .count()
+    }
+
     /// What Crowd was asked, oldest first, as [`Request::op`] words.
     pub fn asked(&self) -> Vec<String> {
         self.lock()
@@ -348,7 +364,7 @@ fn serve(
             Ok(Some(r)) => r,
             Ok(None) | Err(_) => return,
         };
-        let (request, authorized) = parse(&head, body, state);
+        let (mut request, authorized) = parse(&head, body, state);
         let fault = {
             let s = state.lock().unwrap_or_else(|p| p.into_inner());
             request
@@ -384,7 +400,7 @@ fn serve(
             }
             Fault::Respond(c) => c.clone(),
             Fault::Huge(n) => Canned::new(200, "application/json", vec![b' '; *n]),
-            Fault::None | Fault::Trickle(_) => crowd_answer(state, &request, authorized),
+            Fault::None | Fault::Trickle(_) => crowd_answer(state, &mut request, authorized),
         };
         record(state, request);
         let bytes = render(&canned);
@@ -492,6 +508,21 @@ fn parse(head: &[u8], body: Vec<u8>, state: &Mutex<State>) -> (Request, bool) {
     };
     let expected = basic(&app.0, &app.1);
     let read_only = authorization == basic(KEYS_APP_NAME, KEYS_APP_PASSWORD);
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+    };
+    // The Tomcat session the client sent back, if any.
+    let session_cookie = header("cookie").and_then(|cookies| {
+        cookies
+            .split(';')
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(name, _)| *name == "JSESSIONID")
+            .map(|(_, value)| value.to_owned())
+    });
+    let wants_json = header("accept").is_some_and(|a| a.contains("application/json"));
     let request = Request {
         method: req.method.unwrap_or_default().to_owned(),
         path: path.strip_prefix(REST_BASE).unwrap_or(path).to_owned(),
@@ -507,6 +538,9 @@ fn parse(head: &[u8], body: Vec<u8>, state: &Mutex<State>) -> (Request, bool) {
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
         read_only,
+        session_cookie,
+        app_check: false,
+        wants_json,
     };
     let mut request = request;
     if request.method == "POST" && path == soap::SOAP_PATH {
@@ -528,7 +562,41 @@ fn form_decode(s: &str) -> String {
         .into_owned()
 }
 
-fn crowd_answer(state: &Mutex<State>, request: &Request, authorized: bool) -> Canned {
+/// Crowd's version header, on every answer of its REST API.
+const CROWD_VERSION: &str = "5.1.4";
+
+fn crowd_answer(state: &Mutex<State>, request: &mut Request, authorized: bool) -> Canned {
+    let answer = rest_answer(state, request, authorized);
+    if !request.below_base || request.operation.is_some() {
+        return answer;
+    }
+    let answer = answer.header(
+        "X-Embedded-Crowd-Version",
+        &format!("Crowd/{CROWD_VERSION}"),
+    );
+    // Crowd's REST filter checks the application's password (a slow hash) unless the
+    // request brings back the Tomcat session in which it did so before, and caches
+    // the check in a new session otherwise ("clients wishing to take advantage of
+    // this feature must support cookies"). Counted, so tests can assert how many.
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    let known = request
+        .session_cookie
+        .as_ref()
+        .is_some_and(|c| s.app_sessions.contains(c));
+    if known || !authorized {
+        return answer;
+    }
+    request.app_check = true;
+    s.app_checks += 1;
+    let session = format!("{:032X}", 0x5e55_1000_u64 + s.app_checks as u64);
+    s.app_sessions.insert(session.clone());
+    answer.header(
+        "Set-Cookie",
+        &format!("JSESSIONID={session}; Path=/crowd; HttpOnly"),
+    )
+}
+
+fn rest_answer(state: &Mutex<State>, request: &Request, authorized: bool) -> Canned {
     if request.method == "POST" && request.path == soap::SOAP_PATH {
         // SOAP authenticates the application inside the envelope, not with Basic.
         return soap::answer(
@@ -541,7 +609,20 @@ fn crowd_answer(state: &Mutex<State>, request: &Request, authorized: bool) -> Ca
         return tomcat_404();
     }
     if !authorized {
-        return Canned::new(401, "text/plain", "Application failed to authenticate");
+        return Canned::new(
+            401,
+            "text/plain;charset=UTF-8",
+            "Application failed to authenticate",
+        )
+        .header("WWW-Authenticate", "BASIC realm=\"Crowd REST Service\"");
+    }
+    if !request.wants_json {
+        // Without `Accept: application/json`, Crowd's resources answer XML.
+        return Canned::new(
+            200,
+            "application/xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><entity/>",
+        );
     }
     let writes = matches!(request.method.as_str(), "PUT" | "DELETE")
         || (request.method == "POST" && request.path.starts_with("/user"));
