@@ -138,6 +138,8 @@ pub struct Config {
     /// `ssh_keys_application` and its `ssh_keys_password_file`: the read-only Crowd
     /// application `authorized-keys` uses (see [`Config::load_for_keys`]).
     pub ssh_keys_app: Option<KeysApplication>,
+    /// How Crowd's user names become Linux names (`user_names`).
+    pub user_names: crate::names::UserNames,
 }
 
 /// The Crowd application `pam-crowd authorized-keys` uses instead of the main one.
@@ -340,6 +342,7 @@ struct RawConfig {
     min_uid: Option<Spanned<u32>>,
     ssh_keys_application: Option<Spanned<String>>,
     ssh_keys_password_file: Option<Spanned<PathBuf>>,
+    user_names: Option<Spanned<String>>,
 }
 
 /// `url` is a string or a list of strings.
@@ -604,6 +607,18 @@ impl RawConfig {
         };
         // Crowd's uidNumber attributes below it are the host's ids, not Crowd's.
         nss.min_uid = min_uid.max(LOWEST_ID);
+        let user_names = match self.user_names {
+            None => crate::names::UserNames::default(),
+            Some(u) => crate::names::UserNames::parse(u.get_ref()).ok_or_else(|| {
+                err(
+                    u.span(),
+                    "user_names",
+                    "expected \"exact\" (the default) or \"lowercase\"".into(),
+                )
+            })?,
+        };
+        // Sync writes the Linux names.
+        nss.user_names = user_names;
         let session = match self.session {
             None => SessionConfig::default(),
             Some(s) => s.into_inner().validate(&err)?,
@@ -627,6 +642,7 @@ impl RawConfig {
             session,
             min_uid,
             ssh_keys_app,
+            user_names,
         })
     }
 }

@@ -13,6 +13,7 @@ mod ffi;
 pub mod home;
 pub mod host;
 pub mod login;
+pub mod names;
 pub mod offline;
 pub mod options;
 pub mod outcome;

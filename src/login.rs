@@ -8,6 +8,7 @@ use crate::cache::{Cache, CacheError};
 use crate::config::Config;
 use crate::crowd::{Client, ClientSettings, CrowdError, Deadline, Directory, User};
 use crate::home;
+use crate::names::UserNames;
 use crate::offline::{self, Answers};
 use crate::options::Options;
 use crate::outcome::{Denial, Granted, PamCode, Phase, Subject, decision_line, printable};
@@ -72,6 +73,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
     // (The session phase has its own say: it makes no home for them.)
     if phase != Phase::Session {
         refuse_host_account(&config, &user)?;
+        config.user_names.check_pam_name(&user)?;
     }
 
     let settings = ClientSettings::from(&config);
@@ -101,12 +103,18 @@ fn decide<P: PamContext, S: AsRef<str>>(
             // The deadline starts after the prompt: typing is not Crowd's time.
             subject.asked_crowd = Some(std::time::Instant::now());
             let client = connect(pam)?;
-            let answer = authenticate(&client, &user, &password, subject.rhost.as_deref());
+            let answer = authenticate(
+                &client,
+                config.user_names,
+                &user,
+                &password,
+                subject.rhost.as_deref(),
+            );
             // Crowd says "expired" only once the password matched: the login goes on
             // to the account phase, which asks for a new password.
             let expired = matches!(&answer, Err(Denial::Crowd(e)) if password::is_expired(e));
             let result = if expired {
-                password::expired_user(&client, &user)
+                password::expired_user(&client, config.user_names, &user)
             } else {
                 answer.clone()
             };
@@ -207,14 +215,21 @@ fn decide<P: PamContext, S: AsRef<str>>(
             subject.asked_crowd = Some(std::time::Instant::now());
             let client = connect(pam)?;
             let mut answers = Answers::default();
-            let result =
-                account(&client, &user, known.as_ref(), &rules, &mut answers).and_then(|granted| {
-                    match known.as_ref().is_some_and(|k| k.password_expired) {
-                        // Allowed in, once the expired password is replaced.
-                        true => Err(Denial::PasswordExpired),
-                        false => Ok(granted),
-                    }
-                });
+            let result = account(
+                &client,
+                config.user_names,
+                &user,
+                known.as_ref(),
+                &rules,
+                &mut answers,
+            )
+            .and_then(|granted| {
+                match known.as_ref().is_some_and(|k| k.password_expired) {
+                    // Allowed in, once the expired password is replaced.
+                    true => Err(Denial::PasswordExpired),
+                    false => Ok(granted),
+                }
+            });
             trace(pam, &client);
             // Crowd's part of the login is over: close the connection now rather than
             // hold it for the whole session (sshd ends the transaction at logout).
@@ -342,7 +357,7 @@ pub fn gone_from_crowd(
             reason: crate::crowd::Reason::UserNotFound,
             ..
         })) => "unknown user".to_owned(),
-        Err(Denial::NameMismatch { canonical }) => {
+        Err(Denial::NameMismatch { canonical, .. }) => {
             format!("Crowd has the name only as {canonical:?}")
         }
         _ => return result,
@@ -357,6 +372,7 @@ pub fn gone_from_crowd(
 /// `rhost` is the client's address, a validation factor where the protocol has them.
 pub fn authenticate(
     crowd: &impl Directory,
+    names: UserNames,
     user: &str,
     password: &str,
     rhost: Option<&str>,
@@ -364,11 +380,7 @@ pub fn authenticate(
     let found = crowd
         .authenticate(user, password, rhost)
         .map_err(Denial::Crowd)?;
-    if found.name != user {
-        return Err(Denial::NameMismatch {
-            canonical: found.name,
-        });
-    }
+    names.same_account(user, &found.name)?;
     if !found.active {
         return Err(Denial::Inactive);
     }
@@ -381,6 +393,7 @@ pub fn authenticate(
 /// answered is added to `answers`, for the cache.
 pub fn account(
     crowd: &impl Directory,
+    names: UserNames,
     user: &str,
     known: Option<&KnownUser>,
     rules: &AccessRules,
@@ -393,9 +406,7 @@ pub fn account(
             (u.name, u.active)
         }
     };
-    if canonical != user {
-        return Err(Denial::NameMismatch { canonical });
-    }
+    names.same_account(user, &canonical)?;
     if !active {
         return Err(Denial::Inactive);
     }
@@ -587,7 +598,14 @@ mod tests {
         known: Option<&KnownUser>,
         rules: &AccessRules,
     ) -> Result<Granted, Denial> {
-        super::account(crowd, user, known, rules, &mut Answers::default())
+        super::account(
+            crowd,
+            UserNames::Exact,
+            user,
+            known,
+            rules,
+            &mut Answers::default(),
+        )
     }
 
     fn script() -> Script {
@@ -608,16 +626,20 @@ mod tests {
     #[test]
     fn authenticate_accepts_only_the_exact_active_name() {
         let s = script();
-        assert!(authenticate(&s, "alice", "pw", None).is_ok());
+        assert!(authenticate(&s, UserNames::Exact, "alice", "pw", None).is_ok());
         assert_eq!(
-            authenticate(&s, "Alice", "pw", None),
+            authenticate(&s, UserNames::Exact, "Alice", "pw", None),
             Err(Denial::NameMismatch {
-                canonical: "alice".into()
+                canonical: "alice".into(),
+                case_only: true
             })
         );
-        assert_eq!(authenticate(&s, "bob", "pw", None), Err(Denial::Inactive));
+        assert_eq!(
+            authenticate(&s, UserNames::Exact, "bob", "pw", None),
+            Err(Denial::Inactive)
+        );
         assert!(matches!(
-            authenticate(&s, "alice", "nope", None),
+            authenticate(&s, UserNames::Exact, "alice", "nope", None),
             Err(Denial::Crowd(CrowdError::Refused {
                 reason: Reason::InvalidUserAuthentication,
                 ..
@@ -658,7 +680,8 @@ mod tests {
         assert_eq!(
             account(&s, "ALICE", None, &r),
             Err(Denial::NameMismatch {
-                canonical: "alice".into()
+                canonical: "alice".into(),
+                case_only: true
             })
         );
         assert!(matches!(
@@ -698,7 +721,7 @@ mod tests {
         let s = script();
         let r = rules(&["a", "b", "linux-users"], &["d"]);
         let mut answers = Answers::default();
-        assert!(super::account(&s, "alice", None, &r, &mut answers).is_ok());
+        assert!(super::account(&s, UserNames::Exact, "alice", None, &r, &mut answers).is_ok());
         assert_eq!(*s.asked.borrow(), vec!["user alice", "groups alice"]);
         assert!(answers.active);
         assert_eq!(answers.all_groups, Some(vec!["linux-users".to_string()]));
@@ -709,7 +732,7 @@ mod tests {
         let s = script();
         let mut answers = Answers::default();
         let r = rules(&["admins", "linux-users"], &["d"]);
-        assert!(super::account(&s, "alice", None, &r, &mut answers).is_ok());
+        assert!(super::account(&s, UserNames::Exact, "alice", None, &r, &mut answers).is_ok());
         assert_eq!(
             answers,
             Answers {
@@ -723,7 +746,7 @@ mod tests {
             }
         );
         let mut answers = Answers::default();
-        assert!(super::account(&s, "bob", None, &r, &mut answers).is_err());
+        assert!(super::account(&s, UserNames::Exact, "bob", None, &r, &mut answers).is_err());
         assert_eq!(
             answers,
             Answers::default(),

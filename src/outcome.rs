@@ -138,6 +138,8 @@ pub enum Denial {
     NameMismatch {
         /// The name Crowd returned.
         canonical: String,
+        /// The names differ only by case: `user_names = "lowercase"` would admit it.
+        case_only: bool,
     },
     /// The account is deactivated in Crowd.
     Inactive,
@@ -262,10 +264,21 @@ impl fmt::Display for Denial {
                 f.write_str(")")
             }
             Denial::Crowd(e) => e.fmt(f),
-            Denial::NameMismatch { canonical } => write!(
-                f,
-                "Crowd knows this user as {canonical:?}; a different name is not the same account"
-            ),
+            Denial::NameMismatch {
+                canonical,
+                case_only,
+            } => {
+                write!(
+                    f,
+                    "Crowd knows this user as {canonical:?}; a different name is not the same account"
+                )?;
+                if *case_only {
+                    f.write_str(
+                        " (only the case differs: user_names = \"lowercase\" would admit it)",
+                    )?;
+                }
+                Ok(())
+            }
             Denial::Inactive => f.write_str("account inactive in Crowd"),
             Denial::Access(access) => access_refusal(f, access),
             Denial::Offline { crowd, refusal } => {
@@ -413,6 +426,7 @@ mod tests {
             refused("X"),
             Denial::NameMismatch {
                 canonical: "x".into(),
+                case_only: false,
             },
             Denial::Inactive,
             Denial::Access(Access::NotInAllowGroups(vec![])),
@@ -491,6 +505,7 @@ mod tests {
     fn phase_dependent_codes() {
         let m = Denial::NameMismatch {
             canonical: "alice".into(),
+            case_only: true,
         };
         assert_eq!(m.code(Phase::Auth), PamCode::AuthErr);
         assert_eq!(m.code(Phase::Account), PamCode::UserUnknown);

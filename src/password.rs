@@ -30,13 +30,13 @@ pub fn expired_message(config: &Config) -> String {
 
 /// After Crowd said `EXPIRED_CREDENTIAL` (so the password matched): the user it
 /// belongs to, held to the same rules as an accepted login (exactly this name, active).
-pub fn expired_user(crowd: &impl Directory, user: &str) -> Result<User, Denial> {
+pub fn expired_user(
+    crowd: &impl Directory,
+    names: crate::names::UserNames,
+    user: &str,
+) -> Result<User, Denial> {
     let found = crowd.user(user).map_err(Denial::Crowd)?;
-    if found.name != user {
-        return Err(Denial::NameMismatch {
-            canonical: found.name,
-        });
-    }
+    names.same_account(user, &found.name)?;
     if !found.active {
         return Err(Denial::Inactive);
     }
@@ -62,7 +62,7 @@ pub fn change<P: PamContext>(
         }) => return Err(Denial::NotOurs("Crowd does not know this user".into())),
         other => other.map_err(Denial::Crowd)?,
     };
-    if found.name != user {
+    if config.user_names.same_account(user, &found.name).is_err() {
         return Err(Denial::NotOurs(format!(
             "Crowd knows {:?}, not this user",
             found.name

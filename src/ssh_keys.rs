@@ -112,8 +112,11 @@ pub fn serve(config: &Config, crowd: &impl Directory, user: &str, attribute: &st
         offline: None,
         cache_problems: Vec::new(),
     };
-    let checked = login::check_username(user.as_bytes().to_vec())
-        .and_then(|user| login::refuse_host_account(config, &user).map(|()| user));
+    let checked = login::check_username(user.as_bytes().to_vec()).and_then(|user| {
+        login::refuse_host_account(config, &user)?;
+        config.user_names.check_pam_name(&user)?;
+        Ok(user)
+    });
     let user = match checked {
         Ok(user) => user,
         Err(denial) => {
@@ -127,7 +130,14 @@ pub fn serve(config: &Config, crowd: &impl Directory, user: &str, attribute: &st
         None
     });
     let mut answers = Answers::default();
-    let result = authorized_keys(crowd, &user, &rules, attribute, &mut answers);
+    let result = authorized_keys(
+        crowd,
+        config.user_names,
+        &user,
+        &rules,
+        attribute,
+        &mut answers,
+    );
     served.result = match (result, &cache) {
         (Err(Denial::Crowd(e)), Some(cache)) if offline::crowd_unreachable(&e) => {
             served.offline = Some(e.clone());
@@ -150,6 +160,7 @@ pub fn serve(config: &Config, crowd: &impl Directory, user: &str, attribute: &st
 /// answers go to `answers` (for the cache).
 pub fn authorized_keys(
     crowd: &impl Directory,
+    names: crate::names::UserNames,
     user: &str,
     rules: &AccessRules,
     attribute: &str,
@@ -164,7 +175,7 @@ pub fn authorized_keys(
         offline: None,
         password_expired: false,
     };
-    login::account(crowd, user, Some(&known), rules, answers)?;
+    login::account(crowd, names, user, Some(&known), rules, answers)?;
     Ok(UserKeys::of(
         attributes.get(attribute).cloned().unwrap_or_default(),
     ))

@@ -168,7 +168,8 @@ fn user_entry(
     nss: &NssConfig,
     notes: &mut Vec<String>,
 ) -> Result<Passwd, String> {
-    let name = &user.name;
+    // The Linux name (`user_names`): Crowd's, or its lower-case form.
+    let name = &nss.user_names.linux_name(&user.name);
     check_user_name(name)?;
     if local.users.contains(name) {
         return Err("a local user has this name, and is never shadowed".into());
@@ -248,8 +249,8 @@ fn group_entry(
     let mut members: Vec<String> = group
         .members
         .iter()
+        .map(|m| nss.user_names.linux_name(m))
         .filter(|m| synced.contains(m.as_str()))
-        .cloned()
         .collect();
     members.sort();
     members.dedup();

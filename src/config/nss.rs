@@ -51,6 +51,8 @@ pub struct NssConfig {
     /// Ids below this are the host's: a Crowd `uidNumber`/`gidNumber` under it is
     /// refused. The larger of [`LOWEST_ID`] and the top-level `min_uid`.
     pub min_uid: u32,
+    /// The top-level `user_names`: the names written are the Linux names.
+    pub user_names: crate::names::UserNames,
 }
 
 impl Default for NssConfig {
@@ -67,6 +69,7 @@ impl Default for NssConfig {
             home_bases: vec![PathBuf::from("/home")],
             max_drop: DEFAULT_MAX_DROP,
             min_uid: LOWEST_ID,
+            user_names: crate::names::UserNames::Exact,
         }
     }
 }

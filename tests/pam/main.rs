@@ -14,6 +14,7 @@ mod inproc;
 mod keys;
 mod load;
 mod memory;
+mod names;
 mod nss;
 mod offline;
 mod password;

@@ -161,18 +161,10 @@ pub fn run(command: &KeysCommand, config: &Config, client: &Client) -> Report {
         | KeysCommand::Remove { user, .. } => user,
     };
     let values = match client.user_attributes(user) {
-        Ok((found, attributes)) if found.name == *user => {
-            attributes.get(attribute).cloned().unwrap_or_default()
-        }
-        Ok((found, _)) => {
-            return failure(
-                Status::No,
-                Denial::NameMismatch {
-                    canonical: found.name,
-                }
-                .to_string(),
-            );
-        }
+        Ok((found, attributes)) => match config.user_names.same_account(user, &found.name) {
+            Ok(()) => attributes.get(attribute).cloned().unwrap_or_default(),
+            Err(mismatch) => return failure(Status::No, mismatch.to_string()),
+        },
         Err(e) => return crowd_error(e),
     };
     match command {

@@ -287,11 +287,12 @@ fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -
     let result = (|| {
         let user = login::check_username(d.user.clone().into_bytes())?;
         login::refuse_host_account(config, &user)?;
+        config.user_names.check_pam_name(&user)?;
         let known = if with_password {
             phase = Phase::Auth;
             let password = read_password().map_err(|e| Denial::Config(e.to_string()))?;
             let password = login::check_password(password)?;
-            let found = login::authenticate(client, &user, &password, None)?;
+            let found = login::authenticate(client, config.user_names, &user, &password, None)?;
             phase = Phase::Account;
             Some(KnownUser {
                 pam_user: user.clone(),
@@ -306,6 +307,7 @@ fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -
         };
         let result = login::account(
             client,
+            config.user_names,
             &user,
             known.as_ref(),
             &rules,

@@ -3,7 +3,6 @@
 use pam_crowd::cache::Cache;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{Client, CrowdError, Directory};
-use pam_crowd::outcome::Denial;
 use pam_crowd::{login, offline, password};
 use serde_json::json;
 
@@ -30,11 +29,10 @@ pub fn run(config: &Config, client: &Client, user: &str) -> Report {
         Err(denial) => return failure(Status::No, format!("{denial}: nothing changed")),
     };
     let found = match client.user(user) {
-        Ok(u) if u.name == user => u,
-        Ok(u) => {
-            let mismatch = Denial::NameMismatch { canonical: u.name };
-            return failure(Status::No, mismatch.to_string());
-        }
+        Ok(u) => match config.user_names.same_account(user, &u.name) {
+            Ok(()) => u,
+            Err(mismatch) => return failure(Status::No, mismatch.to_string()),
+        },
         Err(e @ CrowdError::Refused { .. }) => return failure(Status::No, e.to_string()),
         Err(e) => return failure(Status::Broken, e.to_string()),
     };

@@ -18,6 +18,9 @@ pub struct Stats {
     pub connections: f64,
     /// Requests the double answered per measured iteration.
     pub requests: f64,
+    /// Application checks Crowd made per measured iteration (requests without the
+    /// session cookie of an earlier check; SOAP's authenticateApplication).
+    pub app_checks: f64,
 }
 
 impl Stats {
@@ -27,6 +30,7 @@ impl Stats {
             samples,
             connections: 0.0,
             requests: 0.0,
+            app_checks: 0.0,
         }
     }
 

@@ -151,6 +151,11 @@ fn targets(rows: &[Row], extras: &Extras) -> Vec<Target> {
             measured: format!("{:.2}", fresh.requests),
             met: Some((fresh.requests - 3.0).abs() < 0.01),
         });
+        t.push(Target {
+            what: "application checks per transaction (1) = 1 (Crowd's session cookie kept)",
+            measured: format!("{:.2}", fresh.app_checks),
+            met: Some((fresh.app_checks - 1.0).abs() < 0.01),
+        });
     }
     let accounts: Vec<&Stats> = rows
         .iter()
@@ -199,28 +204,29 @@ pub fn render(rows: &[Row], extras: &Extras, took: Duration) -> String {
     let _ = writeln!(out, "{BEGIN}");
     let _ = writeln!(
         out,
-        "| # | what | n | median ms | p99 ms | TLS connections / login | requests / login |"
+        "| # | what | n | median ms | p99 ms | TLS connections / login | requests / login | application checks / login |"
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         match &row.stats {
             Some(s) => {
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {} | {} | {:.2} | {:.2} |",
+                    "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} |",
                     row.id,
                     row.what,
                     s.len(),
                     ms(s.median()),
                     ms(s.p99()),
                     s.connections,
-                    s.requests
+                    s.requests,
+                    s.app_checks
                 );
             }
             None => {
                 let _ = writeln!(
                     out,
-                    "| {} | {} | - | - | - | - | {} |",
+                    "| {} | {} | - | - | - | - | - | {} |",
                     row.id, row.what, row.note
                 );
             }

@@ -256,23 +256,29 @@ impl Bench {
         }
         let k = series.len();
         let mut samples = vec![Vec::with_capacity(n); k];
-        let mut counts = vec![(0, 0); k];
+        let mut counts = vec![(0, 0, 0); k];
         for i in 0..n {
             for j in 0..k {
                 let which = (i + j) % k;
-                let before = (self.double.connections(), self.double.request_count());
+                let before = (
+                    self.double.connections(),
+                    self.double.request_count(),
+                    self.double.app_checks(),
+                );
                 samples[which].push(series[which]());
                 counts[which].0 += self.double.connections() - before.0;
                 counts[which].1 += self.double.request_count() - before.1;
+                counts[which].2 += self.double.app_checks() - before.2;
             }
         }
         samples
             .into_iter()
             .zip(counts)
-            .map(|(samples, (connections, requests))| {
+            .map(|(samples, (connections, requests, checks))| {
                 let mut s = Stats::from_samples(samples);
                 s.connections = connections as f64 / n.max(1) as f64;
                 s.requests = requests as f64 / n.max(1) as f64;
+                s.app_checks = checks as f64 / n.max(1) as f64;
                 s
             })
             .collect()
@@ -282,10 +288,12 @@ impl Bench {
     pub fn counted(&self, f: impl FnOnce() -> Vec<Duration>) -> Stats {
         let connections = self.double.connections();
         let requests = self.double.request_count();
+        let checks = self.double.app_checks();
         let mut stats = Stats::from_samples(f());
         let samples = stats.len().max(1) as f64;
         stats.connections = (self.double.connections() - connections) as f64 / samples;
         stats.requests = (self.double.request_count() - requests) as f64 / samples;
+        stats.app_checks = (self.double.app_checks() - checks) as f64 / samples;
         stats
     }
 
