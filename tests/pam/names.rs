@@ -128,6 +128,14 @@ fn lowercase_names_are_what_sync_writes_and_passwd_changes() {
         developers.members.contains(&"jsmith".to_string()),
         "{developers:?}"
     );
+    // Through glibc and libnss_crowd.so.2: jsmith exists, JSmith does not.
+    if root_or_skip("lowercase_names_are_what_sync_writes_and_passwd_changes") {
+        let done = with_nss(
+            &site.host.dir.join("nss"),
+            "getent passwd jsmith | cut -d: -f1; getent passwd JSmith; echo \"JSmith $?\"",
+        );
+        assert_eq!(done.stdout, "jsmith\nJSmith 2\n", "{}", done.stderr);
+    }
     // The admin sets jsmith's password: Crowd's JSmith changes.
     let passwd = pam_crowd(
         &site.host,
