@@ -814,28 +814,10 @@ fn only_keys_group_reads(mode: u32, file_gid: u32, keys_gid: impl FnOnce() -> Op
     mode & 0o077 == 0o040 && keys_gid() == Some(file_gid)
 }
 
-/// The id of group `name`, if the system has it.
+/// The id of group `name`, if the system has it (an unreadable group database counts
+/// as none: the keys group then reads nothing).
 fn group_id(name: &str) -> Option<u32> {
-    let name = std::ffi::CString::new(name).ok()?;
-    let mut group = std::mem::MaybeUninit::<libc::group>::uninit();
-    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
-    let mut found: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call: `name` is NUL-terminated, `group`
-    // and `found` are writable, and `buffer` is writable for the length passed.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            name.as_ptr(),
-            group.as_mut_ptr(),
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        )
-    };
-    if rc != 0 || found.is_null() {
-        return None;
-    }
-    // SAFETY: getgrnam_r succeeded and set `found` to `group`, which it filled in.
-    Some(unsafe { group.assume_init() }.gr_gid)
+    crate::ffi::local_group_gid(name).ok().flatten()
 }
 
 /// A relative path in the config is relative to the config file's directory.

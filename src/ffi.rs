@@ -1,7 +1,7 @@
 //! The only unsafe code: [`PamContext`] over a real libpam handle, plus the libpam
 //! functions pam-bindings does not wrap (`pam_get_authtok`, `pam_syslog`, and a
 //! `pam_get_user` that hands back bytes rather than refusing non-UTF-8 names), and the
-//! `getpwnam_r`, which std lacks (the session phase's directory calls are rustix's).
+//! `getpwnam_r` and `getgrnam_r`, which std and rustix lack (NSS is glibc's).
 
 use std::ffi::{CStr, CString, c_char, c_int};
 
@@ -226,6 +226,37 @@ pub(crate) fn local_account(name: &str) -> std::io::Result<Option<(u32, u32, std
                 let home = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(home.to_bytes()));
                 return Ok(Some((pwd.pw_uid, pwd.pw_gid, home)));
             }
+            libc::ERANGE => buf.resize(buf.len() * 2, 0),
+            e => return Err(std::io::Error::from_raw_os_error(e)),
+        }
+    }
+    Err(std::io::ErrorKind::OutOfMemory.into())
+}
+
+/// The gid NSS gives group `name` (`getgrnam_r`), or `None` when it knows no such
+/// group. The buffer grows on ERANGE, as for [`local_account`].
+pub(crate) fn local_group_gid(name: &str) -> std::io::Result<Option<u32>> {
+    let name = CString::new(name).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let mut buf = vec![0u8; 4096];
+    // Bounded: glibc asks for more with ERANGE; 1 MiB is far beyond a group line (a
+    // group with thousands of members included).
+    while buf.len() <= 1 << 20 {
+        // SAFETY: zeroed `group` is a valid value of a plain C struct.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call; `buf` outlives it.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                name.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        match rc {
+            0 if result.is_null() => return Ok(None),
+            0 => return Ok(Some(grp.gr_gid)),
             libc::ERANGE => buf.resize(buf.len() * 2, 0),
             e => return Err(std::io::Error::from_raw_os_error(e)),
         }

@@ -4,7 +4,6 @@
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -29,8 +28,7 @@ pub enum DirState {
 
 /// The process's effective uid: the owner every cache file must have.
 fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// Checks the cache directory, creating it (0700) when missing. `keys_user_owns`: the
@@ -179,14 +177,10 @@ impl Lock {
             .map_err(|e| io(&path, e))?;
         let started = Instant::now();
         loop {
-            // SAFETY: flock on a descriptor this function owns; no memory is passed.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc == 0 {
-                return Ok(Lock(file));
-            }
-            let err = std::io::Error::last_os_error();
-            if err.kind() != ErrorKind::WouldBlock {
-                return Err(io(&path, err));
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(Lock(file)),
+                Err(rustix::io::Errno::WOULDBLOCK) => {}
+                Err(e) => return Err(io(&path, e.into())),
             }
             if started.elapsed() >= LOCK_WAIT {
                 return Err(CacheError::Busy(path));

@@ -37,8 +37,10 @@ impl Drop for Scratch {
 }
 
 fn me(home: PathBuf) -> Owner {
-    // SAFETY: no preconditions, cannot fail.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (uid, gid) = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
     Owner {
         name: "alice".into(),
         uid,
@@ -56,9 +58,14 @@ fn skeleton(root: &Path) -> PathBuf {
     fs::write(skel.join(".config/app"), "x").unwrap();
     fs::write(root.join("secret"), "do not copy").unwrap();
     std::os::unix::fs::symlink(root.join("secret"), skel.join(".link")).unwrap();
-    let fifo = std::ffi::CString::new(skel.join(".fifo").to_str().unwrap()).unwrap();
-    // SAFETY: a valid path string.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &skel.join(".fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
     skel
 }
 
