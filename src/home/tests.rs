@@ -60,7 +60,7 @@ fn skeleton(root: &Path) -> PathBuf {
     std::os::unix::fs::symlink(root.join("secret"), skel.join(".link")).unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &skel.join(".fifo"),
+        skel.join(".fifo"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o644),
         0,
