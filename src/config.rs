@@ -446,31 +446,19 @@ impl RawConfig {
 
         let mut secret_file = path.to_owned();
         let mut application = application;
-        // authorized-keys with its own application: the main secret is not read.
         let keys_app = match (purpose, &ssh_keys_app) {
             (Purpose::Keys, Some(keys)) => Some(keys),
             _ => None,
         };
-        let app_password = match (self.password, self.password_file) {
-            (Some(p), None) if keys_app.is_some() => {
-                drop(Secret::from_spanned(p));
-                Secret::new(String::new())
-            }
-            (None, Some(_)) if keys_app.is_some() => Secret::new(String::new()),
-            (Some(p), None) => Secret::from_spanned(p),
-            (None, Some(f)) => {
-                let file = resolve_relative(path, f.get_ref());
-                secret_file = file.clone();
-                read_secret(&file, line_of(text, f.span().start), "password_file")?
-            }
-            (Some(p), Some(_)) => {
+        let app_password = match (keys_app, self.password, self.password_file) {
+            (_, Some(p), Some(_)) => {
                 return Err(err(
                     p.span(),
                     "password",
                     "set either `password` or `password_file`, not both".into(),
                 ));
             }
-            (None, None) => {
+            (_, None, None) => {
                 return Err(ConfigError {
                     path: path.to_owned(),
                     line: None,
@@ -478,9 +466,10 @@ impl RawConfig {
                     message: "missing: set `password` or `password_file`".into(),
                 });
             }
-        };
-        let app_password = match keys_app {
-            Some(keys) => {
+            // authorized-keys with its own application: the main secret is not read
+            // (an inline one is taken out of the parser's value and wiped).
+            (Some(keys), inline, _) => {
+                drop(inline.map(Secret::from_spanned));
                 secret_file = keys.password_file.clone();
                 application = keys.application.clone();
                 read_secret(
@@ -489,7 +478,12 @@ impl RawConfig {
                     "ssh_keys_password_file",
                 )?
             }
-            None => app_password,
+            (None, Some(p), None) => Secret::from_spanned(p),
+            (None, None, Some(f)) => {
+                let file = resolve_relative(path, f.get_ref());
+                secret_file = file.clone();
+                read_secret(&file, line_of(text, f.span().start), "password_file")?
+            }
         };
         if app_password.expose().is_empty() {
             return Err(ConfigError {
@@ -854,14 +848,14 @@ fn read_small_file(path: &Path, what: &str) -> Result<Zeroizing<String>, ConfigE
             "{what} is larger than {MAX_FILE_BYTES} bytes"
         )));
     }
-    if std::str::from_utf8(&bytes).is_err() {
-        return Err(fail(format!("{what} is not valid UTF-8")));
+    // The buffer moves into the String, no copy; refused bytes are wiped too.
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(e) => {
+            drop(Zeroizing::new(e.into_bytes()));
+            Err(fail(format!("{what} is not valid UTF-8")))
+        }
     }
-    let bytes = std::mem::take(&mut *bytes);
-    // Valid UTF-8, checked above: no copy is made.
-    String::from_utf8(bytes)
-        .map(Zeroizing::new)
-        .map_err(|_| fail(format!("{what} is not valid UTF-8")))
 }
 
 /// 1-based line number of byte offset `at`.

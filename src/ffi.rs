@@ -197,14 +197,30 @@ pub fn to_pam(code: PamCode) -> PamResultCode {
     }
 }
 
+/// Calls one of NSS's reentrant lookups through `lookup`, which gets the buffer and
+/// answers glibc's return code and the entry, if found, read out of the buffer. The
+/// buffer grows on ERANGE, bounded: 1 MiB is far beyond any passwd or group line (a
+/// group with thousands of members included).
+fn nss_lookup<T>(
+    mut lookup: impl FnMut(&mut [u8]) -> (c_int, Option<T>),
+) -> std::io::Result<Option<T>> {
+    let mut buf = vec![0u8; 4096];
+    while buf.len() <= 1 << 20 {
+        match lookup(&mut buf) {
+            (0, found) => return Ok(found),
+            (libc::ERANGE, _) => buf.resize(buf.len() * 2, 0),
+            (e, _) => return Err(std::io::Error::from_raw_os_error(e)),
+        }
+    }
+    Err(std::io::ErrorKind::OutOfMemory.into())
+}
+
 /// A local account as NSS gives it (`getpwnam_r`): uid, gid, home directory. `None`
 /// when NSS knows no such user.
 pub(crate) fn local_account(name: &str) -> std::io::Result<Option<(u32, u32, std::path::PathBuf)>> {
     use std::os::unix::ffi::OsStrExt;
     let name = CString::new(name).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    let mut buf = vec![0u8; 4096];
-    // Bounded: glibc asks for more with ERANGE; 1 MiB is far beyond any passwd line.
-    while buf.len() <= 1 << 20 {
+    nss_lookup(|buf| {
         // SAFETY: zeroed `passwd` is a valid value of a plain C struct.
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
@@ -218,29 +234,21 @@ pub(crate) fn local_account(name: &str) -> std::io::Result<Option<(u32, u32, std
                 &mut result,
             )
         };
-        match rc {
-            0 if result.is_null() => return Ok(None),
-            0 => {
-                // SAFETY: on success pw_dir points to a NUL-terminated string in `buf`.
-                let home = unsafe { CStr::from_ptr(pwd.pw_dir) };
-                let home = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(home.to_bytes()));
-                return Ok(Some((pwd.pw_uid, pwd.pw_gid, home)));
-            }
-            libc::ERANGE => buf.resize(buf.len() * 2, 0),
-            e => return Err(std::io::Error::from_raw_os_error(e)),
+        if rc != 0 || result.is_null() {
+            return (rc, None);
         }
-    }
-    Err(std::io::ErrorKind::OutOfMemory.into())
+        // SAFETY: on success pw_dir points to a NUL-terminated string in `buf`.
+        let home = unsafe { CStr::from_ptr(pwd.pw_dir) };
+        let home = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(home.to_bytes()));
+        (rc, Some((pwd.pw_uid, pwd.pw_gid, home)))
+    })
 }
 
 /// The gid NSS gives group `name` (`getgrnam_r`), or `None` when it knows no such
-/// group. The buffer grows on ERANGE, as for [`local_account`].
+/// group.
 pub(crate) fn local_group_gid(name: &str) -> std::io::Result<Option<u32>> {
     let name = CString::new(name).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    let mut buf = vec![0u8; 4096];
-    // Bounded: glibc asks for more with ERANGE; 1 MiB is far beyond a group line (a
-    // group with thousands of members included).
-    while buf.len() <= 1 << 20 {
+    nss_lookup(|buf| {
         // SAFETY: zeroed `group` is a valid value of a plain C struct.
         let mut grp: libc::group = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::group = std::ptr::null_mut();
@@ -254,14 +262,8 @@ pub(crate) fn local_group_gid(name: &str) -> std::io::Result<Option<u32>> {
                 &mut result,
             )
         };
-        match rc {
-            0 if result.is_null() => return Ok(None),
-            0 => return Ok(Some(grp.gr_gid)),
-            libc::ERANGE => buf.resize(buf.len() * 2, 0),
-            e => return Err(std::io::Error::from_raw_os_error(e)),
-        }
-    }
-    Err(std::io::ErrorKind::OutOfMemory.into())
+        (rc, (rc == 0 && !result.is_null()).then_some(grp.gr_gid))
+    })
 }
 
 /// The uid NSS gives `name` (`getpwnam_r`), or `None` when it knows no such user.

@@ -72,8 +72,7 @@ fn decide<P: PamContext, S: AsRef<str>>(
     // The host's own accounts are never Crowd's: decided before Crowd is asked.
     // (The session phase has its own say: it makes no home for them.)
     if phase != Phase::Session {
-        refuse_host_account(&config, &user)?;
-        config.user_names.check_pam_name(&user)?;
+        refuse_unasked(&config, &user)?;
     }
 
     let settings = ClientSettings::from(&config);
@@ -342,6 +341,13 @@ pub fn refuse_host_account(config: &Config, user: &str) -> Result<(), Denial> {
         Some(why) => Err(Denial::HostAccount(why)),
         None => Ok(()),
     }
+}
+
+/// Every refusal the name alone decides, before Crowd is asked: the host's own
+/// accounts, and names `user_names` never gives.
+pub fn refuse_unasked(config: &Config, user: &str) -> Result<(), Denial> {
+    refuse_host_account(config, user)?;
+    config.user_names.check_pam_name(user)
 }
 
 /// The account phase's answer, except that a user `pam-crowd sync` wrote whom Crowd

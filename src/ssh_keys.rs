@@ -112,11 +112,8 @@ pub fn serve(config: &Config, crowd: &impl Directory, user: &str, attribute: &st
         offline: None,
         cache_problems: Vec::new(),
     };
-    let checked = login::check_username(user.as_bytes().to_vec()).and_then(|user| {
-        login::refuse_host_account(config, &user)?;
-        config.user_names.check_pam_name(&user)?;
-        Ok(user)
-    });
+    let checked = login::check_username(user.as_bytes().to_vec())
+        .and_then(|user| login::refuse_unasked(config, &user).map(|()| user));
     let user = match checked {
         Ok(user) => user,
         Err(denial) => {

@@ -25,8 +25,8 @@ pub use ids::{Assigned, IdMap, Kind};
 pub use local::{Local, system_accounts};
 
 use crate::cache::store::{self, Lock};
-use crate::config::{LOWEST_ID, NssConfig};
-use crate::crowd::{Attributes, CrowdError, Directory, User};
+use crate::config::NssConfig;
+use crate::crowd::{Attributes, CrowdError, Directory, User, UserIndex};
 
 /// The file (in `[nss] dir`, mode 0600) remembering every id given.
 pub const ID_MAP: &str = "idmap.json";
@@ -59,21 +59,11 @@ pub fn fetch(
     // Attributes from one bulk read (Crowd's member lists carry none), then the
     // members of each group matched against it: requests grow with users / 1000.
     begin();
-    // Crowd compares names without regard to case: so does the match.
-    let everyone: Option<BTreeMap<String, (User, Attributes)>> =
-        crowd.active_users_with_attributes()?.map(|all| {
-            all.into_iter()
-                .map(|e| (e.0.name.to_lowercase(), e))
-                .collect()
-        });
+    let everyone = crowd.active_users_with_attributes()?.map(UserIndex::new);
     for group in &nss.groups {
         begin();
         let members = match &everyone {
-            Some(all) => crowd
-                .nested_group_members(group)?
-                .iter()
-                .filter_map(|m| all.get(&m.to_lowercase()).cloned())
-                .collect(),
+            Some(all) => all.members(&crowd.nested_group_members(group)?),
             None => crowd.nested_group_users(group)?,
         };
         for (user, attributes) in members {
@@ -284,18 +274,15 @@ fn single(attributes: &Attributes, key: &str) -> Option<String> {
 }
 
 /// A numeric id attribute: absent is `None`; present, it must be a usable id, not
-/// below `lowest` (the host's ids).
+/// below `lowest` (`[nss]`'s `min_uid`: the host's ids, never below `LOWEST_ID`).
 fn id_attribute(attributes: &Attributes, key: &str, lowest: u32) -> Result<Option<u32>, String> {
     let Some(values) = attributes.get(key) else {
         return Ok(None);
     };
     match single(attributes, key).and_then(|v| v.parse::<u32>().ok()) {
-        Some(id) if (lowest.max(LOWEST_ID)..u32::MAX - 1).contains(&id) && id != 65534 => {
-            Ok(Some(id))
-        }
+        Some(id) if (lowest..u32::MAX - 1).contains(&id) && id != 65534 => Ok(Some(id)),
         _ => Err(format!(
-            "its {key} attribute {values:?} is not one id of {} or more (system ids are not Crowd's)",
-            lowest.max(LOWEST_ID)
+            "its {key} attribute {values:?} is not one id of {lowest} or more (system ids are not Crowd's)"
         )),
     }
 }

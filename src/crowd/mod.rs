@@ -304,6 +304,29 @@ fn token_given(token: &str) -> Result<(), CrowdError> {
     )
 }
 
+/// Crowd's users with their attributes, found by name without regard to case, as
+/// Crowd compares names: member lists (names only) matched against one bulk read.
+pub struct UserIndex(std::collections::HashMap<String, (User, Attributes)>);
+
+impl UserIndex {
+    /// Indexes `all` by lower-case name.
+    pub fn new(all: Vec<(User, Attributes)>) -> UserIndex {
+        UserIndex(
+            all.into_iter()
+                .map(|entry| (entry.0.name.to_lowercase(), entry))
+                .collect(),
+        )
+    }
+
+    /// The entries of the users named in `members` that are indexed, in that order.
+    pub fn members(&self, members: &[String]) -> Vec<(User, Attributes)> {
+        members
+            .iter()
+            .filter_map(|m| self.0.get(&m.to_lowercase()).cloned())
+            .collect()
+    }
+}
+
 /// A user's attributes: name → values.
 pub type Attributes = std::collections::BTreeMap<String, Vec<String>>;
 

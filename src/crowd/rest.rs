@@ -368,7 +368,7 @@ impl Directory for RestClient {
     fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
         let members = self.nested_group_members(group)?;
         let all = self.active_users_with_attributes()?.unwrap_or_default();
-        Ok(members_of(&members, all))
+        Ok(super::UserIndex::new(all).members(&members))
     }
 
     /// Crowd's user search, as its own Java client pages it for users with attributes
@@ -419,19 +419,6 @@ impl Directory for RestClient {
             body: None,
         })
     }
-}
-
-/// The entries of `all` whose names are in `members` (Crowd's canonical names; Crowd
-/// compares names without regard to case), in `members`' order.
-fn members_of(members: &[String], all: Vec<(User, Attributes)>) -> Vec<(User, Attributes)> {
-    let mut by_name: std::collections::HashMap<String, (User, Attributes)> = all
-        .into_iter()
-        .map(|entry| (entry.0.name.to_lowercase(), entry))
-        .collect();
-    members
-        .iter()
-        .filter_map(|m| by_name.remove(&m.to_lowercase()))
-        .collect()
 }
 
 /// Sorts an HTTP answer into Crowd's answer or a failure of this URL.

@@ -286,8 +286,7 @@ fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -
     let mut phase = Phase::Account;
     let result = (|| {
         let user = login::check_username(d.user.clone().into_bytes())?;
-        login::refuse_host_account(config, &user)?;
-        config.user_names.check_pam_name(&user)?;
+        login::refuse_unasked(config, &user)?;
         let known = if with_password {
             phase = Phase::Auth;
             let password = read_password().map_err(|e| Denial::Config(e.to_string()))?;
