@@ -14,7 +14,8 @@ use serde::de::{self, Deserializer};
 use toml::Spanned;
 use zeroize::Zeroizing;
 
-use crate::crowd::Protocol;
+pub use crate::crowd::Secret;
+use crate::crowd::{ClientSettings, Protocol};
 use crate::policy::AccessRules;
 
 mod nss;
@@ -68,33 +69,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// The application password, wiped from memory on drop and never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: String) -> Self {
-        Secret(Zeroizing::new(value))
-    }
-
-    /// Takes the secret out of the parser's value, leaving no copy behind.
-    fn from_spanned(value: Spanned<String>) -> Self {
-        Secret(Zeroizing::new(value.into_inner()))
-    }
-
-    /// The secret itself, for building the Authorization header only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -469,7 +443,7 @@ impl RawConfig {
             // authorized-keys with its own application: the main secret is not read
             // (an inline one is taken out of the parser's value and wiped).
             (Some(keys), inline, _) => {
-                drop(inline.map(Secret::from_spanned));
+                drop(inline.map(|p| Secret::new(p.into_inner())));
                 secret_file = keys.password_file.clone();
                 application = keys.application.clone();
                 read_secret(
@@ -478,7 +452,8 @@ impl RawConfig {
                     "ssh_keys_password_file",
                 )?
             }
-            (None, Some(p), None) => Secret::from_spanned(p),
+            // Moved out of the parser's value: no copy is left behind.
+            (None, Some(p), None) => Secret::new(p.into_inner()),
             (None, None, Some(f)) => {
                 let file = resolve_relative(path, f.get_ref());
                 secret_file = file.clone();
@@ -911,6 +886,20 @@ fn without_values(message: &str) -> String {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The client settings of this configuration: the Crowd client knows nothing of the
+/// file it came from.
+impl From<&Config> for ClientSettings {
+    fn from(c: &Config) -> Self {
+        ClientSettings {
+            urls: c.urls.clone(),
+            application: c.application.clone(),
+            app_password: c.app_password.clone(),
+            ca_file: c.ca_file.clone(),
+            protocol: c.protocol,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,11 @@
 
 pub mod cache;
 pub mod config;
-pub mod crowd;
+/// The Crowd client, a crate of its own (`crowd/`): the module depends on it, never
+/// the reverse.
+pub use crowd_client as crowd;
+// The one file of unsafe code: libpam and libc calls, each wrapped in a safe function.
+#[allow(unsafe_code)]
 mod ffi;
 pub mod home;
 pub mod host;
@@ -36,7 +40,12 @@ const PAM_UPDATE_AUTHTOK: PamFlag = 0x2000;
 use crate::pam_context::{Level, PamContext};
 
 struct PamCrowd;
-pam::pam_hooks!(PamCrowd);
+// The exported `pam_sm_*` symbols (`#[no_mangle] extern "C"`), from pam-bindings.
+#[allow(unsafe_code)]
+mod exported {
+    use super::PamCrowd;
+    pam::pam_hooks!(PamCrowd);
+}
 
 impl PamHooks for PamCrowd {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {

@@ -2,6 +2,9 @@
 //! A test binary of its own, with this one test, so nothing else opens files or starts
 //! threads in the process while it counts.
 
+// A test harness: helpers unwrap and panic, since a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[allow(dead_code, unused_imports)]
 #[path = "pam/harness.rs"]
 mod harness;

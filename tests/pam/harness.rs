@@ -482,7 +482,7 @@ pub fn nss_module_dir() -> &'static Path {
 /// skips such tests with a line saying so; on CI (`CI` set) it must be root.
 pub fn root_or_skip(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if rustix::process::geteuid().as_raw() == 0 {
         return true;
     }
     assert!(

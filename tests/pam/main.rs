@@ -2,6 +2,9 @@
 //! `pam-crowd` command, against a Crowd double that is a real HTTP(S) server on
 //! 127.0.0.1.
 
+// A test harness: helpers unwrap and panic, since a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod account;
 mod authenticate;
 mod cli;

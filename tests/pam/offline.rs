@@ -101,7 +101,7 @@ fn json_files(dir: &Path) -> Vec<PathBuf> {
 
 fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 fn assert_offline_success(run: &Run) {

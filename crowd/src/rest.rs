@@ -15,7 +15,7 @@ use super::http::{self, Answer, Exchange, Http, Method, preview};
 use super::{
     Attributes, CrowdError, Deadline, Directory, FailureKind, Protocol, Reason, Session, User,
 };
-use crate::config::{Config, Secret};
+use crate::Secret;
 
 /// Path of the user-management API below a base URL.
 const API: &str = "/rest/usermanagement/1";
@@ -24,7 +24,7 @@ const PAGE_SIZE: usize = 1000;
 /// Bound on paging: 200 pages is 200,000 entries.
 const MAX_PAGES: usize = 200;
 
-/// What a [`RestClient`] needs to know; usually taken from a [`Config`].
+/// What a client needs to know: where Crowd is, and the application's credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSettings {
     /// Base URLs, tried in order.
@@ -37,18 +37,6 @@ pub struct ClientSettings {
     pub ca_file: Option<PathBuf>,
     /// Which of Crowd's APIs to speak.
     pub protocol: Protocol,
-}
-
-impl From<&Config> for ClientSettings {
-    fn from(c: &Config) -> Self {
-        ClientSettings {
-            urls: c.urls.clone(),
-            application: c.application.clone(),
-            app_password: c.app_password.clone(),
-            ca_file: c.ca_file.clone(),
-            protocol: c.protocol,
-        }
-    }
 }
 
 /// A Crowd REST client bound to one deadline. Its connection stays open between

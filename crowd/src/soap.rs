@@ -21,7 +21,7 @@ use self::xml::{AUTH_NS, ENTITY_NS, Element, Part, Reply};
 use super::http::{self, Answer, Exchange, Http, Method, preview};
 use super::rest::ClientSettings;
 use super::{Attributes, CrowdError, Deadline, Directory, FailureKind, Reason, Session, User};
-use crate::config::Secret;
+use crate::Secret;
 
 /// The service's path below a base URL.
 const SERVICE: &str = "/services/SecurityServer";

@@ -1,4 +1,5 @@
-//! A client for Atlassian Crowd, usable without PAM.
+//! A client for Atlassian Crowd, usable without PAM: it depends on nothing of the
+//! module (configuration files, cache, PAM), which depends on it.
 //!
 //! [`Directory`] is the one interface the rest of the crate talks to. [`RestClient`]
 //! implements it over Crowd's REST API (`/rest/usermanagement/1`), [`SoapClient`]
@@ -7,11 +8,17 @@
 //! bounded by a [`Deadline`] and fails over across the configured base URLs.
 //!
 //! ```no_run
-//! use pam_crowd::config::Config;
-//! use pam_crowd::crowd::{Client, ClientSettings, Deadline, Directory};
+//! use std::time::Duration;
+//! use crowd_client::{Client, ClientSettings, Deadline, Directory, Protocol, Secret};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let config = Config::load("/etc/pam_crowd.toml".as_ref())?;
-//! let crowd = Client::new(&ClientSettings::from(&config), Deadline::after(config.timeout))?;
+//! let settings = ClientSettings {
+//!     urls: vec!["https://crowd.example.com/crowd".into()],
+//!     application: "linux-hosts".into(),
+//!     app_password: Secret::new(std::fs::read_to_string("/etc/pam_crowd.secret")?),
+//!     ca_file: None,
+//!     protocol: Protocol::Rest,
+//! };
+//! let crowd = Client::new(&settings, Deadline::after(Duration::from_secs(10)))?;
 //! crowd.ping()?;
 //! if crowd.is_nested_member("alice", "linux-users")? {
 //!     println!("alice may log in; her groups: {:?}", crowd.nested_groups("alice")?);
@@ -25,6 +32,7 @@ pub mod decode;
 mod error;
 mod http;
 mod rest;
+mod secret;
 mod soap;
 mod transport;
 
@@ -34,6 +42,7 @@ use serde::Deserialize;
 
 pub use error::{CrowdError, Failure, FailureKind, Reason};
 pub use rest::ClientSettings;
+pub use secret::Secret;
 // The protocols' clients are reached through [`Client`] alone, which refuses what
 // must never be sent before either sees it.
 pub(crate) use rest::RestClient;
