@@ -10,17 +10,12 @@ use pam::items::{RHost, Service};
 use pam::module::PamHandle;
 use zeroize::Zeroizing;
 
-use crate::outcome::{Denial, PamCode};
-use crate::pam_context::{KeptClient, KnownUser, Level, PamContext};
+use crate::outcome::PamCode;
+use crate::pam_context::{Level, PamContext, PamError, data_key};
 
 /// `PAM_AUTHTOK` and `PAM_OLDAUTHTOK` from `<security/_pam_types.h>`.
 const PAM_AUTHTOK: c_int = 6;
 const PAM_OLDAUTHTOK: c_int = 7;
-/// PAM data key for [`KnownUser`]; only this module stores under it, always that type.
-const KNOWN_USER_KEY: &str = "pam_crowd::KnownUser";
-/// PAM data key for an `Option<KeptClient>`; only this module stores under it, always
-/// that type.
-const KEPT_CLIENT_KEY: &str = "pam_crowd::KeptClient";
 
 #[link(name = "pam")]
 unsafe extern "C" {
@@ -52,12 +47,12 @@ pub struct RealPam<'a> {
 impl RealPam<'_> {
     /// `pam_get_authtok` for `item`: libpam prompts (twice for a new password) or
     /// hands back what an earlier module read, as `use_authtok` and friends say.
-    fn authtok(&mut self, item: c_int, what: &'static str) -> Result<Zeroizing<Vec<u8>>, Denial> {
+    fn authtok(&mut self, item: c_int, what: &'static str) -> Result<Zeroizing<Vec<u8>>, PamError> {
         let mut ptr: *const c_char = std::ptr::null();
         // SAFETY: as for pam_get_user; a null prompt means libpam's default.
         let rc = unsafe { pam_get_authtok(self.handle, item, &mut ptr, std::ptr::null()) };
         if rc != 0 || ptr.is_null() {
-            return Err(Denial::Pam {
+            return Err(PamError {
                 what,
                 code: PamCode::from_raw(if rc == 0 { 4 } else { rc }),
             });
@@ -70,13 +65,13 @@ impl RealPam<'_> {
 }
 
 impl PamContext for RealPam<'_> {
-    fn user(&mut self) -> Result<Vec<u8>, Denial> {
+    fn user(&mut self) -> Result<Vec<u8>, PamError> {
         let mut ptr: *const c_char = std::ptr::null();
         // SAFETY: the handle is live for the hook; libpam owns the returned string,
         // which stays valid until PAM_USER changes, and we copy it at once.
         let rc = unsafe { pam_get_user(self.handle, &mut ptr, std::ptr::null()) };
         if rc != 0 || ptr.is_null() {
-            return Err(Denial::Pam {
+            return Err(PamError {
                 what: "getting the user name",
                 code: PamCode::from_raw(if rc == 0 { 4 } else { rc }),
             });
@@ -99,11 +94,11 @@ impl PamContext for RealPam<'_> {
         }
     }
 
-    fn password(&mut self) -> Result<Zeroizing<Vec<u8>>, Denial> {
+    fn password(&mut self) -> Result<Zeroizing<Vec<u8>>, PamError> {
         self.authtok(PAM_AUTHTOK, "reading the password")
     }
 
-    fn old_password(&mut self) -> Result<Zeroizing<Vec<u8>>, Denial> {
+    fn old_password(&mut self) -> Result<Zeroizing<Vec<u8>>, PamError> {
         self.authtok(PAM_OLDAUTHTOK, "reading the current password")
     }
 
@@ -148,28 +143,16 @@ impl PamContext for RealPam<'_> {
         unsafe { pam_syslog(&*self.handle, priority, c"%s".as_ptr(), line.as_ptr()) };
     }
 
-    fn remember(&mut self, user: KnownUser) {
-        // Failing to remember only costs the account phase one more request.
-        let _ = self.handle.set_data(KNOWN_USER_KEY, Box::new(user));
+    fn set_data<T: Clone + 'static>(&mut self, value: Option<T>) {
+        // Replacing the data drops the value kept before (libpam calls its cleanup);
+        // failing to keep only costs a later phase a request or a handshake.
+        let _ = self.handle.set_data(&data_key::<T>(), Box::new(value));
     }
 
-    fn recall(&self) -> Option<KnownUser> {
-        // SAFETY: only `remember` stores under this key, and always a KnownUser.
-        unsafe { self.handle.get_data::<KnownUser>(KNOWN_USER_KEY) }
-            .ok()
-            .cloned()
-    }
-
-    fn keep_client(&mut self, client: Option<KeptClient>) {
-        // Replacing the data drops the client kept before (libpam calls its cleanup);
-        // failing to keep only costs the account phase a handshake.
-        let _ = self.handle.set_data(KEPT_CLIENT_KEY, Box::new(client));
-    }
-
-    fn kept_client(&self) -> Option<KeptClient> {
-        // SAFETY: only `keep_client` stores under this key, and always an
-        // Option<KeptClient>.
-        unsafe { self.handle.get_data::<Option<KeptClient>>(KEPT_CLIENT_KEY) }
+    fn data<T: Clone + 'static>(&self) -> Option<T> {
+        // SAFETY: the key is the type's full path, and only `set_data` stores under
+        // this prefix, always an `Option` of the type the key names.
+        unsafe { self.handle.get_data::<Option<T>>(&data_key::<T>()) }
             .ok()
             .cloned()
             .flatten()

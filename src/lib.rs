@@ -2,9 +2,10 @@
 //! and admits users by nested Crowd group membership.
 //!
 //! A login flows through: the exported hooks here → [`options`] → [`config`] →
-//! [`login`] (the decision) → [`crowd`] (the REST client) → [`outcome`] (PAM code and
-//! log line). Only this file and `ffi` touch libpam; the Crowd client is usable on its
-//! own as a library.
+//! [`login`] (one file per phase) → [`resolver`] (Crowd, else the offline cache, then
+//! record) → [`crowd`] (the client, a crate of its own) → [`outcome`] (PAM code and
+//! log line). Only this file and `ffi` touch libpam; `pam-crowd` calls the same
+//! resolver, so the command and the module cannot disagree.
 
 pub mod cache;
 pub mod config;
@@ -16,6 +17,7 @@ pub use crowd_client as crowd;
 mod ffi;
 pub mod home;
 pub mod host;
+pub mod input;
 pub mod login;
 pub mod names;
 pub mod offline;
@@ -24,8 +26,11 @@ pub mod outcome;
 pub mod pam_context;
 pub mod password;
 pub mod policy;
+pub mod resolver;
 pub mod ssh_keys;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 
 use std::ffi::CStr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -33,7 +38,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use pam::constants::{PAM_CHANGE_EXPIRED_AUTHTOK, PAM_SILENT, PamFlag, PamResultCode};
 use pam::module::{PamHandle, PamHooks};
 
-use crate::outcome::{Denial, PamCode, PasswordStep, Phase};
+use crate::outcome::{Denial, LocalFault, PamCode, PasswordStep, Phase};
 
 /// `PAM_UPDATE_AUTHTOK` (`<security/_pam_types.h>`), which pam-bindings lacks.
 const PAM_UPDATE_AUTHTOK: PamFlag = 0x2000;
@@ -100,7 +105,10 @@ fn hook(pamh: &mut PamHandle, args: &[&CStr], phase: Phase, flags: PamFlag) -> P
                 handle: &mut *pamh,
                 silent,
             };
-            pam.log(Level::Err, &format!("denied: {}", Denial::Panic))
+            pam.log(
+                Level::Err,
+                &format!("denied: {}", Denial::Local(LocalFault::Panic)),
+            )
         }));
         PamCode::SystemErr
     });

@@ -7,7 +7,8 @@
 //! equal to Crowd's; `lowercase` makes the Linux name the lower-case form of Crowd's,
 //! one-to-one because Crowd's names are unique without regard to case.
 
-use crate::outcome::Denial;
+use crate::crowd::User;
+use crate::outcome::{AccountState, BadInput, Denial};
 
 /// The `user_names` key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,10 +42,10 @@ impl UserNames {
     /// upper case letters under `lowercase` (`JSmith` is not `jsmith`'s account).
     pub fn check_pam_name(self, user: &str) -> Result<(), Denial> {
         match self {
-            UserNames::Lowercase if user.to_lowercase() != user => Err(Denial::BadUsername(
+            UserNames::Lowercase if user.to_lowercase() != user => Err(Denial::Input(BadInput::Username(
                 "upper case letters, and user_names = \"lowercase\" gives Crowd users lower-case names"
                     .into(),
-            )),
+            ))),
             _ => Ok(()),
         }
     }
@@ -53,11 +54,37 @@ impl UserNames {
     pub fn same_account(self, user: &str, canonical: &str) -> Result<(), Denial> {
         match self.linux_name(canonical) == user {
             true => Ok(()),
-            false => Err(Denial::NameMismatch {
+            false => Err(Denial::Account(AccountState::NameMismatch {
                 canonical: canonical.to_owned(),
                 case_only: canonical.to_lowercase() == user.to_lowercase(),
-            }),
+            })),
         }
+    }
+
+    /// The one check every path applies to a user Crowd returned before it counts as
+    /// the PAM user's account: the name under this rule, and active.
+    pub fn admit(self, user: &str, found: &User) -> Result<CrowdAccount, Denial> {
+        self.same_account(user, &found.name)?;
+        if !found.active {
+            return Err(Denial::Account(AccountState::Inactive));
+        }
+        Ok(CrowdAccount {
+            name: found.name.clone(),
+        })
+    }
+}
+
+/// A Crowd user accepted as the PAM user's account: the name matched under
+/// `user_names`, and Crowd said active. Made only by [`UserNames::admit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrowdAccount {
+    name: String,
+}
+
+impl CrowdAccount {
+    /// Crowd's canonical name of the account.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -71,17 +98,17 @@ mod tests {
         assert!(exact.same_account("JSmith", "JSmith").is_ok());
         assert_eq!(
             exact.same_account("jsmith", "JSmith"),
-            Err(Denial::NameMismatch {
+            Err(Denial::Account(AccountState::NameMismatch {
                 canonical: "JSmith".into(),
                 case_only: true
-            })
+            }))
         );
         assert_eq!(
             exact.same_account("john", "jsmith"),
-            Err(Denial::NameMismatch {
+            Err(Denial::Account(AccountState::NameMismatch {
                 canonical: "jsmith".into(),
                 case_only: false
-            })
+            }))
         );
         assert!(exact.check_pam_name("JSmith").is_ok());
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::cache::{self, Cache, CacheError, Entry, Verifier, verifier};
 use crate::config::CacheConfig;
-use crate::crowd::{CrowdError, Reason, User};
-use crate::outcome::{Denial, Granted, OfflineRefusal};
+use crate::crowd::{CrowdError, Reason};
+use crate::outcome::{AccountState, Denial, Granted, Offline, OfflineRefusal};
 use crate::policy::{Access, AccessRules, same_group};
 
 /// Whether a failure lets the offline cache decide: Crowd could not be reached or
@@ -37,14 +37,14 @@ pub struct Answers {
 /// Records Crowd's answer to authenticate. Accepted: the verifier (when offline
 /// login is on), active now, failures reset. Refused: a password Crowd refused stops
 /// working offline; an unknown, inactive or renamed user is dropped.
-pub fn after_authenticate(
+pub fn after_authenticate<T>(
     cache: &Cache,
     settings: &CacheConfig,
     user: &str,
     password: &str,
-    result: &Result<User, Denial>,
+    result: &Result<T, Denial>,
+    now: u64,
 ) -> Result<(), CacheError> {
-    let now = cache::now();
     match result {
         Ok(_) => {
             // Hashed before the lock: it is the slow part.
@@ -60,7 +60,7 @@ pub fn after_authenticate(
             })
         }
         Err(denial) if user_is_gone(denial) => cache.remove(user).map(drop),
-        Err(Denial::Crowd(CrowdError::Refused { .. })) => {
+        Err(Denial::Refused(_)) => {
             let Some(Verifier { phc, .. }) = cache.load(user)?.and_then(|e| e.password) else {
                 return Ok(());
             };
@@ -88,13 +88,15 @@ pub fn authenticate(
     user: &str,
     password: &str,
     crowd: CrowdError,
+    now: u64,
 ) -> Result<Granted, Denial> {
-    let refuse = |refusal| Denial::Offline {
-        crowd: crowd.clone(),
-        refusal,
+    let refuse = |refusal| {
+        Denial::Offline(Offline {
+            crowd: crowd.clone(),
+            cache: Some(refusal),
+        })
     };
     let not_cached = |why: String| refuse(OfflineRefusal::NotCached(why));
-    let now = cache::now();
     let entry = cache
         .load(user)
         .map_err(|e| not_cached(e.to_string()))?
@@ -162,6 +164,7 @@ pub fn account_from_recent(
     settings: &CacheConfig,
     user: &str,
     rules: &AccessRules,
+    now: u64,
 ) -> Result<Option<Granted>, CacheError> {
     if settings.positive_ttl.is_zero() {
         return Ok(None);
@@ -169,7 +172,6 @@ pub fn account_from_recent(
     let Some(entry) = cache.load(user)? else {
         return Ok(None);
     };
-    let now = cache::now();
     Ok(match decide(&entry, rules, now, settings.positive_ttl) {
         Ok(Access::Granted) => Some(Granted {
             detail: format!(
@@ -189,17 +191,20 @@ pub fn account(
     user: &str,
     rules: &AccessRules,
     crowd: CrowdError,
+    now: u64,
 ) -> Result<Granted, Denial> {
-    let refuse = |refusal| Denial::Offline {
-        crowd: crowd.clone(),
-        refusal,
+    let refuse = |refusal| {
+        Denial::Offline(Offline {
+            crowd: crowd.clone(),
+            cache: Some(refusal),
+        })
     };
     let not_cached = |why: String| refuse(OfflineRefusal::NotCached(why));
     let entry = cache
         .load(user)
         .map_err(|e| not_cached(e.to_string()))?
         .ok_or_else(|| not_cached("nothing cached for this user".into()))?;
-    match decide(&entry, rules, cache::now(), settings.offline_window()) {
+    match decide(&entry, rules, now, settings.offline_window()) {
         Err(why) => Err(not_cached(why)),
         Ok(Access::Granted) => Ok(Granted {
             detail: format!(
@@ -213,12 +218,13 @@ pub fn account(
 
 /// Records what the account phase learned. Crowd's refusals of the user drop the
 /// entry; group answers, including "not a member", replace the cached ones.
-pub fn after_account(
+pub fn after_account<T>(
     cache: &Cache,
     user: &str,
     named_groups: &[String],
     answers: &Answers,
-    result: &Result<Granted, Denial>,
+    result: &Result<T, Denial>,
+    now: u64,
 ) -> Result<(), CacheError> {
     if let Err(denial) = result {
         if user_is_gone(denial) {
@@ -228,7 +234,6 @@ pub fn after_account(
     if !answers.active && answers.memberships.is_empty() {
         return Ok(());
     }
-    let now = cache::now();
     cache.update(user, |entry| {
         let entry = entry.get_or_insert_with(|| cache.new_entry(user));
         if answers.active {
@@ -268,11 +273,11 @@ fn decide(
 /// allowed to use the application, or known under another name.
 fn user_is_gone(denial: &Denial) -> bool {
     match denial {
-        Denial::Crowd(CrowdError::Refused { reason, .. }) => matches!(
-            reason,
+        Denial::Refused(refusal) => matches!(
+            refusal.reason,
             Reason::UserNotFound | Reason::InactiveAccount | Reason::ApplicationAccessDenied
         ),
-        Denial::Inactive | Denial::NameMismatch { .. } => true,
+        Denial::Account(AccountState::Inactive | AccountState::NameMismatch { .. }) => true,
         _ => false,
     }
 }

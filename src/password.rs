@@ -6,12 +6,12 @@
 //! ExpiredCredentialException), which is what lets an expired password start the
 //! change instead of locking the user out.
 
-use crate::cache::Cache;
+use crate::cache::{self, Cache};
 use crate::config::Config;
-use crate::crowd::{CrowdError, Directory, Reason, User};
-use crate::login::check_password;
+use crate::crowd::{CrowdError, LoginDirectory, Reason};
+use crate::input::check_password;
 use crate::offline;
-use crate::outcome::{Denial, Granted, PasswordStep, printable};
+use crate::outcome::{Denial, Granted, PasswordStep, Verdict, printable};
 use crate::pam_context::{Level, PamContext};
 
 /// Whether Crowd's refusal means: the password was right, but has expired.
@@ -28,70 +28,53 @@ pub fn expired_message(config: &Config) -> String {
     text
 }
 
-/// After Crowd said `EXPIRED_CREDENTIAL` (so the password matched): the user it
-/// belongs to, held to the same rules as an accepted login (exactly this name, active).
-pub fn expired_user(
-    crowd: &impl Directory,
-    names: crate::names::UserNames,
-    user: &str,
-) -> Result<User, Denial> {
-    let found = crowd.user(user).map_err(Denial::Crowd)?;
-    names.same_account(user, &found.name)?;
-    if !found.active {
-        return Err(Denial::Inactive);
-    }
-    Ok(found)
-}
-
 /// One call of a password change for `user`. The preliminary check verifies the
 /// current password; the update verifies it again, then sets the new one. A user
 /// Crowd does not know (under exactly this name) is another module's: not ours.
 pub fn change<P: PamContext>(
     pam: &mut P,
-    crowd: &impl Directory,
+    crowd: &impl LoginDirectory,
     config: &Config,
     cache: Option<&Cache>,
     user: &str,
     step: PasswordStep,
-) -> Result<Granted, Denial> {
+) -> Result<Verdict, Denial> {
     // Before any prompt: a local user's `passwd` must not be asked for a Crowd password.
     let found = match crowd.user(user) {
         Err(CrowdError::Refused {
             reason: Reason::UserNotFound,
             ..
-        }) => return Err(Denial::NotOurs("Crowd does not know this user".into())),
-        other => other.map_err(Denial::Crowd)?,
+        }) => return Ok(Verdict::NotOurs("Crowd does not know this user".into())),
+        other => other?,
     };
     if config.user_names.same_account(user, &found.name).is_err() {
-        return Err(Denial::NotOurs(format!(
+        return Ok(Verdict::NotOurs(format!(
             "Crowd knows {:?}, not this user",
             found.name
         )));
     }
-    if !found.active {
-        return Err(Denial::Inactive);
-    }
+    let account = config.user_names.admit(user, &found)?;
     let old = check_password(pam.old_password()?)?;
     match crowd.authenticate(user, &old, pam.rhost().as_deref()) {
         Ok(_) => {}
         Err(e) if is_expired(&e) => {}
-        Err(e) => return Err(Denial::Crowd(e)),
+        Err(e) => return Err(e.into()),
     }
     if !step.update {
-        return Ok(Granted {
-            detail: "current password verified by Crowd".into(),
-            offline: false,
-        });
+        return Ok(Verdict::Granted(Granted::new(
+            "current password verified by Crowd",
+        )));
     }
     let new = check_password(pam.password()?)?;
     if let Err(e) = crowd.set_password(user, &new) {
         pam.tell(true, &refusal_message(&e, config));
-        return Err(Denial::Crowd(e));
+        return Err(e.into());
     }
     // The offline cache follows: the old password must not work offline any more.
     if let Some(cache) = cache {
+        let changed: Result<_, Denial> = Ok(account);
         if let Err(problem) =
-            offline::after_authenticate(cache, &config.cache, user, &new, &Ok(found))
+            offline::after_authenticate(cache, &config.cache, user, &new, &changed, cache::now())
         {
             pam.log(
                 Level::Err,
@@ -102,10 +85,7 @@ pub fn change<P: PamContext>(
             );
         }
     }
-    Ok(Granted {
-        detail: "password changed in Crowd".into(),
-        offline: false,
-    })
+    Ok(Verdict::Granted(Granted::new("password changed in Crowd")))
 }
 
 /// Why Crowd did not change the password, for the user.
@@ -121,7 +101,10 @@ pub fn refusal_message(error: &CrowdError, config: &Config) -> String {
             message,
             ..
         } => format!("Crowd refused the new password: {message}"),
-        CrowdError::Refused { status: 403, .. } => format!(
+        CrowdError::Refused {
+            reason: Reason::ApplicationPermissionDenied,
+            ..
+        } => format!(
             "Crowd does not let this host change passwords: the password was not changed.{elsewhere}"
         ),
         CrowdError::Refused { .. } => format!(
@@ -162,7 +145,7 @@ mod tests {
         );
         let forbidden = CrowdError::Refused {
             status: 403,
-            reason: Reason::Other("APPLICATION_PERMISSION_DENIED".into()),
+            reason: Reason::ApplicationPermissionDenied,
             message: String::new(),
         };
         let with_url = refusal_message(&forbidden, &config(Some("https://id.example/pw")));

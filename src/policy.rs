@@ -24,6 +24,17 @@ pub enum Access {
     NobodyAllowed,
 }
 
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Access::InDenyGroup(g) => write!(f, "member of deny group {g:?}"),
+            Access::NotInAllowGroups(groups) => write!(f, "in none of allow_groups {groups:?}"),
+            Access::NobodyAllowed => f.write_str("allow_groups is empty"),
+            Access::Granted => f.write_str("granted"),
+        }
+    }
+}
+
 impl AccessRules {
     /// Every group name the rules mention, deny groups first (the order they are asked in).
     pub fn named_groups(&self) -> impl Iterator<Item = &str> {

@@ -6,13 +6,7 @@
 use ssh_key::{Algorithm, HashAlg, PublicKey};
 
 use crate::cache::{Cache, CacheError};
-use crate::config::{CacheConfig, Config};
-use crate::crowd::{CrowdError, Directory};
-use crate::login;
-use crate::offline::{self, Answers};
-use crate::outcome::{Denial, Granted, OfflineRefusal};
-use crate::pam_context::KnownUser;
-use crate::policy::AccessRules;
+use crate::outcome::Denial;
 
 /// The PAM service whose account rules decide who gets keys: the keys are sshd's.
 pub const KEYS_SERVICE: &str = "sshd";
@@ -82,7 +76,8 @@ pub struct UserKeys {
 }
 
 impl UserKeys {
-    fn of(values: Vec<String>) -> UserKeys {
+    /// The keys among an attribute's values.
+    pub fn of(values: Vec<String>) -> UserKeys {
         let (keys, skipped) = valid_keys(&values);
         UserKeys {
             keys,
@@ -92,109 +87,13 @@ impl UserKeys {
     }
 }
 
-/// What serving one user's keys came to.
-#[derive(Debug)]
-pub struct Served {
-    /// The keys, or why there are none.
-    pub result: Result<UserKeys, Denial>,
-    /// Set when Crowd could not answer (why) and the keys cache decided.
-    pub offline: Option<CrowdError>,
-    /// Cache reads or writes that failed: the decision stands, each is worth a log line.
-    pub cache_problems: Vec<CacheError>,
-}
-
-/// `pam-crowd authorized-keys USER`: Crowd's answer under sshd's rules, recorded in
-/// the keys cache (`[cache] keys_dir`, when offline use is on and this process owns
-/// it); the cached answer when Crowd cannot be reached or fails.
-pub fn serve(config: &Config, crowd: &impl Directory, user: &str, attribute: &str) -> Served {
-    let mut served = Served {
-        result: Err(Denial::Inactive),
-        offline: None,
-        cache_problems: Vec::new(),
-    };
-    let checked = login::check_username(user.as_bytes().to_vec())
-        .and_then(|user| login::refuse_unasked(config, &user).map(|()| user));
-    let user = match checked {
-        Ok(user) => user,
-        Err(denial) => {
-            served.result = Err(denial);
-            return served;
-        }
-    };
-    let rules = config.rules_for(KEYS_SERVICE);
-    let cache = Cache::open_keys(config).unwrap_or_else(|problem| {
-        served.cache_problems.push(problem);
-        None
-    });
-    let mut answers = Answers::default();
-    let result = authorized_keys(
-        crowd,
-        config.user_names,
-        &user,
-        &rules,
-        attribute,
-        &mut answers,
-    );
-    served.result = match (result, &cache) {
-        (Err(Denial::Crowd(e)), Some(cache)) if offline::crowd_unreachable(&e) => {
-            served.offline = Some(e.clone());
-            authorized_keys_offline(cache, &config.cache, &user, &rules, e)
-        }
-        (result, Some(cache)) => {
-            if let Err(problem) = record(cache, &user, &config.named_groups(), &answers, &result) {
-                served.cache_problems.push(problem);
-            }
-            result
-        }
-        (result, None) => result,
-    };
-    served
-}
-
-/// The keys sshd may accept for `user`: only for a user Crowd knows under exactly
-/// that name, active, and admitted by `rules` (the account phase of service sshd);
-/// from Crowd's `attribute`. One user lookup, then the rules' membership tests, whose
-/// answers go to `answers` (for the cache).
-pub fn authorized_keys(
-    crowd: &impl Directory,
-    names: crate::names::UserNames,
-    user: &str,
-    rules: &AccessRules,
-    attribute: &str,
-    answers: &mut Answers,
-) -> Result<UserKeys, Denial> {
-    let (found, attributes) = crowd.user_attributes(user).map_err(Denial::Crowd)?;
-    let known = KnownUser {
-        pam_user: user.to_owned(),
-        config_path: Default::default(),
-        canonical: found.name,
-        active: found.active,
-        offline: None,
-        password_expired: false,
-    };
-    login::account(crowd, names, user, Some(&known), rules, answers)?;
-    Ok(UserKeys::of(
-        attributes.get(attribute).cloned().unwrap_or_default(),
-    ))
-}
-
-/// Records Crowd's answer in the keys cache: as the account phase records its own
-/// (a user Crowd refuses is dropped, group answers kept), plus the key values.
+/// Records the key values Crowd gave in the keys cache (`[cache] keys_dir`), beside
+/// the account answers the resolver records; checked again when served from it.
 pub fn record(
     cache: &Cache,
     user: &str,
-    named_groups: &[String],
-    answers: &Answers,
     result: &Result<UserKeys, Denial>,
 ) -> Result<(), CacheError> {
-    let as_account = match result {
-        Ok(_) => Ok(Granted {
-            detail: String::new(),
-            offline: false,
-        }),
-        Err(denial) => Err(denial.clone()),
-    };
-    offline::after_account(cache, user, named_groups, answers, &as_account)?;
     if let Ok(found) = result {
         cache.update(user, |entry| {
             let entry = entry.get_or_insert_with(|| cache.new_entry(user));
@@ -202,28 +101,6 @@ pub fn record(
         })?;
     }
     Ok(())
-}
-
-/// The keys from the cache when Crowd could not answer (`crowd`): only if the cached
-/// answers still admit the user under `rules`, within `offline_days`.
-pub fn authorized_keys_offline(
-    cache: &Cache,
-    settings: &CacheConfig,
-    user: &str,
-    rules: &AccessRules,
-    crowd: CrowdError,
-) -> Result<UserKeys, Denial> {
-    offline::account(cache, settings, user, rules, crowd.clone())?;
-    let values = cache
-        .load(user)
-        .ok()
-        .flatten()
-        .and_then(|e| e.ssh_keys)
-        .ok_or_else(|| Denial::Offline {
-            crowd,
-            refusal: OfflineRefusal::NotCached("no keys cached for this user".into()),
-        })?;
-    Ok(UserKeys::of(values))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub use local::{Local, system_accounts};
 
 use crate::cache::store::{self, Lock};
 use crate::config::NssConfig;
-use crate::crowd::{Attributes, CrowdError, Directory, User, UserIndex};
+use crate::crowd::{Attributes, CrowdError, SyncDirectory, User, UserIndex};
 
 /// The file (in `[nss] dir`, mode 0600) remembering every id given.
 pub const ID_MAP: &str = "idmap.json";
@@ -51,7 +51,7 @@ pub struct FetchedGroup {
 /// Asks Crowd for everything a sync writes. `begin` is called before each group, to
 /// give each its own deadline.
 pub fn fetch(
-    crowd: &impl Directory,
+    crowd: &impl SyncDirectory,
     nss: &NssConfig,
     begin: impl Fn(),
 ) -> Result<Fetched, CrowdError> {

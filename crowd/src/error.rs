@@ -17,6 +17,9 @@ pub enum Reason {
     InvalidCredential,
     /// The user may not use this application (some Crowd versions).
     ApplicationAccessDenied,
+    /// The application may not do this (a write without the directory permission):
+    /// REST's 403, SOAP's ApplicationPermissionException.
+    ApplicationPermissionDenied,
     /// The user is not a member of the group.
     MembershipNotFound,
     /// No such group.
@@ -35,6 +38,7 @@ impl Reason {
             "EXPIRED_CREDENTIAL" => Reason::ExpiredCredential,
             "INVALID_CREDENTIAL" => Reason::InvalidCredential,
             "APPLICATION_ACCESS_DENIED" => Reason::ApplicationAccessDenied,
+            "APPLICATION_PERMISSION_DENIED" => Reason::ApplicationPermissionDenied,
             "MEMBERSHIP_NOT_FOUND" => Reason::MembershipNotFound,
             "GROUP_NOT_FOUND" => Reason::GroupNotFound,
             other => Reason::Other(other.to_owned()),
@@ -50,6 +54,7 @@ impl Reason {
             Reason::ExpiredCredential => "EXPIRED_CREDENTIAL",
             Reason::InvalidCredential => "INVALID_CREDENTIAL",
             Reason::ApplicationAccessDenied => "APPLICATION_ACCESS_DENIED",
+            Reason::ApplicationPermissionDenied => "APPLICATION_PERMISSION_DENIED",
             Reason::MembershipNotFound => "MEMBERSHIP_NOT_FOUND",
             Reason::GroupNotFound => "GROUP_NOT_FOUND",
             Reason::Other(s) => s,

@@ -58,11 +58,29 @@ pub enum Protocol {
     Soap,
 }
 
-/// Crowd's operations for reading and authenticating, as python-crowd offers them.
-/// Implemented once per protocol; everything else in the crate is written against it.
-pub trait Directory {
-    /// Whether Crowd accepts the application's credentials (python-crowd: `auth_ping`).
-    fn ping(&self) -> Result<(), CrowdError>;
+/// Crowd's operations, as python-crowd offers them, in one trait per role: what a
+/// login needs ([`LoginDirectory`]), what sync reads ([`SyncDirectory`]), what the
+/// admin commands do ([`AdminDirectory`]); each implemented once per protocol.
+/// [`Directory`] is all of them.
+pub trait Directory: LoginDirectory + SyncDirectory + AdminDirectory {}
+
+impl<D: LoginDirectory + SyncDirectory + AdminDirectory> Directory for D {}
+
+/// Every role's trait, for `use crowd_client::prelude::*` where a caller uses them all.
+pub mod prelude {
+    pub use super::{AdminDirectory, Directory, LoginDirectory, SyncDirectory, UserDirectory};
+}
+
+/// Looking users up: what every role below needs.
+pub trait UserDirectory {
+    /// Looks a user up by name (Crowd matches names without regard to case).
+    fn user(&self, username: &str) -> Result<User, CrowdError>;
+    /// Looks a user up with their attributes (multi-valued, by name).
+    fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError>;
+}
+
+/// What a login asks: the password, the user, the group rules, a password change.
+pub trait LoginDirectory: UserDirectory {
     /// Crowd's "auth_user": checks `password` and returns the user Crowd knows. The
     /// client's address is a validation factor where the protocol sends one (SOAP).
     fn authenticate(
@@ -71,55 +89,20 @@ pub trait Directory {
         password: &str,
         remote_address: Option<&str>,
     ) -> Result<User, CrowdError>;
-    /// Looks a user up by name (Crowd matches names without regard to case).
-    fn user(&self, username: &str) -> Result<User, CrowdError>;
-    /// Whether Crowd knows `username`.
-    fn user_exists(&self, username: &str) -> Result<bool, CrowdError> {
-        match self.user(username) {
-            Ok(_) => Ok(true),
-            Err(e) if e.reason() == Some(&Reason::UserNotFound) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-    /// The groups `username` is a direct member of, all pages fetched.
-    fn direct_groups(&self, username: &str) -> Result<Vec<String>, CrowdError>;
     /// Every group `username` is a direct or nested member of, all pages fetched.
     fn nested_groups(&self, username: &str) -> Result<Vec<String>, CrowdError>;
-    /// Every user who is a direct or nested member of `group`, all pages fetched.
-    fn nested_group_members(&self, group: &str) -> Result<Vec<String>, CrowdError>;
     /// Whether `username` is a direct or nested member of `group`. A group that does
     /// not exist has no members.
     fn is_nested_member(&self, username: &str, group: &str) -> Result<bool, CrowdError>;
-    /// Opens an SSO session for a user, bound to the client's address when given.
-    fn create_session(
-        &self,
-        username: &str,
-        password: &str,
-        remote_address: Option<&str>,
-    ) -> Result<Session, CrowdError>;
-    /// Checks that an SSO token is valid (for the same address when given).
-    fn validate_session(
-        &self,
-        token: &str,
-        remote_address: Option<&str>,
-    ) -> Result<Session, CrowdError>;
-    /// Ends an SSO session.
-    fn terminate_session(&self, token: &str) -> Result<(), CrowdError>;
-    /// Looks a user up with their attributes (multi-valued, by name).
-    fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError>;
-    /// Sets the values of one of a user's attributes, replacing those it had. Needs
-    /// the application's permission to change users in Crowd.
-    fn store_user_attribute(
-        &self,
-        username: &str,
-        name: &str,
-        values: &[String],
-    ) -> Result<(), CrowdError>;
-    /// Removes one of a user's attributes.
-    fn remove_user_attribute(&self, username: &str, name: &str) -> Result<(), CrowdError>;
     /// Sets a user's password (`PUT /user/password`). Crowd checks its directory's
     /// policy (400 `INVALID_CREDENTIAL`), never the old password: verify that first.
     fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError>;
+}
+
+/// What `pam-crowd sync` reads: the members of groups, with their attributes.
+pub trait SyncDirectory: UserDirectory {
+    /// Every user who is a direct or nested member of `group`, all pages fetched.
+    fn nested_group_members(&self, group: &str) -> Result<Vec<String>, CrowdError>;
     /// Every active user with their attributes, all pages fetched, where the protocol
     /// reads them in bulk (REST's search: about one request per thousand users);
     /// `None` where it cannot (SOAP).
@@ -137,6 +120,40 @@ pub trait Directory {
     }
     /// A group's attributes (a `gidNumber`, say).
     fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError>;
+}
+
+/// What the admin commands do besides: the connection check, SSO sessions,
+/// attributes written.
+pub trait AdminDirectory: UserDirectory {
+    /// Whether Crowd accepts the application's credentials (python-crowd: `auth_ping`).
+    fn ping(&self) -> Result<(), CrowdError>;
+    /// The groups `username` is a direct member of, all pages fetched.
+    fn direct_groups(&self, username: &str) -> Result<Vec<String>, CrowdError>;
+    /// Opens an SSO session for a user, bound to the client's address when given.
+    fn create_session(
+        &self,
+        username: &str,
+        password: &str,
+        remote_address: Option<&str>,
+    ) -> Result<Session, CrowdError>;
+    /// Checks that an SSO token is valid (for the same address when given).
+    fn validate_session(
+        &self,
+        token: &str,
+        remote_address: Option<&str>,
+    ) -> Result<Session, CrowdError>;
+    /// Ends an SSO session.
+    fn terminate_session(&self, token: &str) -> Result<(), CrowdError>;
+    /// Sets the values of one of a user's attributes, replacing those it had. Needs
+    /// the application's permission to change users in Crowd.
+    fn store_user_attribute(
+        &self,
+        username: &str,
+        name: &str,
+        values: &[String],
+    ) -> Result<(), CrowdError>;
+    /// Removes one of a user's attributes.
+    fn remove_user_attribute(&self, username: &str, name: &str) -> Result<(), CrowdError>;
 }
 
 /// A client for the protocol the settings name: the type the rest of the crate keeps.
@@ -180,10 +197,18 @@ impl Client {
     }
 }
 
-impl Directory for Client {
-    fn ping(&self) -> Result<(), CrowdError> {
-        self.directory().ping()
+impl UserDirectory for Client {
+    fn user(&self, username: &str) -> Result<User, CrowdError> {
+        user_named(username)?;
+        self.directory().user(username)
     }
+    fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError> {
+        user_named(username)?;
+        self.directory().user_attributes(username)
+    }
+}
+
+impl LoginDirectory for Client {
     fn authenticate(
         &self,
         username: &str,
@@ -194,26 +219,46 @@ impl Directory for Client {
         self.directory()
             .authenticate(username, password, remote_address)
     }
-    fn user(&self, username: &str) -> Result<User, CrowdError> {
-        user_named(username)?;
-        self.directory().user(username)
-    }
-    fn direct_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
-        user_named(username)?;
-        self.directory().direct_groups(username)
-    }
     fn nested_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
         user_named(username)?;
         self.directory().nested_groups(username)
-    }
-    fn nested_group_members(&self, group: &str) -> Result<Vec<String>, CrowdError> {
-        group_named(group)?;
-        self.directory().nested_group_members(group)
     }
     fn is_nested_member(&self, username: &str, group: &str) -> Result<bool, CrowdError> {
         user_named(username)?;
         group_named(group)?;
         self.directory().is_nested_member(username, group)
+    }
+    fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError> {
+        user_named(username)?;
+        self.directory().set_password(username, new_password)
+    }
+}
+
+impl SyncDirectory for Client {
+    fn nested_group_members(&self, group: &str) -> Result<Vec<String>, CrowdError> {
+        group_named(group)?;
+        self.directory().nested_group_members(group)
+    }
+    fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
+        group_named(group)?;
+        self.directory().nested_group_users(group)
+    }
+    fn active_users_with_attributes(&self) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
+        self.directory().active_users_with_attributes()
+    }
+    fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {
+        group_named(group)?;
+        self.directory().group_attributes(group)
+    }
+}
+
+impl AdminDirectory for Client {
+    fn ping(&self) -> Result<(), CrowdError> {
+        self.directory().ping()
+    }
+    fn direct_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
+        user_named(username)?;
+        self.directory().direct_groups(username)
     }
     fn create_session(
         &self,
@@ -237,10 +282,6 @@ impl Directory for Client {
         token_given(token)?;
         self.directory().terminate_session(token)
     }
-    fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError> {
-        user_named(username)?;
-        self.directory().user_attributes(username)
-    }
     fn store_user_attribute(
         &self,
         username: &str,
@@ -256,21 +297,6 @@ impl Directory for Client {
         user_named(username)?;
         attribute_named(name)?;
         self.directory().remove_user_attribute(username, name)
-    }
-    fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError> {
-        user_named(username)?;
-        self.directory().set_password(username, new_password)
-    }
-    fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
-        group_named(group)?;
-        self.directory().nested_group_users(group)
-    }
-    fn active_users_with_attributes(&self) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
-        self.directory().active_users_with_attributes()
-    }
-    fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {
-        group_named(group)?;
-        self.directory().group_attributes(group)
     }
 }
 

@@ -13,7 +13,8 @@ use zeroize::Zeroizing;
 use super::decode::{self, ErrorBody, GroupPage, Page, UserEntityPage, UserPage};
 use super::http::{self, Answer, Exchange, Http, Method, preview};
 use super::{
-    Attributes, CrowdError, Deadline, Directory, FailureKind, Protocol, Reason, Session, User,
+    AdminDirectory, Attributes, CrowdError, Deadline, FailureKind, LoginDirectory, Protocol,
+    Reason, Session, SyncDirectory, User, UserDirectory,
 };
 use crate::Secret;
 
@@ -241,13 +242,19 @@ fn session_path(token: &str) -> String {
     format!("/session/{}", utf8_percent_encode(token, NON_ALPHANUMERIC))
 }
 
-impl Directory for RestClient {
-    fn ping(&self) -> Result<(), CrowdError> {
-        self.fetch::<serde_json::Value>(&Call::get("/config/cookie", &[]))
-            .map(|_| ())
+impl UserDirectory for RestClient {
+    fn user(&self, username: &str) -> Result<User, CrowdError> {
+        self.fetch(&Call::get("/user", &[("username", username)]))
     }
 
-    /// REST's authentication resource takes no validation factors.
+    fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError> {
+        let query = [("username", username), ("expand", "attributes")];
+        self.fetch::<decode::UserWithAttributes>(&Call::get("/user", &query))
+            .map(decode::UserWithAttributes::split)
+    }
+}
+
+impl LoginDirectory for RestClient {
     fn authenticate(
         &self,
         username: &str,
@@ -262,20 +269,8 @@ impl Directory for RestClient {
         ))
     }
 
-    fn user(&self, username: &str) -> Result<User, CrowdError> {
-        self.fetch(&Call::get("/user", &[("username", username)]))
-    }
-
-    fn direct_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
-        self.paged::<GroupPage>("/user/group/direct", &[("username", username)])
-    }
-
     fn nested_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
         self.paged::<GroupPage>("/user/group/nested", &[("username", username)])
-    }
-
-    fn nested_group_members(&self, group: &str) -> Result<Vec<String>, CrowdError> {
-        self.paged::<UserPage>("/group/user/nested", &[("groupname", group)])
     }
 
     fn is_nested_member(&self, username: &str, group: &str) -> Result<bool, CrowdError> {
@@ -291,6 +286,70 @@ impl Directory for RestClient {
             } => Ok(false),
             other => Err(other),
         }
+    }
+
+    fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError> {
+        let body = secret_body(
+            &PasswordEntity {
+                value: new_password,
+            },
+            new_password,
+        )?;
+        self.send(&Call {
+            method: Method::Put,
+            path: "/user/password",
+            query: &[("username", username)],
+            body: Some(&body),
+        })
+    }
+}
+
+impl SyncDirectory for RestClient {
+    fn nested_group_members(&self, group: &str) -> Result<Vec<String>, CrowdError> {
+        self.paged::<UserPage>("/group/user/nested", &[("groupname", group)])
+    }
+
+    fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
+        let members = self.nested_group_members(group)?;
+        let all = self.active_users_with_attributes()?.unwrap_or_default();
+        Ok(super::UserIndex::new(all).members(&members))
+    }
+
+    /// Crowd's user search, as its own Java client pages it for users with attributes
+    /// (`POST /search?entity-type=user&expand=user,attributes`), restricted to active
+    /// users: about one request per thousand users.
+    fn active_users_with_attributes(&self) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
+        let active = json!({
+            "restriction-type": "property-search-restriction",
+            "property": { "name": "active", "type": "BOOLEAN" },
+            "match-mode": "EXACTLY_MATCHES",
+            "value": "true",
+        })
+        .to_string();
+        self.paged_call::<UserEntityPage>(
+            "/search",
+            &[("entity-type", "user"), ("expand", "user,attributes")],
+            Some(active.as_bytes()),
+        )
+        .map(Some)
+    }
+
+    fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {
+        let query = [("groupname", group), ("expand", "attributes")];
+        self.fetch::<decode::GroupWithAttributes>(&Call::get("/group", &query))
+            .map(decode::GroupWithAttributes::attributes)
+    }
+}
+
+impl AdminDirectory for RestClient {
+    fn ping(&self) -> Result<(), CrowdError> {
+        self.fetch::<serde_json::Value>(&Call::get("/config/cookie", &[]))
+            .map(|_| ())
+    }
+
+    /// REST's authentication resource takes no validation factors.
+    fn direct_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
+        self.paged::<GroupPage>("/user/group/direct", &[("username", username)])
     }
 
     fn create_session(
@@ -327,12 +386,6 @@ impl Directory for RestClient {
         })
     }
 
-    fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError> {
-        let query = [("username", username), ("expand", "attributes")];
-        self.fetch::<decode::UserWithAttributes>(&Call::get("/user", &query))
-            .map(decode::UserWithAttributes::split)
-    }
-
     fn store_user_attribute(
         &self,
         username: &str,
@@ -353,52 +406,6 @@ impl Directory for RestClient {
     /// The group's nested members, each with the attributes Crowd's search gives.
     /// Not the member list's own `expand=user,attributes`: Crowd builds those users
     /// without attributes and answers empty lists.
-    fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
-        let members = self.nested_group_members(group)?;
-        let all = self.active_users_with_attributes()?.unwrap_or_default();
-        Ok(super::UserIndex::new(all).members(&members))
-    }
-
-    /// Crowd's user search, as its own Java client pages it for users with attributes
-    /// (`POST /search?entity-type=user&expand=user,attributes`), restricted to active
-    /// users: about one request per thousand users.
-    fn active_users_with_attributes(&self) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
-        let active = json!({
-            "restriction-type": "property-search-restriction",
-            "property": { "name": "active", "type": "BOOLEAN" },
-            "match-mode": "EXACTLY_MATCHES",
-            "value": "true",
-        })
-        .to_string();
-        self.paged_call::<UserEntityPage>(
-            "/search",
-            &[("entity-type", "user"), ("expand", "user,attributes")],
-            Some(active.as_bytes()),
-        )
-        .map(Some)
-    }
-
-    fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {
-        let query = [("groupname", group), ("expand", "attributes")];
-        self.fetch::<decode::GroupWithAttributes>(&Call::get("/group", &query))
-            .map(decode::GroupWithAttributes::attributes)
-    }
-
-    fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError> {
-        let body = secret_body(
-            &PasswordEntity {
-                value: new_password,
-            },
-            new_password,
-        )?;
-        self.send(&Call {
-            method: Method::Put,
-            path: "/user/password",
-            query: &[("username", username)],
-            body: Some(&body),
-        })
-    }
-
     fn remove_user_attribute(&self, username: &str, name: &str) -> Result<(), CrowdError> {
         self.send(&Call {
             method: Method::Delete,

@@ -20,7 +20,10 @@ use zeroize::Zeroizing;
 use self::xml::{AUTH_NS, ENTITY_NS, Element, Part, Reply};
 use super::http::{self, Answer, Exchange, Http, Method, preview};
 use super::rest::ClientSettings;
-use super::{Attributes, CrowdError, Deadline, Directory, FailureKind, Reason, Session, User};
+use super::{
+    AdminDirectory, Attributes, CrowdError, Deadline, FailureKind, LoginDirectory, Reason, Session,
+    SyncDirectory, User, UserDirectory,
+};
 use crate::Secret;
 
 /// The service's path below a base URL.
@@ -233,9 +236,7 @@ impl SoapClient {
             "InvalidCredentialException" => (400, Reason::InvalidCredential),
             "ObjectNotFoundException" => (404, not_found),
             "InvalidTokenException" => (404, Reason::Other("INVALID_SSO_TOKEN".into())),
-            "ApplicationPermissionException" => {
-                (403, Reason::Other("APPLICATION_PERMISSION_DENIED".into()))
-            }
+            "ApplicationPermissionException" => (403, Reason::ApplicationPermissionDenied),
             "RemoteException" => {
                 return self.http.failure(
                     FailureKind::ServerError,
@@ -389,14 +390,19 @@ fn judge(status: u16, body: Vec<u8>, headers: &HeaderMap) -> Result<Answer, (Fai
     }
 }
 
-impl Directory for SoapClient {
-    fn ping(&self) -> Result<(), CrowdError> {
-        self.app_token(true).map(|_| ())
+impl UserDirectory for SoapClient {
+    fn user(&self, username: &str) -> Result<User, CrowdError> {
+        self.principal("findPrincipalByName", username)
+            .map(|(user, _)| user)
     }
 
-    /// `authenticatePrincipal`, then `findPrincipalByName` for the canonical name and
-    /// active flag. The principal token Crowd opens is closed again at once: a login
-    /// leaves no SSO session behind.
+    /// The server's `findGroupMemberships`: the same list as [`Self::nested_groups`].
+    fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError> {
+        self.principal("findPrincipalWithAttributesByName", username)
+    }
+}
+
+impl LoginDirectory for SoapClient {
     fn authenticate(
         &self,
         username: &str,
@@ -411,16 +417,6 @@ impl Directory for SoapClient {
         user
     }
 
-    fn user(&self, username: &str) -> Result<User, CrowdError> {
-        self.principal("findPrincipalByName", username)
-            .map(|(user, _)| user)
-    }
-
-    /// The server's `findGroupMemberships`: the same list as [`Self::nested_groups`].
-    fn direct_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
-        self.nested_groups(username)
-    }
-
     fn nested_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
         let out = self.out(
             "findGroupMemberships",
@@ -431,6 +427,30 @@ impl Directory for SoapClient {
     }
 
     /// `findGroupByName`'s members: the users the server lists in the group.
+    fn is_nested_member(&self, username: &str, group: &str) -> Result<bool, CrowdError> {
+        self.boolean(
+            "isGroupMember",
+            vec![Part::text("in1", group), Part::text("in2", username)],
+        )
+    }
+
+    fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError> {
+        let credential = Part::parent(
+            "in2",
+            vec![
+                Part::text("credential", new_password).ns(AUTH_NS),
+                Part::text("encryptedCredential", "false").ns(AUTH_NS),
+            ],
+        );
+        self.act(
+            "updatePrincipalCredential",
+            vec![Part::text("in1", username), credential],
+            Reason::UserNotFound,
+        )
+    }
+}
+
+impl SyncDirectory for SoapClient {
     fn nested_group_members(&self, group: &str) -> Result<Vec<String>, CrowdError> {
         let out = self.out(
             "findGroupByName",
@@ -449,12 +469,18 @@ impl Directory for SoapClient {
         )?;
         Ok(attributes_of(&out))
     }
+}
 
-    fn is_nested_member(&self, username: &str, group: &str) -> Result<bool, CrowdError> {
-        self.boolean(
-            "isGroupMember",
-            vec![Part::text("in1", group), Part::text("in2", username)],
-        )
+impl AdminDirectory for SoapClient {
+    fn ping(&self) -> Result<(), CrowdError> {
+        self.app_token(true).map(|_| ())
+    }
+
+    /// `authenticatePrincipal`, then `findPrincipalByName` for the canonical name and
+    /// active flag. The principal token Crowd opens is closed again at once: a login
+    /// leaves no SSO session behind.
+    fn direct_groups(&self, username: &str) -> Result<Vec<String>, CrowdError> {
+        self.nested_groups(username)
     }
 
     fn create_session(
@@ -512,10 +538,6 @@ impl Directory for SoapClient {
 
     /// `findPrincipalWithAttributesByName` (Crowd 2.0 and later: before, custom
     /// attributes are not served over SOAP).
-    fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError> {
-        self.principal("findPrincipalWithAttributesByName", username)
-    }
-
     fn store_user_attribute(
         &self,
         username: &str,
@@ -544,21 +566,6 @@ impl Directory for SoapClient {
         self.act(
             "removeAttributeFromPrincipal",
             vec![Part::text("in1", username), Part::text("in2", name)],
-            Reason::UserNotFound,
-        )
-    }
-
-    fn set_password(&self, username: &str, new_password: &str) -> Result<(), CrowdError> {
-        let credential = Part::parent(
-            "in2",
-            vec![
-                Part::text("credential", new_password).ns(AUTH_NS),
-                Part::text("encryptedCredential", "false").ns(AUTH_NS),
-            ],
-        );
-        self.act(
-            "updatePrincipalCredential",
-            vec![Part::text("in1", username), credential],
             Reason::UserNotFound,
         )
     }

@@ -1,7 +1,7 @@
 //! Unit tests of the offline decisions, over a real cache directory.
 use super::*;
 use crate::config::Config;
-use crate::crowd::{Failure, FailureKind};
+use crate::crowd::{Failure, FailureKind, User};
 use std::path::{Path, PathBuf};
 
 struct Setup {
@@ -54,11 +54,7 @@ fn user(name: &str) -> User {
 }
 
 fn refused(reason: Reason) -> Denial {
-    Denial::Crowd(CrowdError::Refused {
-        status: 400,
-        reason,
-        message: String::new(),
-    })
+    Denial::refused(reason)
 }
 
 fn rules(allow: &[&str], deny: &[&str]) -> AccessRules {
@@ -70,7 +66,10 @@ fn rules(allow: &[&str], deny: &[&str]) -> AccessRules {
 
 fn refusal(result: Result<Granted, Denial>) -> OfflineRefusal {
     match result {
-        Err(Denial::Offline { refusal, .. }) => refusal,
+        Err(Denial::Offline(Offline {
+            cache: Some(refusal),
+            ..
+        })) => refusal,
         other => panic!("expected an offline refusal, got {other:?}"),
     }
 }
@@ -116,6 +115,7 @@ fn a_password_crowd_accepted_logs_in_offline_until_the_failure_limit() {
             "alice",
             pw,
             down(FailureKind::Connect),
+            cache::now(),
         )
     };
     assert!(matches!(
@@ -128,6 +128,7 @@ fn a_password_crowd_accepted_logs_in_offline_until_the_failure_limit() {
         "alice",
         "alice-pw",
         &Ok(user("alice")),
+        cache::now(),
     )
     .unwrap();
     let granted = offline("alice-pw").unwrap();
@@ -155,6 +156,7 @@ fn a_password_crowd_accepted_logs_in_offline_until_the_failure_limit() {
         "alice",
         "alice-pw",
         &Ok(user("alice")),
+        cache::now(),
     )
     .unwrap();
     assert!(offline("alice-pw").is_ok());
@@ -165,7 +167,8 @@ fn a_password_crowd_accepted_logs_in_offline_until_the_failure_limit() {
             &s.settings,
             "bob",
             "alice-pw",
-            down(FailureKind::Timeout)
+            down(FailureKind::Timeout),
+            cache::now()
         )),
         OfflineRefusal::NotCached(_)
     ));
@@ -180,6 +183,7 @@ fn an_old_password_is_not_accepted_offline() {
         "alice",
         "alice-pw",
         &Ok(user("alice")),
+        cache::now(),
     )
     .unwrap();
     s.cache
@@ -195,6 +199,7 @@ fn an_old_password_is_not_accepted_offline() {
         "alice",
         "alice-pw",
         down(FailureKind::Connect),
+        cache::now(),
     ));
     assert!(
         matches!(&why, OfflineRefusal::NotCached(w) if w.contains("offline_days = 2")),
@@ -212,15 +217,40 @@ fn crowds_refusals_win_over_the_cache() {
             "alice",
             pw,
             down(FailureKind::Connect),
+            cache::now(),
         )
     };
-    after_authenticate(&s.cache, &s.settings, "alice", "old-pw", &Ok(user("alice"))).unwrap();
+    after_authenticate(
+        &s.cache,
+        &s.settings,
+        "alice",
+        "old-pw",
+        &Ok(user("alice")),
+        cache::now(),
+    )
+    .unwrap();
     // A wrong guess online leaves the entry alone...
-    let wrong = Err(refused(Reason::InvalidUserAuthentication));
-    after_authenticate(&s.cache, &s.settings, "alice", "guess", &wrong).unwrap();
+    let wrong: Result<User, Denial> = Err(refused(Reason::InvalidUserAuthentication));
+    after_authenticate(
+        &s.cache,
+        &s.settings,
+        "alice",
+        "guess",
+        &wrong,
+        cache::now(),
+    )
+    .unwrap();
     assert!(offline("old-pw").is_ok());
     // ...but the cached password, refused by Crowd (changed there), stops working.
-    after_authenticate(&s.cache, &s.settings, "alice", "old-pw", &wrong).unwrap();
+    after_authenticate(
+        &s.cache,
+        &s.settings,
+        "alice",
+        "old-pw",
+        &wrong,
+        cache::now(),
+    )
+    .unwrap();
     assert!(matches!(
         refusal(offline("old-pw")),
         OfflineRefusal::NotCached(_)
@@ -229,10 +259,26 @@ fn crowds_refusals_win_over_the_cache() {
     for gone in [
         refused(Reason::InactiveAccount),
         refused(Reason::UserNotFound),
-        Denial::Inactive,
+        Denial::Account(AccountState::Inactive),
     ] {
-        after_authenticate(&s.cache, &s.settings, "alice", "pw", &Ok(user("alice"))).unwrap();
-        after_authenticate(&s.cache, &s.settings, "alice", "pw", &Err(gone.clone())).unwrap();
+        after_authenticate(
+            &s.cache,
+            &s.settings,
+            "alice",
+            "pw",
+            &Ok(user("alice")),
+            cache::now(),
+        )
+        .unwrap();
+        after_authenticate(
+            &s.cache,
+            &s.settings,
+            "alice",
+            "pw",
+            &Err::<User, _>(gone.clone()),
+            cache::now(),
+        )
+        .unwrap();
         assert_eq!(s.cache.load("alice").unwrap(), None, "{gone:?}");
     }
 }
@@ -246,6 +292,7 @@ fn without_offline_days_no_password_is_kept() {
         "alice",
         "alice-pw",
         &Ok(user("alice")),
+        cache::now(),
     )
     .unwrap();
     let entry = s.cache.load("alice").unwrap().unwrap();
@@ -275,6 +322,7 @@ fn the_account_phase_offline_uses_crowds_last_answers() {
             "alice",
             r,
             down(FailureKind::ServerError),
+            cache::now(),
         )
     };
     assert!(matches!(refusal(offline(&r)), OfflineRefusal::NotCached(_)));
@@ -288,6 +336,7 @@ fn the_account_phase_offline_uses_crowds_last_answers() {
         &[],
         &recorded(&[("contractors", false), ("linux-users", true)]),
         &ok,
+        cache::now(),
     )
     .unwrap();
     assert!(offline(&r).unwrap().offline);
@@ -296,15 +345,16 @@ fn the_account_phase_offline_uses_crowds_last_answers() {
         matches!(refusal(offline(&rules(&["admins"], &[]))), OfflineRefusal::NotCached(w) if w.contains("admins"))
     );
     // A membership Crowd since removed refuses.
-    let denied = Err(Denial::Access(Access::NotInAllowGroups(vec![
-        "linux-users".into(),
-    ])));
+    let denied: Result<Granted, Denial> = Err(Denial::Account(AccountState::Access(
+        Access::NotInAllowGroups(vec!["linux-users".into()]),
+    )));
     after_account(
         &s.cache,
         "alice",
         &[],
         &recorded(&[("contractors", false), ("linux-users", false)]),
         &denied,
+        cache::now(),
     )
     .unwrap();
     assert_eq!(
@@ -322,7 +372,7 @@ fn the_account_phase_offline_uses_crowds_last_answers() {
         "contractors".into(),
         "linux-users".into(),
     ];
-    after_account(&s.cache, "alice", &named, &all, &ok).unwrap();
+    after_account(&s.cache, "alice", &named, &all, &ok, cache::now()).unwrap();
     assert!(offline(&r).is_ok());
     assert!(offline(&rules(&["admins"], &["contractors"])).is_ok());
     // Unknown in Crowd: gone from the cache.
@@ -331,7 +381,8 @@ fn the_account_phase_offline_uses_crowds_last_answers() {
         "alice",
         &named,
         &Answers::default(),
-        &Err(refused(Reason::UserNotFound)),
+        &Err::<(), _>(refused(Reason::UserNotFound)),
+        cache::now(),
     )
     .unwrap();
     assert_eq!(s.cache.load("alice").unwrap(), None);
@@ -342,7 +393,7 @@ fn recent_answers_admit_without_crowd_but_never_refuse() {
     let s = setup("positive", "positive_ttl = 60\n");
     let r = rules(&["linux-users"], &[]);
     assert_eq!(
-        account_from_recent(&s.cache, &s.settings, "alice", &r),
+        account_from_recent(&s.cache, &s.settings, "alice", &r, cache::now()),
         Ok(None)
     );
     let ok = Ok(Granted {
@@ -355,9 +406,10 @@ fn recent_answers_admit_without_crowd_but_never_refuse() {
         &[],
         &recorded(&[("linux-users", true)]),
         &ok,
+        cache::now(),
     )
     .unwrap();
-    let granted = account_from_recent(&s.cache, &s.settings, "alice", &r)
+    let granted = account_from_recent(&s.cache, &s.settings, "alice", &r, cache::now())
         .unwrap()
         .unwrap();
     assert!(
@@ -371,10 +423,11 @@ fn recent_answers_admit_without_crowd_but_never_refuse() {
         &[],
         &recorded(&[("linux-users", false)]),
         &ok,
+        cache::now(),
     )
     .unwrap();
     assert_eq!(
-        account_from_recent(&s.cache, &s.settings, "alice", &r),
+        account_from_recent(&s.cache, &s.settings, "alice", &r, cache::now()),
         Ok(None)
     );
     // Answers older than the ttl are not reused.
@@ -384,6 +437,7 @@ fn recent_answers_admit_without_crowd_but_never_refuse() {
         &[],
         &recorded(&[("linux-users", true)]),
         &ok,
+        cache::now(),
     )
     .unwrap();
     s.cache
@@ -394,7 +448,7 @@ fn recent_answers_admit_without_crowd_but_never_refuse() {
         })
         .unwrap();
     assert_eq!(
-        account_from_recent(&s.cache, &s.settings, "alice", &r),
+        account_from_recent(&s.cache, &s.settings, "alice", &r, cache::now()),
         Ok(None)
     );
 }

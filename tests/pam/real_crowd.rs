@@ -2,7 +2,8 @@
 //! says where each behaviour was read): the application check its REST filter caches
 //! in a Tomcat session, names it would misread, its answers' order.
 
-use pam_crowd::crowd::{Client, ClientSettings, CrowdError, Deadline, Directory, Reason};
+use pam_crowd::crowd::prelude::*;
+use pam_crowd::crowd::{Client, ClientSettings, CrowdError, Deadline, Reason};
 
 use crate::harness::*;
 

@@ -8,7 +8,8 @@ use std::time::Instant;
 use pam_crowd::cache::Cache;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{
-    Client, ClientSettings, CrowdError, Deadline, Directory, FailureKind, Protocol,
+    AdminDirectory, Client, ClientSettings, CrowdError, Deadline, FailureKind, Protocol,
+    UserDirectory,
 };
 use serde_json::json;
 

@@ -6,8 +6,10 @@ use std::path::Path;
 
 use clap::Subcommand;
 use pam_crowd::config::Config;
-use pam_crowd::crowd::{Client, CrowdError, Directory};
+use pam_crowd::crowd::{AdminDirectory, Client, CrowdError, Reason, UserDirectory};
+use pam_crowd::input::check_username;
 use pam_crowd::outcome::{Denial, PamCode, Phase, printable};
+use pam_crowd::resolver::Resolver;
 use pam_crowd::ssh_keys::{self, AuthorizedKey};
 use serde_json::json;
 
@@ -66,18 +68,21 @@ pub fn authorized_keys(config: &Config, client: &Client, user: &str) -> Report {
             "ssh_keys_attribute is not set in the config: no keys are served".into(),
         );
     };
-    let served = ssh_keys::serve(config, client, user, attribute);
-    for problem in &served.cache_problems {
+    let mut resolver = Resolver::for_keys(config);
+    let mut crowd = client;
+    let result = check_username(user.as_bytes().to_vec())
+        .and_then(|user| resolver.keys(&mut crowd, &user, attribute));
+    for problem in resolver.take_problems() {
         log(
             syslog::Severity::LOG_ERR,
             &format!("authorized-keys user={user:?}: cache problem: {problem}"),
         );
     }
-    let source = match &served.offline {
+    let source = match resolver.went_offline() {
         Some(why) => format!("the offline cache ({why})"),
         None => "Crowd".into(),
     };
-    match served.result {
+    match result {
         Ok(found) => {
             for (index, why) in &found.skipped {
                 log(
@@ -145,7 +150,10 @@ pub fn run(command: &KeysCommand, config: &Config, client: &Client) -> Report {
         );
     };
     let crowd_error = |e: CrowdError| match &e {
-        CrowdError::Refused { status: 403, .. } => failure(
+        CrowdError::Refused {
+            reason: Reason::ApplicationPermissionDenied,
+            ..
+        } => failure(
             Status::Broken,
             format!(
                 "{e}: the Crowd application may not change users; give it permission to \

@@ -13,11 +13,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use pam_crowd::config::{Config, DEFAULT_PATH};
-use pam_crowd::crowd::{Client, ClientSettings, CrowdError, Deadline, Directory, Reason};
-use pam_crowd::login;
-use pam_crowd::offline::Answers;
-use pam_crowd::outcome::{Denial, PamCode, Phase};
-use pam_crowd::pam_context::KnownUser;
+use pam_crowd::crowd::{
+    AdminDirectory, Client, ClientSettings, CrowdError, Deadline, LoginDirectory, Reason,
+    SyncDirectory, UserDirectory,
+};
+use pam_crowd::input::{check_password, check_username};
+use pam_crowd::outcome::{Denial, LocalFault, PamCode, Phase, Verdict, code_of};
+use pam_crowd::resolver::Resolver;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -276,77 +278,70 @@ fn list(names: Vec<String>, key: &str) -> Report {
     }
 }
 
-/// Exactly the module's decision: authenticate (when asked), then the account phase
-/// with what authenticate learned, under the rules of the chosen service.
+/// Exactly the module's decision, by the module's resolver: authenticate (when
+/// asked), then the account phase with what authenticate learned, under the rules of
+/// the chosen service; the offline cache as the module uses it.
 fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -> Report {
     let rules = match &d.service {
         Some(service) => config.rules_for(service),
         None => config.rules.clone(),
     };
+    let mut resolver = Resolver::for_login(config);
+    let mut crowd = client;
     let mut phase = Phase::Account;
     let result = (|| {
-        let user = login::check_username(d.user.clone().into_bytes())?;
-        login::refuse_unasked(config, &user)?;
-        let known = if with_password {
-            phase = Phase::Auth;
-            let password = read_password().map_err(|e| Denial::Config(e.to_string()))?;
-            let password = login::check_password(password)?;
-            let found = login::authenticate(client, config.user_names, &user, &password, None)?;
-            phase = Phase::Account;
-            Some(KnownUser {
-                pam_user: user.clone(),
-                config_path: config.secret_file.clone(),
-                canonical: found.name,
-                active: found.active,
-                offline: None,
-                password_expired: false,
-            })
-        } else {
-            None
+        let user = check_username(d.user.clone().into_bytes())?;
+        resolver.refuse_unasked(&user)?;
+        let known = match with_password {
+            true => {
+                phase = Phase::Auth;
+                let password = read_password().map_err(|_| {
+                    Denial::Local(LocalFault::Pam {
+                        what: "reading the password",
+                        code: PamCode::ConvErr,
+                    })
+                })?;
+                let password = check_password(password)?;
+                let (_, known) = resolver.authenticate(&mut crowd, &user, &password, None)?;
+                phase = Phase::Account;
+                Some(known)
+            }
+            false => None,
         };
-        let result = login::account(
-            client,
-            config.user_names,
-            &user,
-            known.as_ref(),
-            &rules,
-            &mut Answers::default(),
-        );
-        login::gone_from_crowd(config, &user, result)
+        resolver.account(&mut crowd, &user, known.as_ref(), &rules)
     })();
+    for problem in resolver.take_problems() {
+        eprintln!("pam-crowd: cache problem: {problem}");
+    }
     let service = d
         .service
         .clone()
         .unwrap_or_else(|| "(top-level rules)".into());
-    match result {
-        Ok(granted) => Report {
-            status: Status::Ok,
-            text: vec!["allowed".into()],
-            json: json!({
-                "user": d.user, "service": service, "allowed": true,
-                "code": PamCode::Success.name(), "reason": granted.detail,
-            }),
-            error: false,
-        },
-        Err(denial) => {
-            let code = denial.code(phase);
-            let status = match code {
-                PamCode::AuthinfoUnavail | PamCode::ServiceErr | PamCode::SystemErr => {
-                    Status::Broken
-                }
-                _ => Status::No,
-            };
-            let reason = denial.to_string();
-            Report {
-                status,
-                text: vec![format!("denied: {reason}")],
-                json: json!({
-                    "user": d.user, "service": service, "allowed": false,
-                    "code": code.name(), "reason": reason,
-                }),
-                error: false,
-            }
+    let code = code_of(&result, phase);
+    let reason = match &result {
+        Ok(Verdict::Granted(granted)) => granted.detail.clone(),
+        Ok(Verdict::NewPasswordRequired) => {
+            "the Crowd password has expired: a new one is required".into()
         }
+        Ok(Verdict::NotOurs(why)) => why.clone(),
+        Err(denial) => denial.to_string(),
+    };
+    let status = match code {
+        PamCode::Success => Status::Ok,
+        PamCode::AuthinfoUnavail | PamCode::ServiceErr | PamCode::SystemErr => Status::Broken,
+        _ => Status::No,
+    };
+    Report {
+        status,
+        text: vec![match status {
+            Status::Ok => "allowed".into(),
+            _ => format!("denied: {reason}"),
+        }],
+        json: json!({
+            "user": d.user, "service": service, "allowed": status == Status::Ok,
+            "code": code.name(), "reason": reason,
+        }),
+        error: false,
     }
 }
 

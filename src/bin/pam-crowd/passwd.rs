@@ -1,9 +1,12 @@
 //! `pam-crowd passwd USER`: an admin sets a user's Crowd password.
 
-use pam_crowd::cache::Cache;
+use pam_crowd::cache::{self, Cache};
 use pam_crowd::config::Config;
-use pam_crowd::crowd::{Client, CrowdError, Directory};
-use pam_crowd::{login, offline, password};
+use pam_crowd::crowd::{Client, CrowdError, LoginDirectory, UserDirectory};
+use pam_crowd::input::check_password;
+use pam_crowd::outcome::Denial;
+use pam_crowd::resolver::Resolver;
+use pam_crowd::{offline, password};
 use serde_json::json;
 
 use crate::{Report, Status, failure, read_password_as};
@@ -13,7 +16,7 @@ use crate::{Report, Status, failure, read_password_as};
 /// when on and this process may use it, follows.
 pub fn run(config: &Config, client: &Client, user: &str) -> Report {
     // The host's own accounts change their passwords with passwd(1), never in Crowd.
-    if let Err(denial) = login::refuse_host_account(config, user) {
+    if let Err(denial) = Resolver::for_login(config).refuse_unasked(user) {
         return failure(Status::No, format!("{denial}: nothing changed"));
     }
     let read = |prompt: &str| read_password_as(prompt).map_err(|e| e.to_string());
@@ -24,7 +27,7 @@ pub fn run(config: &Config, client: &Client, user: &str) -> Report {
         }
         (Err(e), _) | (_, Err(e)) => return failure(Status::Broken, e),
     };
-    let new = match login::check_password(new) {
+    let new = match check_password(new) {
         Ok(p) => p,
         Err(denial) => return failure(Status::No, format!("{denial}: nothing changed")),
     };
@@ -45,8 +48,9 @@ pub fn run(config: &Config, client: &Client, user: &str) -> Report {
     }
     let mut text = vec![format!("password of {user} changed in Crowd")];
     if let Ok(Some(cache)) = Cache::open(config) {
+        let changed: Result<_, Denial> = Ok(found);
         if let Err(problem) =
-            offline::after_authenticate(&cache, &config.cache, user, &new, &Ok(found))
+            offline::after_authenticate(&cache, &config.cache, user, &new, &changed, cache::now())
         {
             text.push(format!("cache problem: {problem}"));
         }

@@ -1,0 +1,24 @@
+//! `pam_sm_acct_mgmt`: the rules of the service, decided by the resolver with what
+//! authenticate learned.
+
+use super::{Call, log_cache_problems};
+use crate::outcome::{Decision, Subject};
+use crate::pam_context::PamContext;
+
+pub(super) fn account<P: PamContext>(pam: &mut P, call: &Call, subject: &mut Subject) -> Decision {
+    let service = call
+        .options
+        .rules_service
+        .as_deref()
+        .unwrap_or(&subject.service);
+    let rules = call.config.rules_for(service);
+    let known = call.known(pam);
+    let mut resolver = call.resolver();
+    let mut crowd = call.connection(pam);
+    let result = resolver.account(&mut crowd, &call.user, known.as_ref(), &rules);
+    // Crowd's part of the login is over: close the connection now rather than hold
+    // it for the whole session (sshd ends the transaction at logout).
+    call.finish(pam, crowd, false, subject);
+    log_cache_problems(pam, &call.user, resolver.take_problems());
+    result
+}

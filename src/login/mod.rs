@@ -1,0 +1,184 @@
+//! The decision of one PAM call: options → config → user → the phase → outcome, with
+//! the one log line. Generic over [`PamContext`], so it runs in tests without libpam;
+//! each phase is a file of its own, and what Crowd and the cache decide is the
+//! [`Resolver`]'s.
+
+mod account;
+mod auth;
+mod password;
+mod session;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+use crate::cache::CacheError;
+use crate::config::Config;
+use crate::crowd::{Client, ClientSettings};
+use crate::input::check_username;
+use crate::options::Options;
+use crate::outcome::{
+    Decision, Denial, LocalFault, PamCode, Phase, Subject, Verdict, code_of, decision_line,
+    printable,
+};
+use crate::pam_context::{Level, PamContext};
+use crate::resolver::{Known, LazyClient, Resolver};
+
+/// What authenticate learned, kept in PAM data so the account phase of the same
+/// transaction need not ask again. Dropped with the handle at `pam_end`.
+#[derive(Debug, Clone)]
+struct KnownUser {
+    /// The PAM user the password was checked for.
+    pam_user: String,
+    /// The configuration file that was used: another file may mean another Crowd.
+    config_path: PathBuf,
+    /// What authenticate learned.
+    known: Known,
+}
+
+/// The Crowd client of a transaction, kept in PAM data so that the account phase
+/// reuses the TLS connection authenticate opened: one handshake per login.
+#[derive(Clone)]
+struct KeptClient {
+    /// The process that opened the connection. A process forked afterwards holds a
+    /// copy of the socket, and must not write into its parent's TLS stream.
+    pid: u32,
+    /// What the client was built from: another configuration needs another client.
+    settings: ClientSettings,
+    /// The client; clones share its connection.
+    client: Client,
+}
+
+/// Runs one hook: decides, logs the decision, returns the PAM code.
+pub fn run<P: PamContext, S: AsRef<str>>(pam: &mut P, phase: Phase, args: &[S]) -> PamCode {
+    let mut subject = Subject {
+        user: None,
+        service: pam.service(),
+        rhost: pam.rhost(),
+        asked_crowd: None,
+    };
+    let decision = decide(pam, phase, args, &mut subject);
+    let code = code_of(&decision, phase);
+    let level = match &decision {
+        Ok(Verdict::Granted(g)) if g.offline => Level::Notice,
+        Ok(Verdict::NewPasswordRequired) => Level::Notice,
+        Ok(_) => Level::Info,
+        Err(_) if matches!(code, PamCode::AuthinfoUnavail | PamCode::ServiceErr) => Level::Err,
+        Err(_) => Level::Notice,
+    };
+    // The profile puts the session phase in every login's stack: with nothing to do
+    // (create_home off, no local account) it says nothing, rather than a line per login.
+    let nothing_to_do = phase == Phase::Session && matches!(decision, Ok(Verdict::NotOurs(_)));
+    if !nothing_to_do {
+        pam.log(level, &decision_line(&subject, &decision, phase));
+    }
+    code
+}
+
+/// One call's inputs, read once: the user, the module's arguments, the config.
+struct Call {
+    user: String,
+    options: Options,
+    config: Config,
+}
+
+fn decide<P: PamContext, S: AsRef<str>>(
+    pam: &mut P,
+    phase: Phase,
+    args: &[S],
+    subject: &mut Subject,
+) -> Decision {
+    // The user first, so that even a configuration error is logged with the user.
+    let user = check_username(pam.user()?)?;
+    subject.user = Some(user.clone());
+    let options = Options::parse(args).map_err(|e| Denial::Local(LocalFault::Arguments(e)))?;
+    let config =
+        Config::load(&options.config_path).map_err(|e| Denial::Local(LocalFault::Config(e)))?;
+    let call = Call {
+        user,
+        options,
+        config,
+    };
+    match phase {
+        Phase::Session => session::open(&call),
+        Phase::Auth => auth::authenticate(pam, &call, subject),
+        Phase::Account => account::account(pam, &call, subject),
+        Phase::Password(step) => password::change(pam, &call, step, subject),
+    }
+}
+
+impl Call {
+    /// The resolver of this call, over the cache when `[cache]` is on.
+    fn resolver(&self) -> Resolver<'_> {
+        Resolver::for_login(&self.config)
+    }
+
+    /// What authenticate learned earlier in this transaction, for this user and file.
+    fn known<P: PamContext>(&self, pam: &P) -> Option<Known> {
+        pam.data::<KnownUser>()
+            .filter(|k| k.pam_user == self.user && k.config_path == self.options.config_path)
+            .map(|k| k.known)
+    }
+
+    /// Remembers what authenticate learned, for this transaction only.
+    fn remember<P: PamContext>(&self, pam: &mut P, known: Known) {
+        pam.set_data(Some(KnownUser {
+            pam_user: self.user.clone(),
+            config_path: self.options.config_path.clone(),
+            known,
+        }));
+    }
+
+    /// The Crowd client, made on first use: the one authenticate kept, with its open
+    /// connection, when it can serve this call.
+    fn connection<P: PamContext>(&self, pam: &P) -> LazyClient {
+        let settings = ClientSettings::from(&self.config);
+        let kept = pam
+            .data::<KeptClient>()
+            .filter(|k| k.pid == std::process::id() && k.settings == settings)
+            .map(|k| k.client);
+        LazyClient::new(&self.config, kept)
+    }
+
+    /// After Crowd's part of the call: the requests made to the debug log, the
+    /// client kept for the rest of the transaction (`keep`) or let go, closing its
+    /// connection, and the time Crowd took to the decision line.
+    fn finish<P: PamContext>(
+        &self,
+        pam: &mut P,
+        crowd: LazyClient,
+        keep: bool,
+        subject: &mut Subject,
+    ) {
+        subject.asked_crowd = crowd.asked_at;
+        if let (true, Some(client)) = (self.options.debug, crowd.made()) {
+            for line in client.trail() {
+                pam.log(Level::Debug, &format!("crowd request {}", printable(&line)));
+            }
+        }
+        let settings = crowd.settings().clone();
+        let kept = match (keep, crowd.into_made()) {
+            (true, Some(client)) => Some(KeptClient {
+                pid: std::process::id(),
+                settings,
+                client,
+            }),
+            _ => None,
+        };
+        pam.set_data(kept);
+    }
+}
+
+/// A cache that could not be read or written is worth a line of its own: the
+/// decision stands, but the next offline login may not find what it needs.
+fn log_cache_problems<P: PamContext>(pam: &P, user: &str, problems: Vec<CacheError>) {
+    for problem in problems {
+        pam.log(
+            Level::Err,
+            &format!(
+                "cache problem user={user:?}: {}",
+                printable(&problem.to_string())
+            ),
+        );
+    }
+}

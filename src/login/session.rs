@@ -1,0 +1,26 @@
+//! `pam_sm_open_session`: `[session] create_home`, the user's home made if missing
+//! (see [`crate::home`]).
+
+use super::Call;
+use crate::home;
+use crate::outcome::{Decision, Denial, Granted, LocalFault, Verdict};
+
+pub(super) fn open(call: &Call) -> Decision {
+    let (config, user) = (&call.config, &call.user);
+    if !config.session.create_home {
+        return Ok(Verdict::NotOurs("[session] create_home is off".into()));
+    }
+    let fault = |e: String| Denial::Local(LocalFault::Home(e));
+    let Some(owner) = home::Owner::lookup(user).map_err(fault)? else {
+        return Ok(Verdict::NotOurs("no local account (passwd entry)".into()));
+    };
+    // The host's own accounts have their homes; Crowd's data makes none for them.
+    if user == "root" || owner.uid < config.min_uid {
+        return Ok(Verdict::NotOurs("a local system account".into()));
+    }
+    let made = home::ensure(&owner, &config.session).map_err(fault)?;
+    Ok(Verdict::Granted(Granted::new(match made {
+        home::Made::Created => format!("home {} created", owner.home.display()),
+        home::Made::Existed => format!("home {} exists", owner.home.display()),
+    })))
+}

@@ -1,0 +1,484 @@
+//! The one place a login is decided: ask Crowd; if Crowd cannot answer, the offline
+//! cache; then record what Crowd said. The module's phases, `pam-crowd auth|account`
+//! and `pam-crowd authorized-keys` all call it, so they give one decision by
+//! construction: an expired password, an offline login and a `positive_ttl` answer
+//! alike.
+//!
+//! The clock is passed in, and the Crowd client is made on first use ([`Connect`]):
+//! a decision the cache makes connects nowhere.
+
+use std::time::{Duration, Instant};
+
+use crate::cache::{self, Cache, CacheError};
+use crate::config::Config;
+use crate::crowd::{
+    Client, ClientSettings, CrowdError, Deadline, LoginDirectory, Reason, UserDirectory,
+};
+use crate::names::CrowdAccount;
+use crate::offline::{self, Answers};
+use crate::outcome::{AccountState, Denial, Granted, Offline, OfflineRefusal, Verdict};
+use crate::policy::{Access, AccessRules, same_group};
+use crate::ssh_keys::{self, UserKeys};
+
+/// Rules naming more groups than this fetch the user's group list once instead of
+/// asking one membership question per group.
+const MAX_MEMBERSHIP_QUERIES: usize = 3;
+
+/// Where the resolver gets its Crowd client, when it needs one.
+pub trait Connect {
+    /// The client.
+    type Crowd: LoginDirectory;
+    /// The client, made (and its deadline started) on the first call.
+    fn crowd(&mut self) -> Result<&Self::Crowd, Denial>;
+}
+
+/// A directory that is already there (tests, scripts) needs no connecting.
+impl<D: LoginDirectory> Connect for &D {
+    type Crowd = D;
+    fn crowd(&mut self) -> Result<&D, Denial> {
+        Ok(*self)
+    }
+}
+
+/// The module's and the command's [`Connect`]: a [`Client`] made on first use (or a
+/// client kept from earlier in the transaction, its deadline restarted).
+pub struct LazyClient {
+    settings: ClientSettings,
+    timeout: Duration,
+    kept: Option<Client>,
+    client: Option<Client>,
+    /// When the client was first asked for: the log line says how long Crowd took.
+    pub asked_at: Option<Instant>,
+}
+
+impl LazyClient {
+    /// A client for `config`, reusing `kept` (with its open connection) if given.
+    pub fn new(config: &Config, kept: Option<Client>) -> LazyClient {
+        LazyClient {
+            settings: ClientSettings::from(config),
+            timeout: config.timeout,
+            kept,
+            client: None,
+            asked_at: None,
+        }
+    }
+
+    /// The settings the client is made from.
+    pub fn settings(&self) -> &ClientSettings {
+        &self.settings
+    }
+
+    /// The client, if one was made.
+    pub fn made(&self) -> Option<&Client> {
+        self.client.as_ref()
+    }
+
+    /// The client, if one was made, to keep for later in the transaction.
+    pub fn into_made(self) -> Option<Client> {
+        self.client
+    }
+}
+
+impl Connect for LazyClient {
+    type Crowd = Client;
+    fn crowd(&mut self) -> Result<&Client, Denial> {
+        let client = match self.client.take() {
+            Some(client) => client,
+            None => {
+                self.asked_at = Some(Instant::now());
+                let deadline = Deadline::after(self.timeout);
+                match self.kept.take() {
+                    Some(kept) => {
+                        kept.begin(deadline);
+                        kept
+                    }
+                    None => Client::new(&self.settings, deadline)?,
+                }
+            }
+        };
+        Ok(self.client.insert(client))
+    }
+}
+
+/// What authenticate learned, for the rest of the transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Known {
+    /// Crowd accepted the password of this account.
+    Crowd {
+        /// The account, as Crowd names it.
+        account: CrowdAccount,
+        /// The password matched but has expired: the account phase asks for a new one.
+        password_expired: bool,
+    },
+    /// Crowd could not answer (this is why) and the offline cache accepted the
+    /// password: the account phase decides from the cache too, rather than wait for
+    /// an unreachable Crowd a second time.
+    Offline(CrowdError),
+}
+
+/// One decision's resolver: the configuration, the cache (if on), and the time.
+pub struct Resolver<'a> {
+    config: &'a Config,
+    cache: Option<Cache>,
+    now: u64,
+    problems: Vec<CacheError>,
+    offline: Option<CrowdError>,
+}
+
+impl<'a> Resolver<'a> {
+    /// A resolver over `cache` (as `Cache::open` or `Cache::open_keys` gave it: a
+    /// broken cache is a problem to log, and no cache), at `now` (seconds since the
+    /// epoch, as the cache counts).
+    pub fn new(
+        config: &'a Config,
+        cache: Result<Option<Cache>, CacheError>,
+        now: u64,
+    ) -> Resolver<'a> {
+        let mut problems = Vec::new();
+        let cache = cache.unwrap_or_else(|problem| {
+            problems.push(problem);
+            None
+        });
+        Resolver {
+            config,
+            cache,
+            now,
+            problems,
+            offline: None,
+        }
+    }
+
+    /// The resolver of a login (the module, `pam-crowd auth|account`): the cache
+    /// `[cache]` names, if on and this process may use it; the time now.
+    pub fn for_login(config: &'a Config) -> Resolver<'a> {
+        Resolver::new(config, Cache::open(config), cache::now())
+    }
+
+    /// The resolver of `authorized-keys`: the keys cache (`[cache] keys_dir`).
+    pub fn for_keys(config: &'a Config) -> Resolver<'a> {
+        Resolver::new(config, Cache::open_keys(config), cache::now())
+    }
+
+    /// The cache reads and writes that failed so far, for the log: the decision stands,
+    /// but the next offline login may not find what it needs.
+    pub fn take_problems(&mut self) -> Vec<CacheError> {
+        std::mem::take(&mut self.problems)
+    }
+
+    /// Why Crowd could not answer, when the last decision was the cache's.
+    pub fn went_offline(&self) -> Option<&CrowdError> {
+        self.offline.as_ref()
+    }
+
+    /// Every refusal the name alone decides, before Crowd is asked: the host's own
+    /// accounts (see [`crate::host`]), and names `user_names` never gives.
+    pub fn refuse_unasked(&self, user: &str) -> Result<(), Denial> {
+        if let Some(why) = crate::host::system_account(user, self.config.min_uid) {
+            return Err(Denial::Account(AccountState::HostAccount(why)));
+        }
+        self.config.user_names.check_pam_name(user)
+    }
+
+    /// Crowd's auth_user for `user`, accepting only the account [`crate::names`]
+    /// admits. An expired password that matched is accepted, with the account phase
+    /// to ask for a new one. When Crowd cannot be reached, the offline cache decides
+    /// (if on); otherwise Crowd's answer is recorded.
+    pub fn authenticate(
+        &mut self,
+        crowd: &mut impl Connect,
+        user: &str,
+        password: &str,
+        rhost: Option<&str>,
+    ) -> Result<(Granted, Known), Denial> {
+        self.refuse_unasked(user)?;
+        let crowd = crowd.crowd()?;
+        let names = self.config.user_names;
+        let answer = crowd
+            .authenticate(user, password, rhost)
+            .map_err(Denial::from)
+            .and_then(|found| names.admit(user, &found));
+        // Crowd says "expired" only once the password matched.
+        let expired = matches!(&answer, Err(d) if d.reason() == Some(&Reason::ExpiredCredential));
+        let result = match expired {
+            true => crowd
+                .user(user)
+                .map_err(Denial::from)
+                .and_then(|found| names.admit(user, &found)),
+            false => answer.clone(),
+        };
+        if let Some(unreachable) = self.offline_fallback(&result) {
+            let cache = self
+                .cache
+                .as_ref()
+                .ok_or(Denial::from(unreachable.clone()))?;
+            let granted = offline::authenticate(
+                cache,
+                &self.config.cache,
+                user,
+                password,
+                unreachable.clone(),
+                self.now,
+            )?;
+            self.offline = Some(unreachable.clone());
+            return Ok((granted, Known::Offline(unreachable)));
+        }
+        if let Some(cache) = &self.cache {
+            // An expired password is recorded as the refusal it is: it must not work
+            // offline.
+            let recorded = offline::after_authenticate(
+                cache,
+                &self.config.cache,
+                user,
+                password,
+                if expired { &answer } else { &result },
+                self.now,
+            );
+            self.note(recorded);
+        }
+        let account = result?;
+        let granted = Granted::new(match expired {
+            true => "password accepted by Crowd, but expired: a new one is required",
+            false => "password accepted by Crowd",
+        });
+        Ok((
+            granted,
+            Known::Crowd {
+                account,
+                password_expired: expired,
+            },
+        ))
+    }
+
+    /// The account phase under `rules`: the user exists and is active under the PAM
+    /// name, and the rules admit them. `known` is what authenticate learned in this
+    /// transaction; without it (publickey, sudo NOPASSWD) Crowd is asked, unless the
+    /// cache's recent answers (`positive_ttl`) already admit the user.
+    pub fn account(
+        &mut self,
+        crowd: &mut impl Connect,
+        user: &str,
+        known: Option<&Known>,
+        rules: &AccessRules,
+    ) -> Result<Verdict, Denial> {
+        self.refuse_unasked(user)?;
+        let expired = matches!(
+            known,
+            Some(Known::Crowd {
+                password_expired: true,
+                ..
+            })
+        );
+        match (known, &self.cache) {
+            // Authenticate found Crowd unreachable moments ago and went offline: so
+            // does the account phase, rather than wait for Crowd again.
+            (Some(Known::Offline(unreachable)), cache) => {
+                let cache = cache.as_ref().ok_or(Denial::from(unreachable.clone()))?;
+                self.offline = Some(unreachable.clone());
+                let granted = offline::account(
+                    cache,
+                    &self.config.cache,
+                    user,
+                    rules,
+                    unreachable.clone(),
+                    self.now,
+                )?;
+                return Ok(Verdict::Granted(granted));
+            }
+            // Crowd's recent answers, unless a new password is due.
+            (None | Some(Known::Crowd { .. }), Some(cache)) if !expired => {
+                let recent =
+                    offline::account_from_recent(cache, &self.config.cache, user, rules, self.now);
+                match recent {
+                    Ok(Some(granted)) => return Ok(Verdict::Granted(granted)),
+                    Ok(None) => {}
+                    Err(problem) => self.problems.push(problem),
+                }
+            }
+            _ => {}
+        }
+        let mut answers = Answers::default();
+        let result = crowd
+            .crowd()
+            .and_then(|crowd| self.ask_account(crowd, user, known, rules, &mut answers));
+        let result = self.gone_from_crowd(user, result);
+        let granted = self.after_account(user, rules, &answers, result)?;
+        Ok(match expired {
+            // Allowed in, once the expired password is replaced.
+            true => Verdict::NewPasswordRequired,
+            false => Verdict::Granted(granted),
+        })
+    }
+
+    /// The keys sshd may accept for `user` (`authorized-keys`): only for a user the
+    /// account phase of service sshd admits, from Crowd's `attribute`; from the keys
+    /// cache when Crowd cannot be reached.
+    pub fn keys(
+        &mut self,
+        crowd: &mut impl Connect,
+        user: &str,
+        attribute: &str,
+    ) -> Result<UserKeys, Denial> {
+        self.refuse_unasked(user)?;
+        let rules = self.config.rules_for(ssh_keys::KEYS_SERVICE);
+        let mut answers = Answers::default();
+        let result = crowd.crowd().and_then(|client| {
+            let (found, attributes) = client.user_attributes(user)?;
+            let account = self.config.user_names.admit(user, &found)?;
+            let known = Known::Crowd {
+                account,
+                password_expired: false,
+            };
+            self.ask_account(client, user, Some(&known), &rules, &mut answers)?;
+            Ok(UserKeys::of(
+                attributes.get(attribute).cloned().unwrap_or_default(),
+            ))
+        });
+        let result = self.gone_from_crowd(user, result);
+        if let Some(unreachable) = self.offline_fallback(&result) {
+            let Some(cache) = &self.cache else {
+                return result;
+            };
+            self.offline = Some(unreachable.clone());
+            offline::account(
+                cache,
+                &self.config.cache,
+                user,
+                &rules,
+                unreachable.clone(),
+                self.now,
+            )?;
+            let values = cache.load(user).ok().flatten().and_then(|e| e.ssh_keys);
+            return match values {
+                Some(values) => Ok(UserKeys::of(values)),
+                None => Err(Denial::Offline(Offline {
+                    crowd: unreachable,
+                    cache: Some(OfflineRefusal::NotCached(
+                        "no keys cached for this user".into(),
+                    )),
+                })),
+            };
+        }
+        if let Some(cache) = &self.cache {
+            let recorded = offline::after_account(
+                cache,
+                user,
+                &self.config.named_groups(),
+                &answers,
+                &result,
+                self.now,
+            )
+            .and_then(|()| ssh_keys::record(cache, user, &result));
+            self.note(recorded);
+        }
+        result
+    }
+
+    /// Crowd's side of the account phase: the user (unless authenticate just
+    /// vouched for them), then the rules' membership questions, whose answers go to
+    /// `answers` for the cache.
+    fn ask_account(
+        &self,
+        crowd: &impl LoginDirectory,
+        user: &str,
+        known: Option<&Known>,
+        rules: &AccessRules,
+        answers: &mut Answers,
+    ) -> Result<Granted, Denial> {
+        if !matches!(known, Some(Known::Crowd { .. })) {
+            let found = crowd.user(user)?;
+            self.config.user_names.admit(user, &found)?;
+        }
+        answers.active = true;
+        let access = match rules.named_groups().count() > MAX_MEMBERSHIP_QUERIES {
+            true => {
+                let groups = crowd.nested_groups(user)?;
+                let access =
+                    rules.check(|g| Ok::<_, CrowdError>(groups.iter().any(|m| same_group(m, g))));
+                answers.all_groups = Some(groups);
+                access
+            }
+            false => rules.check(|g| {
+                let member = crowd.is_nested_member(user, g)?;
+                answers.memberships.push((g.to_owned(), member));
+                Ok(member)
+            }),
+        }?;
+        match access {
+            Access::Granted => Ok(Granted::new(match &rules.allow_groups {
+                None => "active in Crowd, no allow_groups rule",
+                Some(_) => "active in Crowd and in allow_groups",
+            })),
+            denied => Err(Denial::Account(AccountState::Access(denied))),
+        }
+    }
+
+    /// After Crowd's account answer: the cache decides if Crowd could not be
+    /// reached; otherwise the answer is recorded.
+    fn after_account(
+        &mut self,
+        user: &str,
+        rules: &AccessRules,
+        answers: &Answers,
+        result: Result<Granted, Denial>,
+    ) -> Result<Granted, Denial> {
+        if let Some(unreachable) = self.offline_fallback(&result) {
+            if let Some(cache) = &self.cache {
+                self.offline = Some(unreachable.clone());
+                return offline::account(
+                    cache,
+                    &self.config.cache,
+                    user,
+                    rules,
+                    unreachable,
+                    self.now,
+                );
+            }
+        }
+        if let Some(cache) = &self.cache {
+            let recorded = offline::after_account(
+                cache,
+                user,
+                &self.config.named_groups(),
+                answers,
+                &result,
+                self.now,
+            );
+            self.note(recorded);
+        }
+        result
+    }
+
+    /// A user `pam-crowd sync` wrote whom Crowd no longer knows under this name is
+    /// refused ([`AccountState::GoneFromCrowd`]) rather than "unknown": stacks skip an
+    /// unknown user, and the synced entry would let them in.
+    fn gone_from_crowd<T>(&self, user: &str, result: Result<T, Denial>) -> Result<T, Denial> {
+        let why = match &result {
+            Err(d) if d.reason() == Some(&Reason::UserNotFound) => "unknown user".to_owned(),
+            Err(Denial::Account(AccountState::NameMismatch { canonical, .. })) => {
+                format!("Crowd has the name only as {canonical:?}")
+            }
+            _ => return result,
+        };
+        match crate::host::synced_user(&self.config.nss.dir, user) {
+            true => Err(Denial::Account(AccountState::GoneFromCrowd(why))),
+            false => result,
+        }
+    }
+
+    /// Why Crowd could not answer, when that lets the offline cache decide: offline
+    /// use is on and Crowd was unreachable (not when it rejected the application).
+    fn offline_fallback<T>(&self, result: &Result<T, Denial>) -> Option<CrowdError> {
+        let unanswered = result.as_ref().err()?.unanswered()?;
+        (self.config.cache.offline() && offline::crowd_unreachable(unanswered))
+            .then(|| unanswered.clone())
+    }
+
+    fn note(&mut self, recorded: Result<(), CacheError>) {
+        if let Err(problem) = recorded {
+            self.problems.push(problem);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

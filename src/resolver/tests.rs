@@ -1,0 +1,296 @@
+//! The resolver against a scripted Crowd, with and without a real cache directory.
+
+use super::*;
+use crate::testing::Script;
+use std::path::{Path, PathBuf};
+
+/// A config (and its cache directory, removed on drop) for one test.
+struct Setup {
+    config: Config,
+    dir: PathBuf,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn setup(test: &str, cache_table: &str, extra: &str) -> Setup {
+    let dir =
+        std::env::temp_dir().join(format!("pam_crowd_resolver_{test}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = Config::parse(
+        Path::new("/etc/pam_crowd.toml"),
+        &format!(
+            "url = \"https://crowd.example\"\napplication = \"hosts\"\npassword = \"x\"\n{extra}\
+             [cache]\ndir = {:?}\n{cache_table}",
+            dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    Setup { config, dir }
+}
+
+fn rules(allow: &[&str], deny: &[&str]) -> AccessRules {
+    AccessRules {
+        allow_groups: Some(allow.iter().map(|s| s.to_string()).collect()),
+        deny_groups: deny.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// A resolver without a cache, now.
+fn no_cache(s: &Setup) -> Resolver<'_> {
+    Resolver::new(&s.config, Ok(None), cache::now())
+}
+
+fn known(crowd: &Script, config: &Config, user: &str) -> Known {
+    let mut r = Resolver::new(config, Ok(None), cache::now());
+    r.authenticate(&mut &*crowd, user, "pw", None).unwrap().1
+}
+
+#[test]
+fn authenticate_accepts_only_the_exact_active_name() {
+    let s = setup("exact", "", "");
+    let crowd = Script::alice_and_bob();
+    let mut r = no_cache(&s);
+    assert!(r.authenticate(&mut &crowd, "alice", "pw", None).is_ok());
+    assert_eq!(
+        r.authenticate(&mut &crowd, "Alice", "pw", None),
+        Err(Denial::Account(AccountState::NameMismatch {
+            canonical: "alice".into(),
+            case_only: true
+        }))
+    );
+    assert_eq!(
+        r.authenticate(&mut &crowd, "bob", "pw", None),
+        Err(Denial::Account(AccountState::Inactive))
+    );
+    assert_eq!(
+        r.authenticate(&mut &crowd, "alice", "nope", None),
+        Err(Denial::refused(Reason::InvalidUserAuthentication))
+    );
+}
+
+#[test]
+fn account_asks_crowd_when_authenticate_did_not_run() {
+    let s = setup("asks", "", "");
+    let crowd = Script::alice_and_bob();
+    let verdict = no_cache(&s).account(&mut &crowd, "alice", None, &rules(&["linux-users"], &[]));
+    assert!(matches!(verdict, Ok(Verdict::Granted(_))), "{verdict:?}");
+    assert_eq!(
+        *crowd.asked.borrow(),
+        vec!["user alice", "member alice linux-users"]
+    );
+}
+
+#[test]
+fn account_reuses_what_authenticate_learned() {
+    let s = setup("reuses", "", "");
+    let crowd = Script::alice_and_bob();
+    let known = known(&crowd, &s.config, "alice");
+    crowd.asked.borrow_mut().clear();
+    let verdict = no_cache(&s).account(
+        &mut &crowd,
+        "alice",
+        Some(&known),
+        &rules(&["linux-users"], &[]),
+    );
+    assert!(matches!(verdict, Ok(Verdict::Granted(_))), "{verdict:?}");
+    assert_eq!(*crowd.asked.borrow(), vec!["member alice linux-users"]);
+}
+
+#[test]
+fn account_denials() {
+    let s = setup("denials", "", "");
+    let crowd = Script::alice_and_bob();
+    let r = rules(&["linux-users"], &[]);
+    let account =
+        |user: &str, rules: &AccessRules| no_cache(&s).account(&mut &crowd, user, None, rules);
+    assert_eq!(
+        account("bob", &r),
+        Err(Denial::Account(AccountState::Inactive))
+    );
+    assert_eq!(
+        account("ALICE", &r),
+        Err(Denial::Account(AccountState::NameMismatch {
+            canonical: "alice".into(),
+            case_only: true
+        }))
+    );
+    assert_eq!(
+        account("carol", &r),
+        Err(Denial::refused(Reason::UserNotFound))
+    );
+    assert_eq!(
+        account("alice", &rules(&["admins"], &[])),
+        Err(Denial::Account(AccountState::Access(
+            Access::NotInAllowGroups(vec!["admins".into()])
+        )))
+    );
+    assert_eq!(
+        account("alice", &rules(&["linux-users"], &["linux-users"])),
+        Err(Denial::Account(AccountState::Access(Access::InDenyGroup(
+            "linux-users".into()
+        ))))
+    );
+    let down = Script {
+        down: true,
+        ..Script::alice_and_bob()
+    };
+    let unavailable = no_cache(&s).account(&mut &down, "alice", None, &r);
+    assert_eq!(
+        unavailable.unwrap_err().unanswered(),
+        Some(&CrowdError::Unavailable(vec![]))
+    );
+}
+
+#[test]
+fn many_named_groups_fetch_the_group_list_once() {
+    let s = setup("many", "", "");
+    let crowd = Script::alice_and_bob();
+    let r = rules(&["a", "b", "linux-users"], &["d"]);
+    assert!(no_cache(&s).account(&mut &crowd, "alice", None, &r).is_ok());
+    assert_eq!(*crowd.asked.borrow(), vec!["user alice", "groups alice"]);
+}
+
+#[test]
+fn an_expired_password_is_accepted_and_the_account_phase_asks_for_a_new_one() {
+    let s = setup("expired", "offline_days = 7\n", "");
+    let crowd = Script {
+        expired: true,
+        ..Script::alice_and_bob()
+    };
+    let mut r = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let (granted, known) = r.authenticate(&mut &crowd, "alice", "pw", None).unwrap();
+    assert!(granted.detail.contains("expired"), "{granted:?}");
+    assert!(matches!(
+        known,
+        Known::Crowd {
+            password_expired: true,
+            ..
+        }
+    ));
+    let verdict = r.account(
+        &mut &crowd,
+        "alice",
+        Some(&known),
+        &rules(&["linux-users"], &[]),
+    );
+    assert_eq!(verdict, Ok(Verdict::NewPasswordRequired));
+    // The expired password is recorded as the refusal it is: offline, it is refused.
+    let down = Script {
+        down: true,
+        ..Script::alice_and_bob()
+    };
+    let offline = r.authenticate(&mut &down, "alice", "pw", None);
+    assert!(
+        matches!(
+            offline,
+            Err(Denial::Offline(Offline { cache: Some(_), .. }))
+        ),
+        "{offline:?}"
+    );
+    assert!(r.take_problems().is_empty());
+}
+
+#[test]
+fn offline_the_cache_decides_what_crowd_last_said() {
+    let s = setup("offline", "offline_days = 7\n", "");
+    let crowd = Script::alice_and_bob();
+    let r = rules(&["linux-users"], &[]);
+    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let (_, known) = resolver
+        .authenticate(&mut &crowd, "alice", "pw", None)
+        .unwrap();
+    assert!(
+        resolver
+            .account(&mut &crowd, "alice", Some(&known), &r)
+            .is_ok()
+    );
+    assert_eq!(resolver.went_offline(), None);
+
+    let down = Script {
+        down: true,
+        ..Script::alice_and_bob()
+    };
+    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let (granted, known) = resolver
+        .authenticate(&mut &down, "alice", "pw", None)
+        .unwrap();
+    assert!(granted.offline);
+    assert!(matches!(known, Known::Offline(_)));
+    // The account phase goes offline at once, without asking Crowd again.
+    down.asked.borrow_mut().clear();
+    let verdict = resolver.account(&mut &down, "alice", Some(&known), &r);
+    assert!(matches!(
+        verdict,
+        Ok(Verdict::Granted(Granted { offline: true, .. }))
+    ));
+    assert!(down.asked.borrow().is_empty());
+    assert!(resolver.went_offline().is_some());
+    // Without authenticate (publickey), Crowd is asked first, then the cache.
+    let verdict = resolver.account(&mut &down, "alice", None, &r);
+    assert!(matches!(
+        verdict,
+        Ok(Verdict::Granted(Granted { offline: true, .. }))
+    ));
+    assert_eq!(*down.asked.borrow(), vec!["user alice"]);
+    // Another's password, or a user never seen, is refused offline.
+    assert!(
+        resolver
+            .authenticate(&mut &down, "alice", "guess", None)
+            .is_err()
+    );
+    assert!(resolver.account(&mut &down, "carol", None, &r).is_err());
+}
+
+#[test]
+fn positive_ttl_answers_without_crowd() {
+    let s = setup("positive", "positive_ttl = 60\n", "");
+    let crowd = Script::alice_and_bob();
+    let r = rules(&["linux-users"], &[]);
+    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    assert!(resolver.account(&mut &crowd, "alice", None, &r).is_ok());
+    crowd.asked.borrow_mut().clear();
+    let verdict = resolver.account(&mut &crowd, "alice", None, &r);
+    assert!(matches!(verdict, Ok(Verdict::Granted(g)) if g.detail.contains("positive_ttl")));
+    assert!(
+        crowd.asked.borrow().is_empty(),
+        "{:?}",
+        crowd.asked.borrow()
+    );
+    // Once the answers are older than positive_ttl, Crowd is asked again.
+    let later = Resolver::new(&s.config, Cache::open(&s.config), cache::now() + 120).account(
+        &mut &crowd,
+        "alice",
+        None,
+        &r,
+    );
+    assert!(later.is_ok());
+    assert_eq!(
+        *crowd.asked.borrow(),
+        vec!["user alice", "member alice linux-users"]
+    );
+}
+
+#[test]
+fn keys_follow_the_account_rules_of_sshd() {
+    let s = setup("keys", "", "ssh_keys_attribute = \"sshPublicKey\"\n");
+    let crowd = Script::alice_and_bob();
+    let keys = no_cache(&s)
+        .keys(&mut &crowd, "alice", "sshPublicKey")
+        .unwrap();
+    assert_eq!(keys.keys, vec![]);
+    assert_eq!(keys.skipped.len(), 1, "the scripted value is not a key");
+    // No allow_groups in this config: the user's attributes are the one question.
+    assert_eq!(*crowd.asked.borrow(), vec!["attributes alice"]);
+    assert_eq!(
+        no_cache(&s).keys(&mut &crowd, "bob", "sshPublicKey"),
+        Err(Denial::Account(AccountState::Inactive))
+    );
+    assert!(matches!(
+        no_cache(&s).keys(&mut &crowd, "root", "sshPublicKey"),
+        Err(Denial::Account(AccountState::HostAccount(_)))
+    ));
+}
