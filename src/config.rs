@@ -19,6 +19,7 @@ use crate::crowd::{ClientSettings, Protocol};
 use crate::policy::AccessRules;
 
 mod nss;
+mod top;
 pub use nss::{DEFAULT_NSS_DIR, LOWEST_ID, NssConfig, SessionConfig, is_normal_path};
 
 /// Where the module looks when no `config=` argument is given.
@@ -346,6 +347,9 @@ impl<'de> Deserialize<'de> for UrlList {
 }
 
 impl RawConfig {
+    /// The checked configuration: each key or table by the function that knows it
+    /// (`config/top.rs` for the top-level keys, `config/nss.rs` for `[nss]` and
+    /// `[session]`), each error with its line and key.
     fn validate(self, path: &Path, text: &str, purpose: Purpose) -> Result<Config, ConfigError> {
         let err = |span: std::ops::Range<usize>, key: &str, message: String| ConfigError {
             path: path.to_owned(),
@@ -353,205 +357,17 @@ impl RawConfig {
             key: Some(key.to_owned()),
             message,
         };
-
-        let url_span = self.url.span();
-        let urls = self.url.into_inner().0;
-        if urls.is_empty() {
-            return Err(err(url_span, "url", "needs at least one URL".into()));
+        let urls = top::urls(self.url, self.allow_http, &err)?;
+        let credentials = top::Credentials {
+            application: self.application,
+            password: self.password,
+            password_file: self.password_file,
+            ssh_keys_application: self.ssh_keys_application,
+            ssh_keys_password_file: self.ssh_keys_password_file,
         }
-        let mut normalized = Vec::with_capacity(urls.len());
-        for (i, url) in urls.iter().enumerate() {
-            let which = match urls.len() {
-                1 => String::new(),
-                _ => format!("entry {}: ", i + 1),
-            };
-            let url = check_url(url, self.allow_http)
-                .map_err(|m| err(url_span.clone(), "url", format!("{which}{m}")))?;
-            normalized.push(url);
-        }
-
-        let application = self.application.get_ref().trim().to_owned();
-        if application.is_empty() {
-            return Err(err(
-                self.application.span(),
-                "application",
-                "must not be empty".into(),
-            ));
-        }
-
-        let ssh_keys_app = match (self.ssh_keys_application, self.ssh_keys_password_file) {
-            (None, None) => None,
-            (Some(a), Some(f)) if !a.get_ref().trim().is_empty() => Some(KeysApplication {
-                application: a.get_ref().trim().to_owned(),
-                password_file: resolve_relative(path, f.get_ref()),
-                file_line: line_of(text, f.span().start),
-            }),
-            (Some(a), Some(_)) => {
-                return Err(err(
-                    a.span(),
-                    "ssh_keys_application",
-                    "must not be empty".into(),
-                ));
-            }
-            (Some(a), None) => {
-                return Err(err(
-                    a.span(),
-                    "ssh_keys_password_file",
-                    "missing: set it with ssh_keys_application".into(),
-                ));
-            }
-            (None, Some(f)) => {
-                return Err(err(
-                    f.span(),
-                    "ssh_keys_application",
-                    "missing: set it with ssh_keys_password_file".into(),
-                ));
-            }
-        };
-        let read_secret = |file: &Path, line: usize, key: &str| {
-            let text = read_small_file(file, key).map_err(|mut e| {
-                e.line = Some(line);
-                e.key = Some(key.into());
-                e
-            })?;
-            // A trailing newline is an editor's, not part of the secret.
-            Ok::<_, ConfigError>(Secret::new(text.trim_end_matches(['\n', '\r']).to_owned()))
-        };
-
-        let mut secret_file = path.to_owned();
-        let mut application = application;
-        let keys_app = match (purpose, &ssh_keys_app) {
-            (Purpose::Keys, Some(keys)) => Some(keys),
-            _ => None,
-        };
-        let app_password = match (keys_app, self.password, self.password_file) {
-            (_, Some(p), Some(_)) => {
-                return Err(err(
-                    p.span(),
-                    "password",
-                    "set either `password` or `password_file`, not both".into(),
-                ));
-            }
-            (_, None, None) => {
-                return Err(ConfigError {
-                    path: path.to_owned(),
-                    line: None,
-                    key: Some("password".into()),
-                    message: "missing: set `password` or `password_file`".into(),
-                });
-            }
-            // authorized-keys with its own application: the main secret is not read
-            // (an inline one is taken out of the parser's value and wiped).
-            (Some(keys), inline, _) => {
-                drop(inline.map(|p| Secret::new(p.into_inner())));
-                secret_file = keys.password_file.clone();
-                application = keys.application.clone();
-                read_secret(
-                    &keys.password_file,
-                    keys.file_line,
-                    "ssh_keys_password_file",
-                )?
-            }
-            // Moved out of the parser's value: no copy is left behind.
-            (None, Some(p), None) => Secret::new(p.into_inner()),
-            (None, None, Some(f)) => {
-                let file = resolve_relative(path, f.get_ref());
-                secret_file = file.clone();
-                read_secret(&file, line_of(text, f.span().start), "password_file")?
-            }
-        };
-        if app_password.expose().is_empty() {
-            return Err(ConfigError {
-                path: path.to_owned(),
-                line: None,
-                key: Some("password".into()),
-                message: "the application password is empty".into(),
-            });
-        }
-
-        let timeout = match self.timeout {
-            None => Duration::from_secs(DEFAULT_TIMEOUT_SECS),
-            Some(t) => {
-                let secs = *t.get_ref();
-                if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
-                    return Err(err(
-                        t.span(),
-                        "timeout",
-                        format!("must be between 1 and {MAX_TIMEOUT_SECS} seconds, got {secs}"),
-                    ));
-                }
-                Duration::from_secs(secs)
-            }
-        };
-
-        let groups = |list: Option<Spanned<Vec<String>>>, key: &str| match list {
-            None => Ok(None),
-            Some(l) => {
-                let span = l.span();
-                check_groups(l.into_inner())
-                    .map(Some)
-                    .map_err(|m| err(span, key, m))
-            }
-        };
-        let rules = AccessRules {
-            allow_groups: groups(self.allow_groups, "allow_groups")?,
-            deny_groups: groups(self.deny_groups, "deny_groups")?.unwrap_or_default(),
-        };
-
-        let mut services = BTreeMap::new();
-        for (name, table) in self.service {
-            let span = table.span();
-            let mut o = table.into_inner();
-            let key = format!("service.{name}");
-            if let Some(l) = o.allow_groups.take() {
-                o.allow_groups = Some(check_groups(l).map_err(|m| err(span.clone(), &key, m))?);
-            }
-            if let Some(l) = o.deny_groups.take() {
-                o.deny_groups = Some(check_groups(l).map_err(|m| err(span.clone(), &key, m))?);
-            }
-            services.insert(name, o);
-        }
-
-        let ssh_keys_attribute = match self.ssh_keys_attribute {
-            None => None,
-            Some(a) if a.get_ref().trim().is_empty() => {
-                return Err(err(
-                    a.span(),
-                    "ssh_keys_attribute",
-                    "must not be empty (leave it out to serve no keys)".into(),
-                ));
-            }
-            Some(a) => Some(a.into_inner().trim().to_owned()),
-        };
-        let password_change_url = match self.password_change_url {
-            None => None,
-            Some(u) => {
-                let url = u.get_ref().trim();
-                let web = url.starts_with("https://") || url.starts_with("http://");
-                if !web || url.chars().any(char::is_control) {
-                    return Err(err(
-                        u.span(),
-                        "password_change_url",
-                        "must be an http(s):// address on one line".into(),
-                    ));
-                }
-                Some(url.to_owned())
-            }
-        };
-        let protocol = match self.protocol {
-            None => Protocol::Rest,
-            Some(p) => match p.get_ref().as_str() {
-                "rest" => Protocol::Rest,
-                "soap" => Protocol::Soap,
-                _ => {
-                    return Err(err(
-                        p.span(),
-                        "protocol",
-                        "expected \"rest\" (the default) or \"soap\"".into(),
-                    ));
-                }
-            },
-        };
+        .validate(path, text, purpose, &err)?;
+        let (rules, services) =
+            top::rules(self.allow_groups, self.deny_groups, self.service, &err)?;
         let cache = match self.cache {
             None => CacheConfig::default(),
             Some(c) => c.into_inner().validate(&err)?,
@@ -560,57 +376,34 @@ impl RawConfig {
             None => NssConfig::default(),
             Some(n) => n.into_inner().validate(&err)?,
         };
-        let min_uid = match self.min_uid {
-            None => LOWEST_ID,
-            Some(m) if *m.get_ref() == 0 || *m.get_ref() > nss.uids.0 => {
-                return Err(err(
-                    m.span(),
-                    "min_uid",
-                    format!(
-                        "must be between 1 and [nss] uid_min ({}): synced users must stay above it",
-                        nss.uids.0
-                    ),
-                ));
-            }
-            Some(m) => m.into_inner(),
-        };
+        let min_uid = top::min_uid(self.min_uid, nss.uids.0, &err)?;
         // Crowd's uidNumber attributes below it are the host's ids, not Crowd's.
         nss.min_uid = min_uid.max(LOWEST_ID);
-        let user_names = match self.user_names {
-            None => crate::names::UserNames::default(),
-            Some(u) => crate::names::UserNames::parse(u.get_ref()).ok_or_else(|| {
-                err(
-                    u.span(),
-                    "user_names",
-                    "expected \"exact\" (the default) or \"lowercase\"".into(),
-                )
-            })?,
-        };
+        let user_names = top::user_names(self.user_names, &err)?;
         // Sync writes the Linux names.
         nss.user_names = user_names;
         let session = match self.session {
             None => SessionConfig::default(),
             Some(s) => s.into_inner().validate(&err)?,
         };
-
         Ok(Config {
             path: path.to_owned(),
-            urls: normalized,
-            application,
-            app_password,
-            secret_file,
+            urls,
+            application: credentials.application,
+            app_password: credentials.app_password,
+            secret_file: credentials.secret_file,
             ca_file: self.ca_file.map(|f| resolve_relative(path, f.get_ref())),
-            protocol,
-            timeout,
+            protocol: top::protocol(self.protocol, &err)?,
+            timeout: top::timeout(self.timeout, &err)?,
             rules,
             services,
             cache,
-            ssh_keys_attribute,
-            password_change_url,
+            ssh_keys_attribute: top::ssh_keys_attribute(self.ssh_keys_attribute, &err)?,
+            password_change_url: top::password_change_url(self.password_change_url, &err)?,
             nss,
             session,
             min_uid,
-            ssh_keys_app,
+            ssh_keys_app: credentials.keys_app,
             user_names,
         })
     }

@@ -95,32 +95,7 @@ pub fn ensure_below(
     };
     let fail = |path: &Path, e: Errno| format!("{}: {}", path.display(), io::Error::from(e));
 
-    // The parent, reached without following a link, through trusted directories only.
-    let mut at = root.to_path_buf();
-    let mut parent = rfs::open(root, DIR, Mode::empty()).map_err(|e| fail(root, e))?;
-    check_trusted(&parent, &at)?;
-    for component in components {
-        at.push(component);
-        let next = match rfs::openat(&parent, component, DIR, Mode::empty()) {
-            Err(Errno::NOENT) => {
-                match rfs::mkdirat(&parent, component, Mode::from_raw_mode(0o755)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
-                    Err(e) => return Err(fail(&at, e)),
-                }
-                rfs::openat(&parent, component, DIR, Mode::empty())
-            }
-            other => other,
-        }
-        .map_err(|e| match e {
-            Errno::LOOP | Errno::NOTDIR => format!(
-                "{}: a symbolic link or not a directory: refused on the way to a home",
-                at.display()
-            ),
-            e => fail(&at, e),
-        })?;
-        check_trusted(&next, &at)?;
-        parent = next;
-    }
+    let (parent, at) = open_parent(root, components)?;
 
     match rfs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(_) => return Ok(Made::Existed),
@@ -317,6 +292,38 @@ fn remove_at(dir: &OwnedFd, name: &OsStr, depth: usize) {
         }
     }
     let _ = rfs::unlinkat(dir, name, AtFlags::empty());
+}
+
+/// The home's parent directory below `root`, reached without following a link,
+/// through trusted directories only (made 0755 where missing); and its path.
+fn open_parent(root: &Path, components: Vec<&OsStr>) -> Result<(OwnedFd, PathBuf), String> {
+    let fail = |path: &Path, e: Errno| format!("{}: {}", path.display(), io::Error::from(e));
+    let mut at = root.to_path_buf();
+    let mut parent = rfs::open(root, DIR, Mode::empty()).map_err(|e| fail(root, e))?;
+    check_trusted(&parent, &at)?;
+    for component in components {
+        at.push(component);
+        let next = match rfs::openat(&parent, component, DIR, Mode::empty()) {
+            Err(Errno::NOENT) => {
+                match rfs::mkdirat(&parent, component, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(fail(&at, e)),
+                }
+                rfs::openat(&parent, component, DIR, Mode::empty())
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            Errno::LOOP | Errno::NOTDIR => format!(
+                "{}: a symbolic link or not a directory: refused on the way to a home",
+                at.display()
+            ),
+            e => fail(&at, e),
+        })?;
+        check_trusted(&next, &at)?;
+        parent = next;
+    }
+    Ok((parent, at))
 }
 
 #[cfg(test)]

@@ -149,23 +149,7 @@ impl RawNss {
         }
         nss.home_bases = match self.home_bases {
             None => vec![template_base(&nss.home)],
-            Some(list) => {
-                let span = list.span();
-                let mut bases = Vec::new();
-                for base in list.into_inner() {
-                    if !is_normal_path(&base) || base == "/" {
-                        return Err(err(
-                            span,
-                            "nss.home_bases",
-                            "each must be an absolute, normalised directory other than / \
-                             (no `.`, `..` or `//`), such as \"/home\""
-                                .into(),
-                        ));
-                    }
-                    bases.push(PathBuf::from(base));
-                }
-                bases
-            }
+            Some(list) => home_bases(list, err)?,
         };
         if let Some(share) = self.max_drop {
             if !(0.0..=1.0).contains(share.get_ref()) {
@@ -179,6 +163,24 @@ impl RawNss {
         }
         Ok(nss)
     }
+}
+
+/// `[nss] home_bases`: the directories a Crowd `homeDirectory` must be below.
+fn home_bases(list: Spanned<Vec<String>>, err: Err) -> Result<Vec<PathBuf>, ConfigError> {
+    let span = list.span();
+    list.into_inner()
+        .into_iter()
+        .map(|base| match is_normal_path(&base) && base != "/" {
+            true => Ok(PathBuf::from(base)),
+            false => Err(err(
+                span.clone(),
+                "nss.home_bases",
+                "each must be an absolute, normalised directory other than / \
+                 (no `.`, `..` or `//`), such as \"/home\""
+                    .into(),
+            )),
+        })
+        .collect()
 }
 
 /// The directory part of a `home` template: the path up to the component holding

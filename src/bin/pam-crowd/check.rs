@@ -297,6 +297,13 @@ fn check_url(config: &Config, url: &str, steps: &mut Vec<Step>) {
         }
     }
 
+    check_application(config, url, https, steps);
+}
+
+/// The TLS and application steps of one url: a ping with the application's
+/// credentials, its failure explained.
+fn check_application(config: &Config, url: &str, https: bool, steps: &mut Vec<Step>) {
+    let u = Some(url);
     let settings = ClientSettings {
         urls: vec![url.to_owned()],
         ..ClientSettings::from(config)

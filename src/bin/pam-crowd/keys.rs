@@ -142,26 +142,13 @@ fn keys_report(status: Status, user: &str, keys: &[AuthorizedKey], skipped: usiz
     }
 }
 
+/// `keys list|add|remove USER`: the key values Crowd holds for USER, changed as asked.
 pub fn run(command: &KeysCommand, config: &Config, client: &Client) -> Report {
     let Some(attribute) = &config.ssh_keys_attribute else {
         return failure(
             Status::Broken,
             "ssh_keys_attribute is not set in the config".into(),
         );
-    };
-    let crowd_error = |e: CrowdError| match &e {
-        CrowdError::Refused {
-            reason: Reason::ApplicationPermissionDenied,
-            ..
-        } => failure(
-            Status::Broken,
-            format!(
-                "{e}: the Crowd application may not change users; give it permission to \
-                 update user attributes in its directory (Crowd: Applications, Permissions)"
-            ),
-        ),
-        CrowdError::Refused { .. } => failure(Status::No, e.to_string()),
-        _ => failure(Status::Broken, e.to_string()),
     };
     let user = match command {
         KeysCommand::List { user }
@@ -175,89 +162,131 @@ pub fn run(command: &KeysCommand, config: &Config, client: &Client) -> Report {
         },
         Err(e) => return crowd_error(e),
     };
-    match command {
-        KeysCommand::List { .. } => {
-            let mut text = Vec::new();
-            let mut listed = Vec::new();
-            for value in &values {
-                match ssh_keys::parse_key(value) {
-                    Ok(key) => {
-                        text.push(format!("{} {}", key.fingerprint, key.line));
-                        listed.push(json!({"fingerprint": key.fingerprint, "key": key.line}));
-                    }
-                    Err(why) => {
-                        text.push(format!("(not a key: {why}) {}", printable(value)));
-                        listed.push(json!({"invalid": why, "value": value}));
-                    }
+    let keys = UserAttribute {
+        client,
+        user,
+        attribute,
+        values,
+    };
+    let done = match command {
+        KeysCommand::List { .. } => Ok(keys.list()),
+        KeysCommand::Add { file, .. } => keys.add(file),
+        KeysCommand::Remove { fingerprint, .. } => keys.remove(fingerprint),
+    };
+    done.unwrap_or_else(|report| report)
+}
+
+/// Crowd's refusal of a keys command, with what to do about a missing permission.
+fn crowd_error(e: CrowdError) -> Report {
+    match &e {
+        CrowdError::Refused {
+            reason: Reason::ApplicationPermissionDenied,
+            ..
+        } => failure(
+            Status::Broken,
+            format!(
+                "{e}: the Crowd application may not change users; give it permission to \
+                 update user attributes in its directory (Crowd: Applications, Permissions)"
+            ),
+        ),
+        CrowdError::Refused { .. } => failure(Status::No, e.to_string()),
+        _ => failure(Status::Broken, e.to_string()),
+    }
+}
+
+/// One user's key attribute, as Crowd holds it.
+struct UserAttribute<'a> {
+    client: &'a Client,
+    user: &'a str,
+    attribute: &'a str,
+    values: Vec<String>,
+}
+
+impl UserAttribute<'_> {
+    /// Every value, with its fingerprint, or why it is not a key.
+    fn list(&self) -> Report {
+        let mut text = Vec::new();
+        let mut listed = Vec::new();
+        for value in &self.values {
+            match ssh_keys::parse_key(value) {
+                Ok(key) => {
+                    text.push(format!("{} {}", key.fingerprint, key.line));
+                    listed.push(json!({"fingerprint": key.fingerprint, "key": key.line}));
+                }
+                Err(why) => {
+                    text.push(format!("(not a key: {why}) {}", printable(value)));
+                    listed.push(json!({"invalid": why, "value": value}));
                 }
             }
-            Report {
-                status: Status::Ok,
-                text,
-                json: json!({ "user": user, "attribute": attribute, "values": listed }),
-                error: false,
+        }
+        Report {
+            status: Status::Ok,
+            text,
+            json: json!({ "user": self.user, "attribute": self.attribute, "values": listed }),
+            error: false,
+        }
+    }
+
+    /// The keys in `file` not there yet, added.
+    fn add(&self, file: &str) -> Result<Report, Report> {
+        let new = read_keys(file).map_err(|why| failure(Status::Broken, why))?;
+        let known: Vec<String> = self
+            .values
+            .iter()
+            .filter_map(|v| ssh_keys::parse_key(v).ok())
+            .map(|k| k.fingerprint)
+            .collect();
+        let mut all = self.values.clone();
+        let mut added = 0;
+        for key in &new {
+            if !known.contains(&key.fingerprint) && !all.contains(&key.line) {
+                all.push(key.line.clone());
+                added += 1;
             }
         }
-        KeysCommand::Add { file, .. } => {
-            let new = match read_keys(file) {
-                Ok(keys) => keys,
-                Err(why) => return failure(Status::Broken, why),
-            };
-            let known: Vec<String> = values
-                .iter()
-                .filter_map(|v| ssh_keys::parse_key(v).ok())
-                .map(|k| k.fingerprint)
-                .collect();
-            let mut all = values.clone();
-            let mut added = 0;
-            for key in &new {
-                if !known.contains(&key.fingerprint) && !all.contains(&key.line) {
-                    all.push(key.line.clone());
-                    added += 1;
-                }
-            }
-            if added > 0 {
-                if let Err(e) = client.store_user_attribute(user, attribute, &all) {
-                    return crowd_error(e);
-                }
-            }
-            Report::new(
-                Status::Ok,
-                format!(
-                    "added {added} key(s) to {user}; {} already there",
-                    new.len() - added
-                ),
-                json!({ "user": user, "added": added, "already": new.len() - added }),
-            )
+        if added > 0 {
+            self.client
+                .store_user_attribute(self.user, self.attribute, &all)
+                .map_err(crowd_error)?;
         }
-        KeysCommand::Remove { fingerprint, .. } => {
-            let kept: Vec<String> = values
-                .iter()
-                .filter(|v| {
-                    ssh_keys::parse_key(v).map(|k| k.fingerprint) != Ok(fingerprint.clone())
-                })
-                .cloned()
-                .collect();
-            if kept.len() == values.len() {
-                return failure(
-                    Status::No,
-                    format!("{user} has no key with fingerprint {fingerprint}"),
-                );
-            }
-            let stored = if kept.is_empty() {
-                client.remove_user_attribute(user, attribute)
-            } else {
-                client.store_user_attribute(user, attribute, &kept)
-            };
-            match stored {
-                Ok(()) => Report::new(
-                    Status::Ok,
-                    format!("removed {fingerprint} from {user}"),
-                    json!({ "user": user, "removed": fingerprint }),
-                ),
-                Err(e) => crowd_error(e),
-            }
+        let user = self.user;
+        Ok(Report::new(
+            Status::Ok,
+            format!(
+                "added {added} key(s) to {user}; {} already there",
+                new.len() - added
+            ),
+            json!({ "user": user, "added": added, "already": new.len() - added }),
+        ))
+    }
+
+    /// The key with this fingerprint removed (the attribute too, with the last key).
+    fn remove(&self, fingerprint: &str) -> Result<Report, Report> {
+        let user = self.user;
+        let kept: Vec<String> = self
+            .values
+            .iter()
+            .filter(|v| ssh_keys::parse_key(v).map(|k| k.fingerprint).as_deref() != Ok(fingerprint))
+            .cloned()
+            .collect();
+        if kept.len() == self.values.len() {
+            return Err(failure(
+                Status::No,
+                format!("{user} has no key with fingerprint {fingerprint}"),
+            ));
         }
+        match kept.is_empty() {
+            true => self.client.remove_user_attribute(user, self.attribute),
+            false => self
+                .client
+                .store_user_attribute(user, self.attribute, &kept),
+        }
+        .map_err(crowd_error)?;
+        Ok(Report::new(
+            Status::Ok,
+            format!("removed {fingerprint} from {user}"),
+            json!({ "user": user, "removed": fingerprint }),
+        ))
     }
 }
 

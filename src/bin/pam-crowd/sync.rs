@@ -26,6 +26,21 @@ fn log(severity: syslog::Severity, line: &str) {
     to_syslog(severity, line);
 }
 
+/// Crowd's data fetched, the plan made from it and the host's accounts, and what it
+/// would change in the files.
+fn fetch_and_plan(config: &Config, client: &Client) -> Result<(Plan, sync::Diff), SyncError> {
+    let nss = &config.nss;
+    let fetched = sync::fetch(client, nss, || {
+        client.begin(Deadline::after(config.timeout))
+    })
+    .map_err(SyncError::Crowd)?;
+    let local = Local::system()
+        .map_err(|e| SyncError::Files("/etc/passwd, /etc/group".into(), e.to_string()))?;
+    let plan = sync::plan(&fetched, &local, &sync::read_ids(&nss.dir)?, nss);
+    let diff = plan.diff(&nss.dir)?;
+    Ok((plan, diff))
+}
+
 /// Fetch, plan, guard, write. Exit 0 when written (or shown), 1 when the drop guard
 /// refused, 2 when Crowd, the config or the files failed.
 pub fn run(args: &SyncArgs, config: &Config, client: &Client) -> Report {
@@ -36,17 +51,7 @@ pub fn run(args: &SyncArgs, config: &Config, client: &Client) -> Report {
             "[nss] groups is not set in the config: nothing to sync".into(),
         );
     }
-    let result = (|| {
-        let fetched = sync::fetch(client, nss, || {
-            client.begin(Deadline::after(config.timeout))
-        })
-        .map_err(SyncError::Crowd)?;
-        let local = Local::system()
-            .map_err(|e| SyncError::Files("/etc/passwd, /etc/group".into(), e.to_string()))?;
-        let plan = sync::plan(&fetched, &local, &sync::read_ids(&nss.dir)?, nss);
-        let diff = plan.diff(&nss.dir)?;
-        Ok::<_, SyncError>((plan, diff))
-    })();
+    let result = fetch_and_plan(config, client);
     let (plan, diff) = match result {
         Ok(done) => done,
         Err(e) => {
