@@ -159,25 +159,9 @@ impl PamContext for RealPam<'_> {
     }
 }
 
-/// The PAM code as pam-bindings spells it.
+/// The PAM code as pam-bindings spells it: the same value, so no second table.
 pub fn to_pam(code: PamCode) -> PamResultCode {
-    match code {
-        PamCode::Success => PamResultCode::PAM_SUCCESS,
-        PamCode::ServiceErr => PamResultCode::PAM_SERVICE_ERR,
-        PamCode::SystemErr => PamResultCode::PAM_SYSTEM_ERR,
-        PamCode::BufErr => PamResultCode::PAM_BUF_ERR,
-        PamCode::PermDenied => PamResultCode::PAM_PERM_DENIED,
-        PamCode::AuthErr => PamResultCode::PAM_AUTH_ERR,
-        PamCode::AuthinfoUnavail => PamResultCode::PAM_AUTHINFO_UNAVAIL,
-        PamCode::UserUnknown => PamResultCode::PAM_USER_UNKNOWN,
-        PamCode::NewAuthtokReqd => PamResultCode::PAM_NEW_AUTHTOK_REQD,
-        PamCode::AcctExpired => PamResultCode::PAM_ACCT_EXPIRED,
-        PamCode::ConvErr => PamResultCode::PAM_CONV_ERR,
-        PamCode::AuthtokErr => PamResultCode::PAM_AUTHTOK_ERR,
-        PamCode::SessionErr => PamResultCode::PAM_SESSION_ERR,
-        PamCode::Ignore => PamResultCode::PAM_IGNORE,
-        PamCode::Abort => PamResultCode::PAM_ABORT,
-    }
+    PamResultCode::try_from(code as c_int).unwrap_or(PamResultCode::PAM_SYSTEM_ERR)
 }
 
 /// Calls one of NSS's reentrant lookups through `lookup`, which gets the buffer and

@@ -47,15 +47,118 @@ pub struct Owner {
 impl Owner {
     /// `name`'s local account, through NSS (so a synced Crowd user too); `None` when
     /// there is none.
-    pub fn lookup(name: &str) -> Result<Option<Owner>, String> {
-        let found = crate::ffi::local_account(name)
-            .map_err(|e| format!("cannot look {name:?} up in the passwd database: {e}"))?;
+    pub fn lookup(name: &str) -> Result<Option<Owner>, HomeError> {
+        let found = crate::ffi::local_account(name).map_err(|source| HomeError::Lookup {
+            user: name.to_owned(),
+            source,
+        })?;
         Ok(found.map(|(uid, gid, home)| Owner {
             name: name.to_owned(),
             uid,
             gid,
             home,
         }))
+    }
+}
+
+/// Why no home was made.
+#[derive(Debug)]
+pub enum HomeError {
+    /// The passwd lookup of the user failed.
+    Lookup {
+        /// The user.
+        user: String,
+        /// What NSS said.
+        source: io::Error,
+    },
+    /// The home in the passwd entry cannot be made safely (relative, `..`, `/`).
+    BadPath {
+        /// The home as given.
+        home: PathBuf,
+    },
+    /// A step on a path failed.
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// A symbolic link or a file where a directory on the way should be.
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A directory on the way that its owner, group or others could swap things below.
+    Untrusted {
+        /// The directory.
+        path: PathBuf,
+        /// Its owner.
+        uid: u32,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The staging directory was replaced while the home was made: nothing was moved
+    /// into place.
+    Replaced {
+        /// The staging directory.
+        staging: PathBuf,
+    },
+}
+
+impl HomeError {
+    fn io(path: &Path, errno: Errno) -> HomeError {
+        HomeError::Io {
+            path: path.to_owned(),
+            source: io::Error::from(errno),
+        }
+    }
+}
+
+impl std::fmt::Display for HomeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HomeError::Lookup { user, source } => {
+                write!(
+                    f,
+                    "cannot look {user:?} up in the passwd database: {source}"
+                )
+            }
+            HomeError::BadPath { home } => write!(
+                f,
+                "home {:?} is not an absolute, normalised path below /",
+                home.display().to_string()
+            ),
+            HomeError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            HomeError::NotADirectory { path } => write!(
+                f,
+                "{}: a symbolic link or not a directory: refused on the way to a home",
+                path.display()
+            ),
+            HomeError::Untrusted { path, uid, .. } if *uid != 0 => write!(
+                f,
+                "{} is owned by uid {uid}, not root: no home is made below it",
+                path.display()
+            ),
+            HomeError::Untrusted { path, mode, .. } => write!(
+                f,
+                "{} is writable by group or others (mode {mode:04o}): no home is made below it",
+                path.display()
+            ),
+            HomeError::Replaced { staging } => write!(
+                f,
+                "{}: replaced while the home was made: nothing moved into place",
+                staging.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for HomeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HomeError::Lookup { source, .. } | HomeError::Io { source, .. } => Some(source),
+            _ => None,
+        }
     }
 }
 
@@ -69,7 +172,7 @@ pub enum Made {
 }
 
 /// Makes `owner`'s home unless it exists.
-pub fn ensure(owner: &Owner, session: &SessionConfig) -> Result<Made, String> {
+pub fn ensure(owner: &Owner, session: &SessionConfig) -> Result<Made, HomeError> {
     ensure_below(Path::new("/"), owner, session, &mut |_| {})
 }
 
@@ -82,18 +185,17 @@ pub fn ensure_below(
     owner: &Owner,
     session: &SessionConfig,
     staged: &mut dyn FnMut(&Path),
-) -> Result<Made, String> {
+) -> Result<Made, HomeError> {
     let home = owner.home.to_str().unwrap_or_default();
+    let bad = || HomeError::BadPath {
+        home: owner.home.clone(),
+    };
     if !crate::config::is_normal_path(home) || home == "/" {
-        return Err(format!(
-            "home {home:?} is not an absolute, normalised path below /"
-        ));
+        return Err(bad());
     }
     let mut components: Vec<&OsStr> = owner.home.iter().skip(1).collect();
-    let Some(name) = components.pop() else {
-        return Err(format!("home {home:?} has no name"));
-    };
-    let fail = |path: &Path, e: Errno| format!("{}: {}", path.display(), io::Error::from(e));
+    let name = components.pop().ok_or_else(bad)?;
+    let fail = HomeError::io;
 
     let (parent, at) = open_parent(root, components)?;
 
@@ -138,10 +240,9 @@ pub fn ensure_below(
         }
         Err(Errno::STALE) => {
             remove_at(&parent, staging, 0);
-            Err(format!(
-                "{}: replaced while the home was made: nothing moved into place",
-                staging_path.display()
-            ))
+            Err(HomeError::Replaced {
+                staging: staging_path,
+            })
         }
         Err(e) => {
             remove_at(&parent, staging, 0);
@@ -153,23 +254,17 @@ pub fn ensure_below(
 /// A directory on the way to a home must be root's (or, for tests run as another
 /// user, this process's) and writable by nobody else: otherwise its owner or group
 /// could swap what lies below it between our steps.
-fn check_trusted(dir: &OwnedFd, path: &Path) -> Result<(), String> {
-    let stat =
-        rfs::fstat(dir).map_err(|e| format!("{}: {}", path.display(), io::Error::from(e)))?;
+fn check_trusted(dir: &OwnedFd, path: &Path) -> Result<(), HomeError> {
+    let stat = rfs::fstat(dir).map_err(|e| HomeError::io(path, e))?;
     let euid = rustix::process::geteuid().as_raw();
-    if stat.st_uid != 0 && stat.st_uid != euid {
-        return Err(format!(
-            "{} is owned by uid {}, not root: no home is made below it",
-            path.display(),
-            stat.st_uid
-        ));
-    }
-    if stat.st_mode & 0o022 != 0 {
-        return Err(format!(
-            "{} is writable by group or others (mode {:04o}): no home is made below it",
-            path.display(),
-            stat.st_mode & 0o7777
-        ));
+    let owner_ok = stat.st_uid == 0 || stat.st_uid == euid;
+    if !owner_ok || stat.st_mode & 0o022 != 0 {
+        return Err(HomeError::Untrusted {
+            path: path.to_owned(),
+            // Said as "not root" when the owner is wrong, else by the mode.
+            uid: if owner_ok { 0 } else { stat.st_uid },
+            mode: stat.st_mode & 0o7777,
+        });
     }
     Ok(())
 }
@@ -296,8 +391,8 @@ fn remove_at(dir: &OwnedFd, name: &OsStr, depth: usize) {
 
 /// The home's parent directory below `root`, reached without following a link,
 /// through trusted directories only (made 0755 where missing); and its path.
-fn open_parent(root: &Path, components: Vec<&OsStr>) -> Result<(OwnedFd, PathBuf), String> {
-    let fail = |path: &Path, e: Errno| format!("{}: {}", path.display(), io::Error::from(e));
+fn open_parent(root: &Path, components: Vec<&OsStr>) -> Result<(OwnedFd, PathBuf), HomeError> {
+    let fail = HomeError::io;
     let mut at = root.to_path_buf();
     let mut parent = rfs::open(root, DIR, Mode::empty()).map_err(|e| fail(root, e))?;
     check_trusted(&parent, &at)?;
@@ -314,10 +409,7 @@ fn open_parent(root: &Path, components: Vec<&OsStr>) -> Result<(OwnedFd, PathBuf
             other => other,
         }
         .map_err(|e| match e {
-            Errno::LOOP | Errno::NOTDIR => format!(
-                "{}: a symbolic link or not a directory: refused on the way to a home",
-                at.display()
-            ),
+            Errno::LOOP | Errno::NOTDIR => HomeError::NotADirectory { path: at.clone() },
             e => fail(&at, e),
         })?;
         check_trusted(&next, &at)?;

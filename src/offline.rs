@@ -153,7 +153,7 @@ pub fn authenticate(
             })
         }
         Ok(false) => Err(refuse(OfflineRefusal::WrongPassword)),
-        Err(why) => Err(not_cached(why)),
+        Err(why) => Err(not_cached(why.to_string())),
     }
 }
 

@@ -25,10 +25,27 @@ impl Default for Options {
     }
 }
 
+/// A module argument this module does not know: the line in the PAM stack is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownArgument(pub String);
+
+impl std::fmt::Display for UnknownArgument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown module argument {:?} (known: config=PATH, service=NAME, debug, \
+             use_first_pass, try_first_pass, use_authtok)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownArgument {}
+
 impl Options {
     /// Parses the arguments. An unknown argument is an error: a misspelt option must
     /// not silently weaken a login rule.
-    pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Options, String> {
+    pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Options, UnknownArgument> {
         let mut options = Options::default();
         for arg in args {
             let arg = arg.as_ref();
@@ -42,12 +59,7 @@ impl Options {
                 None if arg == "debug" => options.debug = true,
                 // Read by libpam's pam_get_authtok itself.
                 None if ["use_first_pass", "try_first_pass", "use_authtok"].contains(&arg) => {}
-                _ => {
-                    return Err(format!(
-                        "unknown module argument {arg:?} (known: config=PATH, service=NAME, \
-                         debug, use_first_pass, try_first_pass, use_authtok)"
-                    ));
-                }
+                _ => return Err(UnknownArgument(arg.to_owned())),
             }
         }
         Ok(options)
@@ -91,7 +103,11 @@ mod tests {
             "",
         ] {
             let e = Options::parse(&[bad]).unwrap_err();
-            assert!(e.contains("unknown module argument"), "{bad}: {e}");
+            assert_eq!(e, UnknownArgument(bad.into()));
+            assert!(
+                e.to_string().contains("unknown module argument"),
+                "{bad}: {e}"
+            );
         }
     }
 }

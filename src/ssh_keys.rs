@@ -22,28 +22,63 @@ pub struct AuthorizedKey {
     pub fingerprint: String,
 }
 
+/// Why an attribute value is not served as a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    /// Nothing but blanks.
+    Empty,
+    /// Longer than any public key.
+    TooLong,
+    /// A control character: a newline would make a second authorized_keys line.
+    ControlCharacters,
+    /// Not one OpenSSH public key (options, a private key, garbage).
+    NotAKey(ssh_key::Error),
+    /// A DSA key, which OpenSSH no longer accepts.
+    Dsa,
+    /// The parsed key could not be written back.
+    Encode(ssh_key::Error),
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyError::Empty => f.write_str("empty"),
+            KeyError::TooLong => write!(f, "longer than {MAX_KEY_BYTES} bytes"),
+            KeyError::ControlCharacters => {
+                f.write_str("contains control characters (a second line?)")
+            }
+            KeyError::NotAKey(e) => write!(
+                f,
+                "not an OpenSSH public key ({e}); authorized_keys options are not accepted"
+            ),
+            KeyError::Dsa => {
+                f.write_str("ssh-dss (DSA) keys are refused: OpenSSH no longer accepts them")
+            }
+            KeyError::Encode(e) => write!(f, "cannot re-encode the key: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
 /// Checks one attribute value as an OpenSSH public key line.
-pub fn parse_key(value: &str) -> Result<AuthorizedKey, String> {
+pub fn parse_key(value: &str) -> Result<AuthorizedKey, KeyError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err("empty".into());
+        return Err(KeyError::Empty);
     }
     if value.len() > MAX_KEY_BYTES {
-        return Err(format!("longer than {MAX_KEY_BYTES} bytes"));
+        return Err(KeyError::TooLong);
     }
     // A newline would make a second authorized_keys line, with options of its own.
     if value.chars().any(char::is_control) {
-        return Err("contains control characters (a second line?)".into());
+        return Err(KeyError::ControlCharacters);
     }
-    let key = PublicKey::from_openssh(value).map_err(|e| {
-        format!("not an OpenSSH public key ({e}); authorized_keys options are not accepted")
-    })?;
+    let key = PublicKey::from_openssh(value).map_err(KeyError::NotAKey)?;
     if key.algorithm() == Algorithm::Dsa {
-        return Err("ssh-dss (DSA) keys are refused: OpenSSH no longer accepts them".into());
+        return Err(KeyError::Dsa);
     }
-    let line = key
-        .to_openssh()
-        .map_err(|e| format!("cannot re-encode the key: {e}"))?;
+    let line = key.to_openssh().map_err(KeyError::Encode)?;
     Ok(AuthorizedKey {
         line,
         fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
@@ -52,7 +87,7 @@ pub fn parse_key(value: &str) -> Result<AuthorizedKey, String> {
 
 /// The valid keys among `values` (each once, in order), and why each other was
 /// skipped (value index, reason).
-pub fn valid_keys(values: &[String]) -> (Vec<AuthorizedKey>, Vec<(usize, String)>) {
+pub fn valid_keys(values: &[String]) -> (Vec<AuthorizedKey>, Vec<(usize, KeyError)>) {
     let mut keys: Vec<AuthorizedKey> = Vec::new();
     let mut skipped = Vec::new();
     for (i, value) in values.iter().enumerate() {
@@ -70,7 +105,7 @@ pub fn valid_keys(values: &[String]) -> (Vec<AuthorizedKey>, Vec<(usize, String)
 pub struct UserKeys {
     pub keys: Vec<AuthorizedKey>,
     /// Values that are not keys: (value index, why).
-    pub skipped: Vec<(usize, String)>,
+    pub skipped: Vec<(usize, KeyError)>,
     /// Every value of the attribute, for the cache (checked again when served).
     pub values: Vec<String>,
 }

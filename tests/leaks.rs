@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[allow(dead_code, unused_imports)]
-#[path = "pam/harness.rs"]
+#[path = "pam/harness/mod.rs"]
 mod harness;
 
 use std::time::{Duration, Instant};

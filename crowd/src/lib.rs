@@ -1,15 +1,18 @@
 //! A client for Atlassian Crowd, usable without PAM: it depends on nothing of the
 //! module (configuration files, cache, PAM), which depends on it.
 //!
-//! [`Directory`] is the one interface the rest of the crate talks to. [`RestClient`]
-//! implements it over Crowd's REST API (`/rest/usermanagement/1`), [`SoapClient`]
-//! over the SOAP service of servers before 2.1 (`/services/SecurityServer`), and
-//! [`Client`] is whichever [`ClientSettings::protocol`] names. Every operation is
-//! bounded by a [`Deadline`] and fails over across the configured base URLs.
+//! Crowd's operations are traits by role: [`LoginDirectory`] (what a login asks),
+//! [`SyncDirectory`] (what a sync reads), [`AdminDirectory`] (the admin commands),
+//! all over [`UserDirectory`]. The REST client implements them over Crowd's REST API
+//! (`/rest/usermanagement/1`), the SOAP client over the service of servers before
+//! 2.1 (`/services/SecurityServer`), and [`Client`] is whichever
+//! [`ClientSettings::protocol`] names. Every operation is bounded by a [`Deadline`]
+//! and fails over across the configured base URLs.
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use crowd_client::{Client, ClientSettings, Deadline, Directory, Protocol, Secret};
+//! use crowd_client::prelude::*;
+//! use crowd_client::{Client, ClientSettings, Deadline, Protocol, Secret};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let settings = ClientSettings {
 //!     urls: vec!["https://crowd.example.com/crowd".into()],
@@ -26,6 +29,9 @@
 //! # Ok(())
 //! # }
 //! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod cookies;
 pub mod decode;
@@ -159,7 +165,9 @@ pub trait AdminDirectory: UserDirectory {
 /// A client for the protocol the settings name: the type the rest of the crate keeps.
 #[derive(Clone)]
 pub enum Client {
+    /// Crowd's REST API.
     Rest(RestClient),
+    /// The SOAP service of servers before 2.1.
     Soap(SoapClient),
 }
 

@@ -37,7 +37,7 @@ pub enum CacheError {
     /// A read or write failed.
     Io { path: PathBuf, error: String },
     /// The password could not be hashed.
-    Hash(String),
+    Hash(verifier::VerifierError),
 }
 
 impl fmt::Display for CacheError {

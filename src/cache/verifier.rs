@@ -11,24 +11,60 @@ const MAX_MEMORY_KIB: u32 = 256 * 1024;
 const MAX_PASSES: u32 = 16;
 const MAX_LANES: u32 = 8;
 
+/// Why a verifier could not be made or used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifierError {
+    /// argon2 failed to hash.
+    Hash(argon2::password_hash::Error),
+    /// The stored verifier does not parse, or argon2 cannot use it.
+    Unusable(argon2::password_hash::Error),
+    /// The stored verifier is of another algorithm.
+    NotArgon2id(String),
+    /// The stored parameters are beyond this module's bounds.
+    TooCostly {
+        /// Memory, KiB.
+        m: u32,
+        /// Passes.
+        t: u32,
+        /// Lanes.
+        p: u32,
+    },
+}
+
+impl std::fmt::Display for VerifierError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VerifierError::Hash(e) => write!(f, "argon2: {e}"),
+            VerifierError::Unusable(e) => write!(f, "unusable verifier: {e}"),
+            VerifierError::NotArgon2id(algorithm) => write!(f, "not argon2id but {algorithm}"),
+            VerifierError::TooCostly { m, t, p } => write!(
+                f,
+                "parameters beyond this module's bounds (m={m} t={t} p={p})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for VerifierError {}
+
 /// A verifier for `password`: argon2id with the crate's defaults (OWASP's choice:
 /// 19 MiB, 2 passes, 1 lane), which cost a login tens of milliseconds.
-pub fn hash(password: &str) -> Result<String, String> {
+pub fn hash(password: &str) -> Result<String, VerifierError> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| format!("argon2: {e}"))
+        .map_err(VerifierError::Hash)
 }
 
 /// Whether `password` matches the stored verifier `phc`. A verifier that is not an
 /// argon2id PHC string within the bounds above is an error, never a match.
-pub fn verify(phc: &str, password: &str) -> Result<bool, String> {
-    let parsed = PasswordHash::new(phc).map_err(|e| format!("unusable verifier: {e}"))?;
+pub fn verify(phc: &str, password: &str) -> Result<bool, VerifierError> {
+    let parsed = PasswordHash::new(phc).map_err(|e| VerifierError::Unusable(e.into()))?;
     check_bounds(&parsed)?;
     match Argon2::default().verify_password(password.as_bytes(), &parsed) {
         Ok(()) => Ok(true),
         Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-        Err(e) => Err(format!("unusable verifier: {e}")),
+        Err(e) => Err(VerifierError::Unusable(e)),
     }
 }
 
@@ -49,18 +85,17 @@ pub fn describe(phc: &str) -> String {
     }
 }
 
-fn check_bounds(parsed: &PasswordHash) -> Result<(), String> {
+fn check_bounds(parsed: &PasswordHash) -> Result<(), VerifierError> {
     if parsed.algorithm != Algorithm::Argon2id.ident() {
-        return Err(format!("not argon2id but {}", parsed.algorithm));
+        return Err(VerifierError::NotArgon2id(parsed.algorithm.to_string()));
     }
-    let p = Params::try_from(parsed).map_err(|e| format!("unusable parameters: {e}"))?;
+    let p = Params::try_from(parsed).map_err(VerifierError::Unusable)?;
     if p.m_cost() > MAX_MEMORY_KIB || p.t_cost() > MAX_PASSES || p.p_cost() > MAX_LANES {
-        return Err(format!(
-            "parameters beyond this module's bounds (m={} t={} p={})",
-            p.m_cost(),
-            p.t_cost(),
-            p.p_cost()
-        ));
+        return Err(VerifierError::TooCostly {
+            m: p.m_cost(),
+            t: p.t_cost(),
+            p: p.p_cost(),
+        });
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ impl Scratch {
     }
 
     /// Makes `owner.home` (a path as below `/`) below the scratch root.
-    fn ensure(&self, owner: &Owner, session: &SessionConfig) -> Result<Made, String> {
+    fn ensure(&self, owner: &Owner, session: &SessionConfig) -> Result<Made, HomeError> {
         ensure_below(&self.0, owner, session, &mut |_| {})
     }
 
@@ -80,7 +80,7 @@ fn a_missing_home_is_made_from_the_skeleton_with_the_umask_and_no_link_followed(
         skel,
         umask: 0o077,
     };
-    assert_eq!(scratch.ensure(&owner, &session), Ok(Made::Created));
+    assert_eq!(scratch.ensure(&owner, &session).unwrap(), Made::Created);
     let meta = fs::metadata(&home).unwrap();
     assert_eq!(
         (meta.uid(), meta.gid(), meta.mode() & 0o7777),
@@ -107,7 +107,7 @@ fn a_missing_home_is_made_from_the_skeleton_with_the_umask_and_no_link_followed(
     assert_eq!(leftovers.len(), 1, "no staging directory left");
     // Already there: not touched.
     fs::write(home.join("mine"), "kept").unwrap();
-    assert_eq!(scratch.ensure(&owner, &session), Ok(Made::Existed));
+    assert_eq!(scratch.ensure(&owner, &session).unwrap(), Made::Existed);
     assert_eq!(fs::read_to_string(home.join("mine")).unwrap(), "kept");
     assert!(!fs::symlink_metadata(home.join(".fifo")).is_ok_and(|m| m.file_type().is_fifo()));
 }
@@ -122,8 +122,8 @@ fn without_a_skeleton_the_home_is_empty_and_the_default_umask_gives_0755() {
         ..SessionConfig::default()
     };
     assert_eq!(
-        scratch.ensure(&me("/alice".into()), &session),
-        Ok(Made::Created)
+        scratch.ensure(&me("/alice".into()), &session).unwrap(),
+        Made::Created
     );
     assert_eq!(fs::metadata(&home).unwrap().mode() & 0o7777, 0o755);
     assert_eq!(fs::read_dir(&home).unwrap().count(), 0);
@@ -142,14 +142,17 @@ fn concurrent_logins_make_one_whole_home() {
         skel,
         umask: 0o022,
     };
-    let results: Vec<Result<Made, String>> = std::thread::scope(|s| {
+    let results: Vec<Result<Made, HomeError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|_| s.spawn(|| scratch.ensure(&me("/home/alice".into()), &session)))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert!(results.iter().all(Result::is_ok), "{results:?}");
-    let created = results.iter().filter(|r| **r == Ok(Made::Created)).count();
+    let created = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Made::Created)))
+        .count();
     assert_eq!(created, 1, "{results:?}");
     assert_eq!(fs::read_to_string(home.join(".config/app")).unwrap(), "x");
     assert_eq!(
@@ -173,7 +176,7 @@ fn a_base_others_may_write_or_a_link_on_the_way_is_refused() {
     assert!(
         refused
             .as_ref()
-            .is_err_and(|e| e.contains("writable by group or others")),
+            .is_err_and(|e| matches!(e, HomeError::Untrusted { uid: 0, .. })),
         "{refused:?}"
     );
     assert!(!scratch.at("/tmp/alice").exists());
@@ -182,7 +185,9 @@ fn a_base_others_may_write_or_a_link_on_the_way_is_refused() {
     std::os::unix::fs::symlink(scratch.at("/real"), scratch.at("/home")).unwrap();
     let refused = scratch.ensure(&me("/home/alice".into()), &session);
     assert!(
-        refused.as_ref().is_err_and(|e| e.contains("symbolic link")),
+        refused
+            .as_ref()
+            .is_err_and(|e| matches!(e, HomeError::NotADirectory { .. })),
         "{refused:?}"
     );
     assert_eq!(fs::read_dir(scratch.at("/real")).unwrap().count(), 0);
@@ -219,7 +224,9 @@ fn a_staging_directory_swapped_for_a_link_changes_nothing_outside_the_home() {
     );
     assert!(swapped);
     assert!(
-        result.as_ref().is_err_and(|e| e.contains("replaced")),
+        result
+            .as_ref()
+            .is_err_and(|e| matches!(e, HomeError::Replaced { .. })),
         "{result:?}"
     );
     let after = fs::metadata(&victim).unwrap();

@@ -10,7 +10,7 @@ pub(super) fn open(call: &Call) -> Decision {
     if !config.session.create_home {
         return Ok(Verdict::NotOurs("[session] create_home is off".into()));
     }
-    let fault = |e: String| Denial::Local(LocalFault::Home(e));
+    let fault = |e: home::HomeError| Denial::Local(LocalFault::Home(e.to_string()));
     let Some(owner) = home::Owner::lookup(user).map_err(fault)? else {
         return Ok(Verdict::NotOurs("no local account (passwd entry)".into()));
     };

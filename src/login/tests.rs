@@ -53,7 +53,13 @@ fn with(mut calls: Vec<Expect>, more: Vec<Expect>) -> Vec<Expect> {
 fn refusals_before_crowd_make_only_the_calls_they_need() {
     let file = ConfigFile::new("refusals", "");
     let config = file.arg();
-    type Case = (&'static [u8], Vec<Expect>, &'static [&'static str], PamCode, &'static str);
+    type Case = (
+        &'static [u8],
+        Vec<Expect>,
+        &'static [&'static str],
+        PamCode,
+        &'static str,
+    );
     let cases: [Case; 4] = [
         (
             b"alice",

@@ -2,7 +2,7 @@
 
 /// One row per code: the value from `<security/_pam_types.h>`, and the macro name
 /// admins know from PAM documentation.
-const TABLE: [(PamCode, &str); 15] = [
+const TABLE: [(PamCode, &str); 16] = [
     (PamCode::Success, "PAM_SUCCESS"),
     (PamCode::ServiceErr, "PAM_SERVICE_ERR"),
     (PamCode::SystemErr, "PAM_SYSTEM_ERR"),
@@ -14,13 +14,15 @@ const TABLE: [(PamCode, &str); 15] = [
     (PamCode::NewAuthtokReqd, "PAM_NEW_AUTHTOK_REQD"),
     (PamCode::AcctExpired, "PAM_ACCT_EXPIRED"),
     (PamCode::SessionErr, "PAM_SESSION_ERR"),
+    (PamCode::CredErr, "PAM_CRED_ERR"),
     (PamCode::ConvErr, "PAM_CONV_ERR"),
     (PamCode::AuthtokErr, "PAM_AUTHTOK_ERR"),
     (PamCode::Ignore, "PAM_IGNORE"),
     (PamCode::Abort, "PAM_ABORT"),
 ];
 
-/// The PAM return codes this module gives (values from `<security/_pam_types.h>`).
+/// The PAM return codes this module gives, and `PAM_CRED_ERR` (values from
+/// `<security/_pam_types.h>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
 pub enum PamCode {
@@ -35,6 +37,9 @@ pub enum PamCode {
     NewAuthtokReqd = 12,
     AcctExpired = 13,
     SessionErr = 14,
+    /// Never the module's (its setcred always succeeds): libpam's answer from another
+    /// module, which tests read back through this table too.
+    CredErr = 17,
     ConvErr = 19,
     AuthtokErr = 20,
     Ignore = 25,
@@ -74,6 +79,7 @@ mod tests {
             assert_eq!(PamCode::from_raw(code as i32), code);
             assert_eq!(PamCode::from_name(name), Some(code));
             assert_eq!(code.name(), name);
+            assert_eq!(crate::ffi::to_pam(code) as i32, code as i32, "{name}");
         }
         assert_eq!(PamCode::from_raw(999), PamCode::SystemErr);
         assert_eq!(PamCode::from_name("PAM_NOPE"), None);

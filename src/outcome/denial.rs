@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::config::ConfigError;
 use crate::crowd::{CrowdError, Reason};
+use crate::options::UnknownArgument;
 use crate::policy::Access;
 
 use super::{PamCode, Phase};
@@ -100,7 +101,7 @@ pub enum LocalFault {
     /// The configuration file cannot be used: where and why, kept whole.
     Config(ConfigError),
     /// The module's arguments in the PAM stack cannot be used.
-    Arguments(String),
+    Arguments(UnknownArgument),
     /// The Crowd client could not be set up (an unreadable `ca_file`, no roots).
     Client(String),
     /// A libpam call failed.
@@ -309,7 +310,7 @@ impl fmt::Display for LocalFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LocalFault::Config(e) => write!(f, "configuration: {e}"),
-            LocalFault::Arguments(why) => write!(f, "configuration: {why}"),
+            LocalFault::Arguments(e) => write!(f, "configuration: {e}"),
             LocalFault::Client(why) => write!(f, "client setup failed: {why}"),
             LocalFault::Pam { what, code } => {
                 write!(f, "{what}: libpam returned {}", code.name())

@@ -65,7 +65,9 @@ fn every_denial() -> Vec<Denial> {
         offline(OfflineRefusal::WrongPassword),
         offline(OfflineRefusal::Locked { failures: 3 }),
         offline(OfflineRefusal::Access(Access::NobodyAllowed)),
-        Denial::Local(LocalFault::Arguments("x".into())),
+        Denial::Local(LocalFault::Arguments(crate::options::UnknownArgument(
+            "x".into(),
+        ))),
         Denial::Local(LocalFault::Client("x".into())),
         Denial::Local(LocalFault::Pam {
             what: "x",

@@ -74,7 +74,9 @@ fn every_key_of_every_table_is_documented() {
 
 #[test]
 fn every_module_argument_is_documented() {
-    let e = pam_crowd::options::Options::parse(&["no_such_argument"]).unwrap_err();
+    let e = pam_crowd::options::Options::parse(&["no_such_argument"])
+        .unwrap_err()
+        .to_string();
     let known = e
         .split("known: ")
         .nth(1)

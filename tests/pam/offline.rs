@@ -325,6 +325,40 @@ fn recent_answers_spare_crowd_the_account_phase() {
 }
 
 #[test]
+fn the_command_decides_from_the_cache_as_the_module_does() {
+    let mut site = Site::new("offline_days = 7\npositive_ttl = 300\n");
+    assert_eq!(site.login("alice", "alice-pw").last(), Code::Success);
+    // Recent answers: `pam-crowd account` asks Crowd nothing, as the module would not.
+    site.double().clear_requests();
+    let account = pam_crowd(&site.host, &["account", "alice", "--json"], "").json();
+    assert_eq!(account["code"], "PAM_SUCCESS", "{account}");
+    assert!(
+        account["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("positive_ttl")
+    );
+    assert_eq!(site.double().request_count(), 0, "Crowd was asked");
+    // Crowd down: the cache decides, for the command as for the module.
+    site.stop();
+    let auth = pam_crowd(&site.host, &["auth", "alice", "--json"], "alice-pw\n");
+    assert_eq!(auth.code, 0, "{}{}", auth.stdout, auth.stderr);
+    let auth = auth.json();
+    assert_eq!(auth["allowed"], true, "{auth}");
+    assert!(
+        auth["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("checked offline"),
+        "{auth}"
+    );
+    let wrong = pam_crowd(&site.host, &["auth", "alice", "--json"], "not-alices-pw\n").json();
+    assert_eq!(wrong["code"], "PAM_AUTH_ERR", "{wrong}");
+    let module = site.host.run("alice", "alice-pw", BOTH);
+    assert_offline_success(&module);
+}
+
+#[test]
 fn the_admin_command_lists_shows_and_purges() {
     let site = Site::new("offline_days = 7\n");
     for (user, password) in [("alice", "alice-pw"), ("erin", "erin-pw")] {

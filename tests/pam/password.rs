@@ -92,11 +92,15 @@ fn a_user_crowd_does_not_know_is_left_to_the_next_module() {
     // No current-password prompt is answered: the module must not ask.
     let run = host.run_answering("passwd", "localadmin", &[], CHANGE);
     assert_eq!(run.codes, vec![Code::Success], "{}\n{}", run.log, run.shown);
+    let d = run.decision();
+    assert_eq!(
+        (d.code, d.user.as_str()),
+        (Code::Ignore, "localadmin"),
+        "{d:?}"
+    );
     assert!(
-        run.log.contains("ignored user=\"localadmin\"")
-            && run.log.contains("Crowd does not know this user"),
-        "{}",
-        run.log
+        d.reason.starts_with("Crowd does not know this user"),
+        "{d:?}"
     );
     assert!(!changed_in_crowd(&double));
 }
@@ -118,7 +122,7 @@ fn an_expired_password_logs_in_only_to_be_changed() {
         "{}",
         run.shown
     );
-    assert!(run.log.contains("code=PAM_NEW_AUTHTOK_REQD"), "{}", run.log);
+    assert_eq!(run.decision().code, Code::NewAuthtokReqd, "{}", run.log);
     // A wrong password is still wrong: Crowd says "expired" only for the right one.
     assert_eq!(
         host.run("alice", "guess", &["authenticate"]).last(),
@@ -134,6 +138,25 @@ fn an_expired_password_logs_in_only_to_be_changed() {
         vec![Code::Success, Code::Success],
         "{}",
         login.log
+    );
+}
+
+#[test]
+fn the_command_says_what_the_module_says_of_an_expired_password() {
+    let (_double, host) = setup(Fixture::demo().expired("alice"));
+    let module = host.run("alice", "alice-pw", &["authenticate", "acct_mgmt"]);
+    assert_eq!(module.last(), Code::NewAuthtokReqd, "{}", module.log);
+    let out = pam_crowd(&host, &["auth", "alice", "--json"], "alice-pw\n");
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let json = out.json();
+    assert_eq!(json["code"], "PAM_NEW_AUTHTOK_REQD", "{json}");
+    assert_eq!(json["allowed"], false, "{json}");
+    assert!(
+        json["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired"),
+        "{json}"
     );
 }
 

@@ -215,7 +215,7 @@ impl UserAttribute<'_> {
                 }
                 Err(why) => {
                     text.push(format!("(not a key: {why}) {}", printable(value)));
-                    listed.push(json!({"invalid": why, "value": value}));
+                    listed.push(json!({"invalid": why.to_string(), "value": value}));
                 }
             }
         }
