@@ -19,7 +19,9 @@ use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use nss_crowd_files::{Files, Group, Passwd, check_group_name, check_text, check_user_name};
+use nss_crowd_files::{
+    Files, Group, NameError, Passwd, check_group_name, check_text, check_user_name,
+};
 
 pub use ids::{Assigned, IdMap, Kind};
 pub use local::{Local, system_accounts};
@@ -97,6 +99,79 @@ pub struct Plan {
     pub ids: IdMap,
 }
 
+/// Why a Crowd user or group is not written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// A name passwd and group lines cannot hold.
+    Name(NameError),
+    /// A local user or group has this name, and is never shadowed.
+    LocalName {
+        /// `user` or `group`.
+        what: &'static str,
+    },
+    /// A `uidNumber` or `gidNumber` attribute that is not one usable id.
+    BadId {
+        /// The attribute.
+        key: &'static str,
+        /// Its values.
+        values: Vec<String>,
+        /// The lowest id Crowd may name (`min_uid`).
+        lowest: u32,
+    },
+    /// No id could be given.
+    Id(ids::IdError),
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Skip::Name(e) => e.fmt(f),
+            Skip::LocalName { what } => {
+                write!(f, "a local {what} has this name, and is never shadowed")
+            }
+            Skip::BadId {
+                key,
+                values,
+                lowest,
+            } => write!(
+                f,
+                "its {key} attribute {values:?} is not one id of {lowest} or more (system ids are not Crowd's)"
+            ),
+            Skip::Id(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<NameError> for Skip {
+    fn from(e: NameError) -> Skip {
+        Skip::Name(e)
+    }
+}
+
+impl From<ids::IdError> for Skip {
+    fn from(e: ids::IdError) -> Skip {
+        Skip::Id(e)
+    }
+}
+
+/// Why a Crowd `homeDirectory` is not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HomeRefused {
+    /// Relative, with `.` or `..`, `//`, or more than one line.
+    NotNormal,
+    /// Not strictly below one of `[nss] home_bases`.
+    NotBelow(Vec<PathBuf>),
+}
+
+impl fmt::Display for HomeRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HomeRefused::NotNormal => f.write_str("not an absolute, normalised path on one line"),
+            HomeRefused::NotBelow(bases) => write!(f, "not below [nss] home_bases {bases:?}"),
+        }
+    }
+}
+
 /// Decides every entry from Crowd's answer, the host's own entries and the ids given
 /// before.
 pub fn plan(fetched: &Fetched, local: &Local, ids: &IdMap, nss: &NssConfig) -> Plan {
@@ -157,12 +232,12 @@ fn user_entry(
     given: &mut Ids,
     nss: &NssConfig,
     notes: &mut Vec<String>,
-) -> Result<Passwd, String> {
+) -> Result<Passwd, Skip> {
     // The Linux name (`user_names`): Crowd's, or its lower-case form.
     let name = &nss.user_names.linux_name(&user.name);
     check_user_name(name)?;
     if local.users.contains(name) {
-        return Err("a local user has this name, and is never shadowed".into());
+        return Err(Skip::LocalName { what: "user" });
     }
     let key = user.key.as_deref().unwrap_or(name);
     let uid = ids.assign(
@@ -217,11 +292,11 @@ fn group_entry(
     ids: &mut IdMap,
     given: &mut Ids,
     nss: &NssConfig,
-) -> Result<Group, String> {
+) -> Result<Group, Skip> {
     let name = &group.name;
     check_group_name(name)?;
     if local.groups.contains(name) {
-        return Err("a local group has this name, and is never shadowed".into());
+        return Err(Skip::LocalName { what: "group" });
     }
     let gid = ids.assign(
         &ids::Request {
@@ -254,14 +329,14 @@ fn group_entry(
 /// Whether a Crowd `homeDirectory` may be a home here: an absolute, normalised path
 /// strictly below one of `bases`. Crowd must not name `/etc`, `/home/../root` or
 /// a base itself as someone's home: the session phase creates and hands it over.
-pub fn home_below_bases(home: &str, bases: &[PathBuf]) -> Result<(), String> {
+pub fn home_below_bases(home: &str, bases: &[PathBuf]) -> Result<(), HomeRefused> {
     if !crate::config::is_normal_path(home) {
-        return Err("not an absolute, normalised path on one line".into());
+        return Err(HomeRefused::NotNormal);
     }
     let path = Path::new(home);
     match bases.iter().any(|b| path.starts_with(b) && path != b) {
         true => Ok(()),
-        false => Err(format!("not below [nss] home_bases {bases:?}")),
+        false => Err(HomeRefused::NotBelow(bases.to_vec())),
     }
 }
 
@@ -275,15 +350,21 @@ fn single(attributes: &Attributes, key: &str) -> Option<String> {
 
 /// A numeric id attribute: absent is `None`; present, it must be a usable id, not
 /// below `lowest` (`[nss]`'s `min_uid`: the host's ids, never below `LOWEST_ID`).
-fn id_attribute(attributes: &Attributes, key: &str, lowest: u32) -> Result<Option<u32>, String> {
+fn id_attribute(
+    attributes: &Attributes,
+    key: &'static str,
+    lowest: u32,
+) -> Result<Option<u32>, Skip> {
     let Some(values) = attributes.get(key) else {
         return Ok(None);
     };
     match single(attributes, key).and_then(|v| v.parse::<u32>().ok()) {
         Some(id) if (lowest..u32::MAX - 1).contains(&id) && id != 65534 => Ok(Some(id)),
-        _ => Err(format!(
-            "its {key} attribute {values:?} is not one id of {lowest} or more (system ids are not Crowd's)"
-        )),
+        _ => Err(Skip::BadId {
+            key,
+            values: values.clone(),
+            lowest,
+        }),
     }
 }
 

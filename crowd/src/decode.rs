@@ -170,8 +170,10 @@ impl GroupWithAttributes {
     }
 }
 
+pub use super::soap::xml::NotSoap;
+
 /// A SOAP answer: the name of its response element, or of the fault's exception.
-pub fn soap_reply(body: &[u8]) -> Result<String, String> {
+pub fn soap_reply(body: &[u8]) -> Result<String, NotSoap> {
     use super::soap::xml::{self, Reply};
     xml::reply(body).map(|reply| match reply {
         Reply::Response(element) => element.name,

@@ -120,7 +120,8 @@ impl fmt::Display for Failure {
 pub enum CrowdError {
     /// Crowd answered and said no, with its reason.
     Refused {
-        /// HTTP status of the answer.
+        /// HTTP status of the answer (over SOAP, the one REST gives for the same
+        /// refusal), for the log: decisions read the reason, never the status.
         status: u16,
         /// Crowd's reason code.
         reason: Reason,

@@ -224,9 +224,10 @@ impl SoapClient {
         }
     }
 
-    /// Crowd's fault as the refusal REST gives for the same case (with REST's HTTP
-    /// status, so one mapping to PAM codes serves both). RemoteException is Crowd
-    /// failing, not refusing: the server is unavailable.
+    /// Crowd's fault as the refusal REST gives for the same case: the same reason
+    /// (what every decision reads), and the status REST would have answered with, for
+    /// the log only. RemoteException is Crowd failing, not refusing: the server is
+    /// unavailable.
     fn refusal(&self, fault: Fault, not_found: Reason) -> CrowdError {
         let (status, reason) = match fault.exception.as_str() {
             "InvalidAuthenticationException" => (400, Reason::InvalidUserAuthentication),

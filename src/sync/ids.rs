@@ -43,6 +43,77 @@ impl Kind {
     }
 }
 
+/// Why an id cannot be given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdError {
+    /// The id Crowd names was another entry's before: ids are never reused.
+    Reused {
+        /// `uid` or `gid`.
+        word: &'static str,
+        /// The id.
+        id: u32,
+        /// The entry it was given to.
+        other: String,
+    },
+    /// The id Crowd names was retired.
+    Retired {
+        /// `uid` or `gid`.
+        word: &'static str,
+        /// The id.
+        id: u32,
+    },
+    /// No free id is left in the range.
+    RangeFull {
+        /// `uid` or `gid`.
+        word: &'static str,
+        /// The range.
+        range: (u32, u32),
+    },
+    /// The id is a local entry's.
+    Local {
+        /// `uid` or `gid`.
+        word: &'static str,
+        /// The id.
+        id: u32,
+    },
+    /// The id is given to another Crowd entry in this sync.
+    Taken {
+        /// `uid` or `gid`.
+        word: &'static str,
+        /// The id.
+        id: u32,
+    },
+}
+
+impl std::fmt::Display for IdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdError::Reused { word, id, other } => write!(
+                f,
+                "{word} {id} (from Crowd) was given to {other:?} before: ids are never reused"
+            ),
+            IdError::Retired { word, id } => {
+                write!(
+                    f,
+                    "{word} {id} (from Crowd) was retired: ids are never reused"
+                )
+            }
+            IdError::RangeFull { word, range } => {
+                write!(f, "no free {word} left in {}..{}", range.0, range.1)
+            }
+            IdError::Local { word, id } => write!(
+                f,
+                "{word} {id} belongs to a local entry, which is never shadowed"
+            ),
+            IdError::Taken { word, id } => {
+                write!(f, "{word} {id} is another Crowd entry's in this sync")
+            }
+        }
+    }
+}
+
+impl std::error::Error for IdError {}
+
 /// One assignment request.
 pub struct Request<'a> {
     pub kind: Kind,
@@ -86,7 +157,7 @@ impl IdMap {
         local: &BTreeSet<u32>,
         in_use: &mut BTreeSet<u32>,
         reserved: &BTreeSet<u32>,
-    ) -> Result<u32, String> {
+    ) -> Result<u32, IdError> {
         let word = request.kind.word();
         let (entries, retired) = self.entries(request.kind);
         let held = entries.get(request.key).map(|a| a.id);
@@ -98,14 +169,14 @@ impl IdMap {
         };
         let id = if let Some(wanted) = request.wanted {
             if let Some(other) = owner_of(wanted) {
-                return Err(format!(
-                    "{word} {wanted} (from Crowd) was given to {other:?} before: ids are never reused"
-                ));
+                return Err(IdError::Reused {
+                    word,
+                    id: wanted,
+                    other,
+                });
             }
             if retired.contains(&wanted) && held != Some(wanted) {
-                return Err(format!(
-                    "{word} {wanted} (from Crowd) was retired: ids are never reused"
-                ));
+                return Err(IdError::Retired { word, id: wanted });
             }
             wanted
         } else if let Some(id) = held {
@@ -113,20 +184,16 @@ impl IdMap {
         } else {
             let taken =
                 |id: u32| local.contains(&id) || in_use.contains(&id) || reserved.contains(&id);
-            allocate(request.key, request.range, taken).ok_or_else(|| {
-                format!(
-                    "no free {word} left in {}..{}",
-                    request.range.0, request.range.1
-                )
+            allocate(request.key, request.range, taken).ok_or(IdError::RangeFull {
+                word,
+                range: request.range,
             })?
         };
         if local.contains(&id) {
-            return Err(format!(
-                "{word} {id} belongs to a local entry, which is never shadowed"
-            ));
+            return Err(IdError::Local { word, id });
         }
         if !in_use.insert(id) {
-            return Err(format!("{word} {id} is another Crowd entry's in this sync"));
+            return Err(IdError::Taken { word, id });
         }
         if let Some(old) = held.filter(|old| *old != id) {
             retired.insert(old);
@@ -165,7 +232,7 @@ mod tests {
         request: &Request,
         local: &BTreeSet<u32>,
         in_use: &mut BTreeSet<u32>,
-    ) -> Result<u32, String> {
+    ) -> Result<u32, IdError> {
         let reserved = map.reserved(request.kind);
         map.assign(request, local, in_use, &reserved)
     }
@@ -221,7 +288,7 @@ mod tests {
             &local,
             &mut BTreeSet::new(),
         );
-        assert!(full.unwrap_err().contains("no free uid"));
+        assert!(matches!(full, Err(IdError::RangeFull { word: "uid", .. })));
         // An attribute asking for someone's id is refused; one moving its owner
         // retires the old id for good.
         let taken = map.users["k2"].id;
@@ -265,7 +332,7 @@ mod tests {
             &local,
             &mut BTreeSet::new(),
         );
-        assert!(e.unwrap_err().contains("local"));
+        assert!(matches!(e, Err(IdError::Local { .. })));
         let mut in_use = BTreeSet::new();
         assert_eq!(
             give(&mut map, &user("a", "a", Some(7000)), &local, &mut in_use),

@@ -171,26 +171,56 @@ pub enum Reply {
     Fault { exception: String, message: String },
 }
 
+/// Why an answer is not a SOAP envelope this client can read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotSoap {
+    /// The body is not UTF-8.
+    Encoding(std::str::Utf8Error),
+    /// Not XML, a DTD, or over the node limit.
+    Xml(roxmltree::Error),
+    /// XML, but this element where the envelope should be.
+    NotAnEnvelope(String),
+    /// An envelope without a body, or with an empty one.
+    NoBody,
+    /// Nested deeper than any answer of Crowd's.
+    TooDeep,
+}
+
+impl std::fmt::Display for NotSoap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotSoap::Encoding(e) => write!(f, "not UTF-8: {e}"),
+            NotSoap::Xml(e) => e.fmt(f),
+            NotSoap::NotAnEnvelope(name) => {
+                write!(f, "<{name}> where a SOAP envelope should be")
+            }
+            NotSoap::NoBody => f.write_str("no SOAP body, or an empty one"),
+            NotSoap::TooDeep => write!(f, "nested deeper than {MAX_DEPTH} elements"),
+        }
+    }
+}
+
+impl std::error::Error for NotSoap {}
+
 /// Reads a SOAP answer.
-pub fn reply(body: &[u8]) -> Result<Reply, String> {
-    let text = std::str::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
+pub fn reply(body: &[u8]) -> Result<Reply, NotSoap> {
+    let text = std::str::from_utf8(body).map_err(NotSoap::Encoding)?;
     let options = roxmltree::ParsingOptions {
         allow_dtd: false,
         nodes_limit: MAX_NODES,
         ..roxmltree::ParsingOptions::default()
     };
-    let doc = roxmltree::Document::parse_with_options(text, options).map_err(|e| e.to_string())?;
+    let doc = roxmltree::Document::parse_with_options(text, options).map_err(NotSoap::Xml)?;
     let envelope = doc.root_element();
     if !is_soap(envelope, "Envelope") {
-        return Err(format!(
-            "<{}> where a SOAP envelope should be",
-            envelope.tag_name().name()
+        return Err(NotSoap::NotAnEnvelope(
+            envelope.tag_name().name().to_owned(),
         ));
     }
     let body = elements(envelope)
         .find(|n| is_soap(*n, "Body"))
-        .ok_or("no SOAP body")?;
-    let content = elements(body).next().ok_or("an empty SOAP body")?;
+        .ok_or(NotSoap::NoBody)?;
+    let content = elements(body).next().ok_or(NotSoap::NoBody)?;
     if !is_soap(content, "Fault") {
         return owned(content, 0).map(Reply::Response);
     }
@@ -225,9 +255,9 @@ fn elements<'a, 'input>(
     node.children().filter(|n| n.is_element())
 }
 
-fn owned(node: roxmltree::Node, depth: usize) -> Result<Element, String> {
+fn owned(node: roxmltree::Node, depth: usize) -> Result<Element, NotSoap> {
     if depth > MAX_DEPTH {
-        return Err(format!("nested deeper than {MAX_DEPTH} elements"));
+        return Err(NotSoap::TooDeep);
     }
     let text: Cow<str> = node
         .children()

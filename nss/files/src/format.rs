@@ -22,37 +22,73 @@ pub struct Group {
     pub members: Vec<String>,
 }
 
-/// Why a value cannot be written into a passwd or group line, or `Ok`.
-pub fn check_text(value: &str) -> Result<(), String> {
-    if let Some(c) = value.chars().find(|c| *c == ':' || c.is_control()) {
-        return Err(format!(
-            "{value:?} holds {c:?}, which passwd and group lines cannot"
-        ));
-    }
-    Ok(())
+/// Why a value cannot be written into a passwd or group line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameError {
+    /// A `:` or a control character, which would split or end the line.
+    Character {
+        /// The value.
+        value: String,
+        /// The character.
+        found: char,
+    },
+    /// A `,` in a user name, which would split a group's member list.
+    Comma(String),
+    /// Empty, blank, or starting with `-` or `+` (NSS compat syntax).
+    Unusable(String),
+    /// `.`, `..` or holding a `/`: a path, not a name.
+    Path(String),
 }
 
-/// Why `name` cannot be a user name in these files (or in a group's member list).
-pub fn check_user_name(name: &str) -> Result<(), String> {
+impl std::fmt::Display for NameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NameError::Character { value, found } => write!(
+                f,
+                "{value:?} holds {found:?}, which passwd and group lines cannot"
+            ),
+            NameError::Comma(name) => {
+                write!(f, "{name:?} holds ',', which group member lists cannot")
+            }
+            NameError::Unusable(name) => write!(
+                f,
+                "{name:?} is not usable as a name (empty, blank, or starting with '-' or '+')"
+            ),
+            NameError::Path(name) => write!(f, "{name:?} is not usable as a name (a path)"),
+        }
+    }
+}
+
+impl std::error::Error for NameError {}
+
+/// Whether a value can be written into a passwd or group line.
+pub fn check_text(value: &str) -> Result<(), NameError> {
+    match value.chars().find(|c| *c == ':' || c.is_control()) {
+        Some(found) => Err(NameError::Character {
+            value: value.to_owned(),
+            found,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether `name` can be a user name in these files (and in a group's member list).
+pub fn check_user_name(name: &str) -> Result<(), NameError> {
     check_group_name(name)?;
     if name.contains(',') {
-        return Err(format!(
-            "{name:?} holds ',', which group member lists cannot"
-        ));
+        return Err(NameError::Comma(name.to_owned()));
     }
     Ok(())
 }
 
-/// Why `name` cannot be a group (or user) name in these files.
-pub fn check_group_name(name: &str) -> Result<(), String> {
+/// Whether `name` can be a group (or user) name in these files.
+pub fn check_group_name(name: &str) -> Result<(), NameError> {
     check_text(name)?;
     if name.is_empty() || name.starts_with(['-', '+']) || name.contains(char::is_whitespace) {
-        return Err(format!(
-            "{name:?} is not usable as a name (empty, blank, or starting with '-' or '+')"
-        ));
+        return Err(NameError::Unusable(name.to_owned()));
     }
     if matches!(name, "." | "..") || name.contains('/') {
-        return Err(format!("{name:?} is not usable as a name (a path)"));
+        return Err(NameError::Path(name.to_owned()));
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ mod format;
 mod index;
 mod write;
 
-pub use format::{Group, Passwd, check_group_name, check_text, check_user_name};
+pub use format::{Group, NameError, Passwd, check_group_name, check_text, check_user_name};
 pub use index::{Error, Files};
 pub use write::write;
 

@@ -12,7 +12,8 @@ use crate::index::{BY_ID, BY_MEMBER, BY_NAME, HEADER_LEN, MAGIC, TABLES, name_ke
 /// entries, world-readable. Names must be unique and usable (see
 /// [`check_user_name`]); ids need not be. The caller serializes writers.
 pub fn write(dir: &Path, users: &[Passwd], groups: &[Group]) -> io::Result<()> {
-    let invalid = |why: String| io::Error::new(ErrorKind::InvalidInput, why);
+    let invalid = |why: crate::format::NameError| io::Error::new(ErrorKind::InvalidInput, why);
+    let twice = |why: String| io::Error::new(ErrorKind::InvalidInput, why);
     for u in users {
         check_user_name(&u.name).map_err(invalid)?;
         for text in [&u.gecos, &u.home, &u.shell] {
@@ -30,10 +31,10 @@ pub fn write(dir: &Path, users: &[Passwd], groups: &[Group]) -> io::Result<()> {
     let mut groups: Vec<&Group> = groups.iter().collect();
     groups.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(w) = users.windows(2).find(|w| w[0].name == w[1].name) {
-        return Err(invalid(format!("user {:?} twice", w[0].name)));
+        return Err(twice(format!("user {:?} twice", w[0].name)));
     }
     if let Some(w) = groups.windows(2).find(|w| w[0].name == w[1].name) {
-        return Err(invalid(format!("group {:?} twice", w[0].name)));
+        return Err(twice(format!("group {:?} twice", w[0].name)));
     }
 
     let passwd = Table::build(users.iter().map(|u| {
