@@ -20,9 +20,6 @@ use crate::outcome::{AccountState, Denial, Granted, Offline, OfflineRefusal, Ver
 use crate::policy::{Access, AccessRules, same_group};
 use crate::ssh_keys::{self, UserKeys};
 
-/// Rules naming more groups than this fetch the user's group list once instead of
-/// asking one membership question per group.
-const MAX_MEMBERSHIP_QUERIES: usize = 3;
 
 /// Where the resolver gets its Crowd client, when it needs one.
 pub trait Connect {
@@ -389,7 +386,9 @@ impl<'a> Resolver<'a> {
             self.config.user_names.admit(user, &found)?;
         }
         answers.active = true;
-        let access = match rules.named_groups().count() > MAX_MEMBERSHIP_QUERIES {
+        // One question whatever the rules: a rule naming one group asks about it; any
+        // other asks for the user's nested groups (one request below 1000 groups).
+        let access = match rules.named_groups().count() > 1 {
             true => {
                 let groups = crowd.nested_groups(user)?;
                 let access =

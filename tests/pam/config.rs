@@ -103,9 +103,9 @@ fn debug_logs_requests_but_never_secrets() {
     let run = host.run("alice", "alice-pw", &["authenticate", "acct_mgmt"]);
     assert!(run.log.contains("crowd request POST"), "{}", run.log);
     let membership = if soap() {
-        "isGroupMember"
+        "findGroupMemberships"
     } else {
-        "/group/user/nested groupname=\"linux-users\""
+        "/user/group/nested username=\"alice\""
     };
     assert!(run.log.contains(membership), "{}", run.log);
     let run = host.run("alice", "wrong-password", &["authenticate"]);

@@ -1,16 +1,18 @@
 //! What a login costs on the wire, counted at the double (never timed): one TLS
 //! connection for authenticate and account together, one request to authenticate,
-//! then one membership test per group the rule names until one matches.
+//! then one membership answer whatever the rules: a test of the one group a rule
+//! names, or the user's nested groups for a rule naming more.
 
 use crate::harness::*;
 use crate::inproc::*;
 
 const TWO_GROUPS: &str = "allow_groups = [\"sudo-admins\", \"linux-users\"]\n";
+const ONE_GROUP: &str = "allow_groups = [\"linux-users\"]\n";
 
-/// The requests of one full transaction (auth + account) for `user`, as
+/// The requests of one full transaction (auth + account) for `user` under `rules`, as
 /// (operation, groupname) in order, and the connections it opened.
-fn one_login(user: &str, password: &str) -> (Vec<(String, String)>, usize) {
-    let (double, host) = https_setup(TWO_GROUPS);
+fn one_login(user: &str, password: &str, rules: &str) -> (Vec<(String, String)>, usize) {
+    let (double, host) = https_setup(rules);
     let outcome = transaction(
         &host.dir.join("pam.d"),
         "crowd-test",
@@ -35,29 +37,32 @@ fn one_login(user: &str, password: &str) -> (Vec<(String, String)>, usize) {
     (requests, double.connections())
 }
 
-/// An authentication, then membership tests of `groups`, in this run's protocol.
-fn login_then_groups(groups: &[&str]) -> Vec<(String, String)> {
+/// An authentication, then `answer` (`("is-member", group)` or `("user-groups", "")`),
+/// in this run's protocol.
+fn login_then(answer: (&str, &str)) -> Vec<(String, String)> {
     let mut expected: Vec<(String, String)> = expected_ops(&["authenticate"])
         .into_iter()
         .map(|op| (op, String::new()))
         .collect();
-    expected.extend(groups.iter().map(|g| ("is-member".into(), g.to_string())));
+    expected.push((answer.0.into(), answer.1.into()));
     expected
 }
 
 #[test]
-fn a_login_is_one_connection_and_stops_at_the_first_matching_group() {
-    // erin is in the second group only: both are asked.
-    let (requests, connections) = one_login("erin", "erin-pw");
-    assert_eq!(requests, login_then_groups(&["sudo-admins", "linux-users"]));
+fn a_login_is_one_connection_and_two_requests_whatever_the_rules() {
+    // Two groups named: one list of erin's groups answers both.
+    let (requests, connections) = one_login("erin", "erin-pw", TWO_GROUPS);
+    assert_eq!(requests, login_then(("user-groups", "")));
     assert_eq!(
         connections, 1,
         "authenticate and account share one connection"
     );
+    let (requests, _) = one_login("alice", "alice-pw", TWO_GROUPS);
+    assert_eq!(requests, login_then(("user-groups", "")));
 
-    // alice is in the first: the second is never asked.
-    let (requests, connections) = one_login("alice", "alice-pw");
-    assert_eq!(requests, login_then_groups(&["sudo-admins"]));
+    // One group named: one membership test.
+    let (requests, connections) = one_login("alice", "alice-pw", ONE_GROUP);
+    assert_eq!(requests, login_then(("is-member", "linux-users")));
     assert_eq!(connections, 1);
 }
 

@@ -58,12 +58,12 @@ fn one_application_token_serves_the_whole_transaction() {
 fn an_expired_application_token_is_renewed_and_the_call_repeated() {
     let double = Double::start(Fixture::demo(), Transport::Https);
     let host = soap_host(&double, RULES);
-    // Each token is good for two calls: a login needs five, so two renewals.
+    // Each token is good for two calls: a login needs four, so one renewal.
     double.limit_app_tokens(2);
     let run = host.run("alice", "alice-pw", &["authenticate", "acct_mgmt"]);
     assert_eq!(run.codes, vec![Code::Success, Code::Success], "{}", run.log);
     let asked = double.asked();
-    assert_eq!(count(&asked, "app-auth"), 3, "{asked:?}");
+    assert_eq!(count(&asked, "app-auth"), 2, "{asked:?}");
     assert_eq!(count(&asked, "authenticate"), 1, "{asked:?}");
 }
 
