@@ -20,7 +20,6 @@ use crate::outcome::{AccountState, Denial, Granted, Offline, OfflineRefusal, Ver
 use crate::policy::{Access, AccessRules, same_group};
 use crate::ssh_keys::{self, UserKeys};
 
-
 /// Where the resolver gets its Crowd client, when it needs one.
 pub trait Connect {
     /// The client.

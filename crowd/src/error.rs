@@ -20,6 +20,11 @@ pub enum Reason {
     /// The application may not do this (a write without the directory permission):
     /// REST's 403, SOAP's ApplicationPermissionException.
     ApplicationPermissionDenied,
+    /// An event token Crowd can no longer answer for (restart, evicted events, too
+    /// many changes, configuration changed): synchronise in full.
+    EventTokenExpired,
+    /// Crowd offers this application no events.
+    IncrementalSyncNotAvailable,
     /// The user is not a member of the group.
     MembershipNotFound,
     /// No such group.
@@ -39,6 +44,8 @@ impl Reason {
             "INVALID_CREDENTIAL" => Reason::InvalidCredential,
             "APPLICATION_ACCESS_DENIED" => Reason::ApplicationAccessDenied,
             "APPLICATION_PERMISSION_DENIED" => Reason::ApplicationPermissionDenied,
+            "EVENT_TOKEN_EXPIRED" => Reason::EventTokenExpired,
+            "INCREMENTAL_SYNC_NOT_AVAILABLE" => Reason::IncrementalSyncNotAvailable,
             "MEMBERSHIP_NOT_FOUND" => Reason::MembershipNotFound,
             "GROUP_NOT_FOUND" => Reason::GroupNotFound,
             other => Reason::Other(other.to_owned()),
@@ -55,6 +62,8 @@ impl Reason {
             Reason::InvalidCredential => "INVALID_CREDENTIAL",
             Reason::ApplicationAccessDenied => "APPLICATION_ACCESS_DENIED",
             Reason::ApplicationPermissionDenied => "APPLICATION_PERMISSION_DENIED",
+            Reason::EventTokenExpired => "EVENT_TOKEN_EXPIRED",
+            Reason::IncrementalSyncNotAvailable => "INCREMENTAL_SYNC_NOT_AVAILABLE",
             Reason::MembershipNotFound => "MEMBERSHIP_NOT_FOUND",
             Reason::GroupNotFound => "GROUP_NOT_FOUND",
             Reason::Other(s) => s,

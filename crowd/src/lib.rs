@@ -36,6 +36,7 @@
 mod cookies;
 pub mod decode;
 mod error;
+pub mod events;
 mod http;
 mod rest;
 mod secret;
@@ -126,6 +127,25 @@ pub trait SyncDirectory: UserDirectory {
     }
     /// A group's attributes (a `gidNumber`, say).
     fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError>;
+    /// Every group nested in `group`, at any depth, all pages fetched. Only what
+    /// incremental sync needs: protocols without events answer none.
+    fn nested_child_groups(&self, _group: &str) -> Result<Vec<String>, CrowdError> {
+        Ok(Vec::new())
+    }
+    /// The start of incremental synchronisation (`GET /event`): the token of now, or
+    /// `Unavailable` where the server or the protocol (SOAP) offers no events.
+    fn event_start(&self) -> Result<events::EventStart, CrowdError> {
+        Ok(events::EventStart::Unavailable)
+    }
+    /// The events since `token`. A token Crowd can no longer use is a refusal with
+    /// [`Reason::EventTokenExpired`]: synchronise in full, and start again.
+    fn events_since(&self, _token: &str) -> Result<events::EventBatch, CrowdError> {
+        Err(CrowdError::Refused {
+            status: 410,
+            reason: Reason::EventTokenExpired,
+            message: "no events over this protocol".into(),
+        })
+    }
 }
 
 /// What the admin commands do besides: the connection check, SSO sessions,
@@ -257,6 +277,18 @@ impl SyncDirectory for Client {
     fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {
         group_named(group)?;
         self.directory().group_attributes(group)
+    }
+    fn nested_child_groups(&self, group: &str) -> Result<Vec<String>, CrowdError> {
+        group_named(group)?;
+        self.directory().nested_child_groups(group)
+    }
+    fn event_start(&self) -> Result<events::EventStart, CrowdError> {
+        self.directory().event_start()
+    }
+    fn events_since(&self, token: &str) -> Result<events::EventBatch, CrowdError> {
+        // An empty token would be `GET /event/`: another resource.
+        named(token, "event token", Reason::EventTokenExpired)?;
+        self.directory().events_since(token)
     }
 }
 

@@ -11,6 +11,7 @@ use ureq::http::HeaderMap;
 use zeroize::Zeroizing;
 
 use super::decode::{self, ErrorBody, GroupPage, Page, UserEntityPage, UserPage};
+use super::events::{self, EventBatch, EventStart};
 use super::http::{self, Answer, Exchange, Http, Method, preview};
 use super::{
     AdminDirectory, Attributes, CrowdError, Deadline, FailureKind, LoginDirectory, Protocol,
@@ -113,6 +114,11 @@ impl RestClient {
 
     /// Sends one request to the user-management API.
     fn request(&self, call: &Call) -> Result<Answer, CrowdError> {
+        self.request_judged(call, classify)
+    }
+
+    /// [`RestClient::request`] with another judge of the answer.
+    fn request_judged(&self, call: &Call, judge: http::Judge) -> Result<Answer, CrowdError> {
         let path = format!("{API}{}", call.path);
         let mut headers = vec![
             ("Accept", "application/json"),
@@ -129,7 +135,22 @@ impl RestClient {
             headers: &headers,
             body: call.body,
         };
-        self.http.request(&exchange, classify)
+        self.http.request(&exchange, judge)
+    }
+
+    /// An event answer, read by `read`; anything else is not Crowd's.
+    fn events_answer<T>(
+        &self,
+        path: &str,
+        answer: &Answer,
+        read: fn(&[u8]) -> Result<T, String>,
+    ) -> Result<T, CrowdError> {
+        read(&answer.body).map_err(|e| {
+            self.http.not_crowd(format!(
+                "{path}: not Crowd's events ({e}; starts with {:?})",
+                preview(&answer.body)
+            ))
+        })
     }
 
     /// A request whose success is a JSON entity; Crowd's refusals become errors.
@@ -309,6 +330,40 @@ impl SyncDirectory for RestClient {
         self.paged::<UserPage>("/group/user/nested", &[("groupname", group)])
     }
 
+    fn nested_child_groups(&self, group: &str) -> Result<Vec<String>, CrowdError> {
+        self.paged::<GroupPage>("/group/child-group/nested", &[("groupname", group)])
+    }
+
+    fn event_start(&self) -> Result<EventStart, CrowdError> {
+        let answer = self.request_judged(&Call::get("/event", &[]), classify_events)?;
+        match answer.status {
+            200..=299 => self.events_answer("/event", &answer, events::start),
+            // A server before REST API 1.2 has no such resource.
+            404 => Ok(EventStart::Unavailable),
+            _ => match refusal(&answer) {
+                CrowdError::Refused {
+                    reason: Reason::IncrementalSyncNotAvailable,
+                    ..
+                } => Ok(EventStart::Unavailable),
+                other => Err(other),
+            },
+        }
+    }
+
+    fn events_since(&self, token: &str) -> Result<EventBatch, CrowdError> {
+        let path = format!("/event/{}", utf8_percent_encode(token, NON_ALPHANUMERIC));
+        let answer = self.request_judged(&Call::get(&path, &[]), classify_events)?;
+        match answer.status {
+            200..=299 => self.events_answer("/event/{token}", &answer, events::batch),
+            404 => Err(CrowdError::Refused {
+                status: 404,
+                reason: Reason::IncrementalSyncNotAvailable,
+                message: "the server has no event API".into(),
+            }),
+            _ => Err(refusal(&answer)),
+        }
+    }
+
     fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
         let members = self.nested_group_members(group)?;
         let all = self.active_users_with_attributes()?.unwrap_or_default();
@@ -453,6 +508,19 @@ fn classify(
                 preview(&body)
             ),
         )),
+    }
+}
+
+/// [`classify`], except that a 404 without Crowd's error body passes: on the event
+/// resources it means a server before REST API 1.2, not a wrong context path.
+fn classify_events(
+    status: u16,
+    body: Vec<u8>,
+    headers: &HeaderMap,
+) -> Result<Answer, (FailureKind, String)> {
+    match status {
+        404 => Ok(Answer { status, body }),
+        _ => classify(status, body, headers),
     }
 }
 

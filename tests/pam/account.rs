@@ -9,10 +9,7 @@ fn nested_member_of_an_allow_group_is_admitted_without_authenticate() {
     // alice is in linux-users only through the nested group "developers".
     let run = host.run("alice", "", &["acct_mgmt"]);
     assert_eq!(run.codes, vec![Code::Success], "{}", run.log);
-    assert_eq!(
-        double.asked(),
-        expected_ops(&["user", "user-groups"])
-    );
+    assert_eq!(double.asked(), expected_ops(&["user", "user-groups"]));
 }
 
 #[test]

@@ -1,0 +1,440 @@
+//! Crowd's event API (REST 1.2 and later), what its own applications use to stay in
+//! sync without re-listing the directory: `GET /event` gives the current token,
+//! `GET /event/{token}` what changed since.
+//!
+//! A real server answers in one of three forms, all read here: XML (what Crowd's own
+//! Java client asks for), or JSON whose events are either bare objects, told apart
+//! by their keys, or wrapped by type (`{"userEvent": {...}}`), depending on the JSON
+//! library the server runs.
+
+use serde_json::Value;
+
+use crate::{Attributes, User};
+
+/// Elements beyond this in one answer: not Crowd's (roxmltree's own bound).
+const MAX_NODES: u32 = 2_000_000;
+
+/// What a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Added.
+    Created,
+    /// Changed.
+    Updated,
+    /// Removed.
+    Deleted,
+}
+
+/// One change in Crowd's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A user created, changed or deleted; `stored` are the attributes set (all
+    /// values of each), `deleted` the names of those removed.
+    User {
+        /// What happened.
+        operation: Operation,
+        /// The user as it is now (for a deletion, its name).
+        user: User,
+        /// Attributes set.
+        stored: Attributes,
+        /// Attributes removed.
+        deleted: Vec<String>,
+    },
+    /// A group created, changed or deleted.
+    Group {
+        /// What happened.
+        operation: Operation,
+        /// The group.
+        group: String,
+        /// Attributes set.
+        stored: Attributes,
+        /// Attributes removed.
+        deleted: Vec<String>,
+    },
+    /// A user added to or removed from groups, directly.
+    UserMembership {
+        /// Added or removed.
+        operation: Operation,
+        /// The user.
+        user: String,
+        /// The groups.
+        parents: Vec<String>,
+        /// `parents` is every direct group of the user (newer servers).
+        absolute: bool,
+    },
+    /// A group nested into or out of groups, or groups into or out of it.
+    GroupMembership {
+        /// Added or removed.
+        operation: Operation,
+        /// The group.
+        group: String,
+        /// Groups it joined or left.
+        parents: Vec<String>,
+        /// Groups that joined or left it.
+        children: Vec<String>,
+    },
+}
+
+/// The start of incremental synchronisation (`GET /event`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventStart {
+    /// The token of now: ask for the events since it later.
+    Token(String),
+    /// Crowd cannot offer events to this application (a directory it does not cache,
+    /// access-based synchronisation filtering), or the server predates them.
+    Unavailable,
+}
+
+/// The events since a token, and the token to ask with next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventBatch {
+    /// The token of the last event given.
+    pub token: String,
+    /// The events, oldest first.
+    pub events: Vec<Event>,
+}
+
+/// Reads `GET /event`'s answer.
+pub fn start(body: &[u8]) -> Result<EventStart, String> {
+    let (token, available, _) = read(body)?;
+    match (available, token) {
+        (Some(false), _) | (_, None) => Ok(EventStart::Unavailable),
+        (_, Some(token)) => Ok(EventStart::Token(token)),
+    }
+}
+
+/// Reads `GET /event/{token}`'s answer.
+pub fn batch(body: &[u8]) -> Result<EventBatch, String> {
+    let (token, _, events) = read(body)?;
+    Ok(EventBatch {
+        token: token.ok_or("no newEventToken in the answer")?,
+        events,
+    })
+}
+
+type Read = (Option<String>, Option<bool>, Vec<Event>);
+
+fn read(body: &[u8]) -> Result<Read, String> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => xml::read(body),
+        _ => json::read(body),
+    }
+}
+
+fn operation(text: &str) -> Result<Operation, String> {
+    match text {
+        "CREATED" => Ok(Operation::Created),
+        "UPDATED" => Ok(Operation::Updated),
+        "DELETED" => Ok(Operation::Deleted),
+        other => Err(format!("unknown operation {other:?}")),
+    }
+}
+
+mod json {
+    use super::*;
+
+    pub(super) fn read(body: &[u8]) -> Result<Read, String> {
+        let root: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        let token = root["newEventToken"].as_str().map(str::to_owned);
+        let available = root["incrementalSynchronisationAvailable"].as_bool();
+        let events = match &root["events"] {
+            Value::Null => Vec::new(),
+            Value::Array(list) => list.iter().map(event).collect::<Result<_, _>>()?,
+            _ => return Err("events is not a list".into()),
+        };
+        Ok((token, available, events))
+    }
+
+    /// One event, bare or wrapped by its type.
+    fn event(value: &Value) -> Result<Event, String> {
+        const KINDS: [&str; 4] = [
+            "userEvent",
+            "groupEvent",
+            "userMembershipEvent",
+            "groupMembershipEvent",
+        ];
+        let (kind, e) = match value.as_object() {
+            Some(map) if map.len() == 1 && KINDS.iter().any(|k| map.contains_key(*k)) => {
+                let (kind, inner) = map.iter().next().ok_or("an empty event")?;
+                (kind.as_str(), inner)
+            }
+            Some(map) if map.contains_key("childUser") => ("userMembershipEvent", value),
+            Some(map) if map.contains_key("user") => ("userEvent", value),
+            Some(map) if map.contains_key("parentGroups") || map.contains_key("childGroups") => {
+                ("groupMembershipEvent", value)
+            }
+            Some(map) if map.contains_key("group") => ("groupEvent", value),
+            _ => return Err(format!("not an event: {value}")),
+        };
+        let operation = operation(
+            e["operation"]
+                .as_str()
+                .ok_or("an event without operation")?,
+        )?;
+        Ok(match kind {
+            "userEvent" => Event::User {
+                operation,
+                user: serde_json::from_value(e["user"].clone()).map_err(|x| x.to_string())?,
+                stored: attributes(&e["storedAttributes"]),
+                deleted: attributes(&e["deletedAttributes"]).into_keys().collect(),
+            },
+            "groupEvent" => Event::Group {
+                operation,
+                group: name(&e["group"])?,
+                stored: attributes(&e["storedAttributes"]),
+                deleted: attributes(&e["deletedAttributes"]).into_keys().collect(),
+            },
+            "userMembershipEvent" => Event::UserMembership {
+                operation,
+                user: name(&e["childUser"])?,
+                parents: groups(&e["parentGroups"])?,
+                absolute: e["absolute"].as_bool().unwrap_or(false),
+            },
+            _ => Event::GroupMembership {
+                operation,
+                group: name(&e["group"])?,
+                parents: groups(&e["parentGroups"])?,
+                children: groups(&e["childGroups"])?,
+            },
+        })
+    }
+
+    fn name(entity: &Value) -> Result<String, String> {
+        entity["name"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("an entity without a name: {entity}"))
+    }
+
+    fn groups(list: &Value) -> Result<Vec<String>, String> {
+        match &list["groups"] {
+            Value::Array(groups) => groups.iter().map(name).collect(),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn attributes(list: &Value) -> Attributes {
+        let mut out = Attributes::new();
+        for attribute in list["attributes"].as_array().into_iter().flatten() {
+            if let Some(name) = attribute["name"].as_str() {
+                let values = attribute["values"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect();
+                out.insert(name.to_owned(), values);
+            }
+        }
+        out
+    }
+}
+
+mod xml {
+    use roxmltree::{Document, Node, ParsingOptions};
+
+    use super::*;
+
+    pub(super) fn read(body: &[u8]) -> Result<Read, String> {
+        let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
+        let options = ParsingOptions {
+            allow_dtd: false,
+            nodes_limit: MAX_NODES,
+            ..ParsingOptions::default()
+        };
+        let doc = Document::parse_with_options(text, options).map_err(|e| e.to_string())?;
+        let root = doc.root_element();
+        if root.tag_name().name() != "events" {
+            return Err(format!(
+                "<{}> where <events> should be",
+                root.tag_name().name()
+            ));
+        }
+        let token = root.attribute("newEventToken").map(str::to_owned);
+        let available = root
+            .attribute("incrementalSynchronisationAvailable")
+            .map(|a| a == "true");
+        let events = elements(root).map(event).collect::<Result<_, _>>()?;
+        Ok((token, available, events))
+    }
+
+    fn elements<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
+        node.children().filter(Node::is_element)
+    }
+
+    fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+        elements(node).find(|n| n.tag_name().name() == name)
+    }
+
+    fn text(node: Node, name: &str) -> Option<String> {
+        child(node, name).and_then(|n| n.text()).map(str::to_owned)
+    }
+
+    fn event(e: Node) -> Result<Event, String> {
+        let operation = operation(&text(e, "operation").ok_or("an event without operation")?)?;
+        Ok(match e.tag_name().name() {
+            "userEvent" => Event::User {
+                operation,
+                user: user(child(e, "user").ok_or("a user event without a user")?)?,
+                stored: attributes(child(e, "storedAttributes")),
+                deleted: attributes(child(e, "deletedAttributes"))
+                    .into_keys()
+                    .collect(),
+            },
+            "groupEvent" => Event::Group {
+                operation,
+                group: name(child(e, "group").ok_or("a group event without a group")?)?,
+                stored: attributes(child(e, "storedAttributes")),
+                deleted: attributes(child(e, "deletedAttributes"))
+                    .into_keys()
+                    .collect(),
+            },
+            "userMembershipEvent" => Event::UserMembership {
+                operation,
+                user: name(child(e, "childUser").ok_or("a membership without a user")?)?,
+                parents: groups(child(e, "parentGroups"))?,
+                absolute: e.attribute("absolute") == Some("true"),
+            },
+            "groupMembershipEvent" => Event::GroupMembership {
+                operation,
+                group: name(child(e, "group").ok_or("a membership without a group")?)?,
+                parents: groups(child(e, "parentGroups"))?,
+                children: groups(child(e, "childGroups"))?,
+            },
+            other => return Err(format!("<{other}> is not an event")),
+        })
+    }
+
+    fn name(entity: Node) -> Result<String, String> {
+        entity
+            .attribute("name")
+            .map(str::to_owned)
+            .or_else(|| text(entity, "name"))
+            .ok_or_else(|| format!("<{}> without a name", entity.tag_name().name()))
+    }
+
+    fn user(entity: Node) -> Result<User, String> {
+        Ok(User {
+            name: name(entity)?,
+            active: text(entity, "active").as_deref() == Some("true"),
+            display_name: text(entity, "display-name"),
+            email: text(entity, "email"),
+            key: entity.attribute("key").map(str::to_owned),
+        })
+    }
+
+    fn groups(list: Option<Node>) -> Result<Vec<String>, String> {
+        list.map(|l| elements(l).map(name).collect())
+            .unwrap_or(Ok(Vec::new()))
+    }
+
+    fn attributes(list: Option<Node>) -> Attributes {
+        let mut out = Attributes::new();
+        for attribute in list.into_iter().flat_map(elements) {
+            if let Some(name) = attribute.attribute("name") {
+                let values = child(attribute, "values")
+                    .into_iter()
+                    .flat_map(elements)
+                    .filter_map(|v| v.text().map(str::to_owned))
+                    .collect();
+                out.insert(name.to_owned(), values);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice_joined() -> Event {
+        Event::UserMembership {
+            operation: Operation::Created,
+            user: "alice".into(),
+            parents: vec!["linux-users".into()],
+            absolute: false,
+        }
+    }
+
+    #[test]
+    fn the_three_forms_read_alike() {
+        let bare = br#"{"newEventToken":"t2","events":[
+            {"operation":"CREATED","childUser":{"name":"alice"},"parentGroups":{"groups":[{"name":"linux-users"}]}},
+            {"operation":"UPDATED","user":{"name":"bob","active":false},
+             "storedAttributes":{"attributes":[{"name":"loginShell","values":["/bin/zsh"]}]},
+             "deletedAttributes":{"attributes":[{"name":"gecos"}]}},
+            {"operation":"DELETED","group":{"name":"old"},"parentGroups":{"groups":[{"name":"linux-users"}]},"childGroups":{"groups":[]}},
+            {"operation":"UPDATED","group":{"name":"linux-users"}}]}"#;
+        let wrapped = br#"{"newEventToken":"t2","events":[
+            {"userMembershipEvent":{"operation":"CREATED","childUser":{"name":"alice"},"parentGroups":{"groups":[{"name":"linux-users"}]}}},
+            {"userEvent":{"operation":"UPDATED","user":{"name":"bob","active":false},
+             "storedAttributes":{"attributes":[{"name":"loginShell","values":["/bin/zsh"]}]},
+             "deletedAttributes":{"attributes":[{"name":"gecos"}]}}},
+            {"groupMembershipEvent":{"operation":"DELETED","group":{"name":"old"},"parentGroups":{"groups":[{"name":"linux-users"}]}}},
+            {"groupEvent":{"operation":"UPDATED","group":{"name":"linux-users"}}}]}"#;
+        let xml = br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+            <events newEventToken="t2">
+              <userMembershipEvent><operation>CREATED</operation><childUser name="alice"/>
+                <parentGroups><group name="linux-users"/></parentGroups></userMembershipEvent>
+              <userEvent><operation>UPDATED</operation><user name="bob"><active>false</active></user>
+                <storedAttributes><attribute name="loginShell"><values><value>/bin/zsh</value></values></attribute></storedAttributes>
+                <deletedAttributes><attribute name="gecos"/></deletedAttributes></userEvent>
+              <groupMembershipEvent><operation>DELETED</operation><group name="old"/>
+                <parentGroups><group name="linux-users"/></parentGroups></groupMembershipEvent>
+              <groupEvent><operation>UPDATED</operation><group name="linux-users"/></groupEvent>
+            </events>"#;
+        let want = batch(bare).unwrap();
+        assert_eq!(want.token, "t2");
+        assert_eq!(want.events.len(), 4);
+        assert_eq!(want.events[0], alice_joined());
+        match &want.events[1] {
+            Event::User {
+                user,
+                stored,
+                deleted,
+                ..
+            } => {
+                assert!(!user.active);
+                assert_eq!(stored["loginShell"], vec!["/bin/zsh".to_string()]);
+                assert_eq!(deleted, &vec!["gecos".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(&want.events[2], Event::GroupMembership { children, .. } if children.is_empty())
+        );
+        assert!(matches!(&want.events[3], Event::Group { group, .. } if group == "linux-users"));
+        assert_eq!(batch(wrapped).unwrap(), want);
+        assert_eq!(batch(xml).unwrap(), want);
+    }
+
+    #[test]
+    fn the_start_says_whether_events_are_available() {
+        assert_eq!(
+            start(br#"{"newEventToken":"t1","incrementalSynchronisationAvailable":true}"#),
+            Ok(EventStart::Token("t1".into()))
+        );
+        assert_eq!(
+            start(br#"{"incrementalSynchronisationAvailable":false}"#),
+            Ok(EventStart::Unavailable)
+        );
+        assert_eq!(
+            start(br#"<events newEventToken="t1" incrementalSynchronisationAvailable="true"/>"#),
+            Ok(EventStart::Token("t1".into()))
+        );
+    }
+
+    #[test]
+    fn what_is_not_an_event_answer_is_refused() {
+        for body in [
+            &b"<html>login</html>"[..],
+            b"{\"events\":[{\"operation\":\"CREATED\"}]}",
+            b"{\"newEventToken\":\"t\",\"events\":[{\"operation\":\"MOVED\",\"user\":{\"name\":\"a\",\"active\":true}}]}",
+            b"<!DOCTYPE x [<!ENTITY a \"b\">]><events/>",
+            b"not json",
+        ] {
+            assert!(batch(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+    }
+}
