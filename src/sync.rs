@@ -8,6 +8,7 @@
 //! an id is reserved before anyone can see it.
 
 mod ids;
+pub mod incremental;
 mod local;
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,9 @@ const DEFAULT_PRIMARY_GID: u32 = 100;
 const DEFAULT_HOME: &str = "/home/{name}";
 const DEFAULT_SHELL: &str = "/bin/bash";
 /// A sync that would drop more than this share of the users synced last refuses.
+/// A full sync at least daily: the backstop against anything the events missed.
+const DEFAULT_FULL_SYNC_HOURS: u64 = 24;
+const MAX_FULL_SYNC_HOURS: u64 = 168;
 const DEFAULT_MAX_DROP: f64 = 0.2;
 /// Ids below this are the system's (and 65534 is nobody's): never Crowd users'.
 pub const LOWEST_ID: u32 = 1000;
@@ -48,6 +51,9 @@ pub struct NssConfig {
     pub home_bases: Vec<PathBuf>,
     /// The share (0 to 1) of the last sync's users a sync may drop without `--force`.
     pub max_drop: f64,
+    /// Hours after which a sync is a full one again, whatever Crowd's events say: the
+    /// backstop against anything the events missed.
+    pub full_sync_hours: u64,
     /// Ids below this are the host's: a Crowd `uidNumber`/`gidNumber` under it is
     /// refused. The larger of [`LOWEST_ID`] and the top-level `min_uid`.
     pub min_uid: u32,
@@ -68,6 +74,7 @@ impl Default for NssConfig {
             shell: DEFAULT_SHELL.into(),
             home_bases: vec![PathBuf::from("/home")],
             max_drop: DEFAULT_MAX_DROP,
+            full_sync_hours: DEFAULT_FULL_SYNC_HOURS,
             min_uid: LOWEST_ID,
             user_names: crate::names::UserNames::Exact,
         }
@@ -90,6 +97,7 @@ pub(super) struct RawNss {
     shell: Option<Spanned<String>>,
     home_bases: Option<Spanned<Vec<String>>>,
     max_drop: Option<Spanned<f64>>,
+    full_sync_hours: Option<Spanned<u64>>,
 }
 
 type Err<'a> = &'a dyn Fn(Range<usize>, &str, String) -> ConfigError;
@@ -160,6 +168,16 @@ impl RawNss {
                 ));
             }
             nss.max_drop = share.into_inner();
+        }
+        if let Some(hours) = self.full_sync_hours {
+            if !(1..=MAX_FULL_SYNC_HOURS).contains(hours.get_ref()) {
+                return Err(err(
+                    hours.span(),
+                    "nss.full_sync_hours",
+                    format!("must be between 1 and {MAX_FULL_SYNC_HOURS} (a week)"),
+                ));
+            }
+            nss.full_sync_hours = hours.into_inner();
         }
         Ok(nss)
     }

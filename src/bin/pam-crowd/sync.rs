@@ -2,8 +2,10 @@
 //! NSS module reads (`[nss]`). Run by the packages' systemd timer.
 
 use clap::Args;
+use pam_crowd::cache;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{Client, Deadline};
+use pam_crowd::sync::incremental::{self, Kind, SyncState};
 use pam_crowd::sync::{self, Local, Plan, SyncError};
 use serde_json::json;
 
@@ -18,6 +20,17 @@ pub struct SyncArgs {
     /// Write even if more than `[nss] max_drop` of the users would go.
     #[arg(long)]
     force: bool,
+    /// Ask Crowd for everything, not for the changes since the last sync.
+    #[arg(long)]
+    full: bool,
+}
+
+/// What a sync fetched and would write.
+struct Prepared {
+    plan: Plan,
+    diff: sync::Diff,
+    state: Option<SyncState>,
+    kind: Kind,
 }
 
 /// One line to standard error and syslog (authpriv, as `pam-crowd`).
@@ -28,17 +41,51 @@ fn log(severity: syslog::Severity, line: &str) {
 
 /// Crowd's data fetched, the plan made from it and the host's accounts, and what it
 /// would change in the files.
-fn fetch_and_plan(config: &Config, client: &Client) -> Result<(Plan, sync::Diff), SyncError> {
+fn fetch_and_plan(
+    args: &SyncArgs,
+    config: &Config,
+    client: &Client,
+) -> Result<Prepared, SyncError> {
     let nss = &config.nss;
-    let fetched = sync::fetch(client, nss, || {
-        client.begin(Deadline::after(config.timeout))
-    })
-    .map_err(SyncError::Crowd)?;
+    let begin = || client.begin(Deadline::after(config.timeout));
+    let previous = incremental::read_state(&nss.dir);
+    let (fetched, state, kind) =
+        incremental::refresh(client, nss, previous, args.full, cache::now(), &begin)
+            .map_err(SyncError::Crowd)?;
     let local = Local::system()
         .map_err(|e| SyncError::Files("/etc/passwd, /etc/group".into(), e.to_string()))?;
     let plan = sync::plan(&fetched, &local, &sync::read_ids(&nss.dir)?, nss);
     let diff = plan.diff(&nss.dir)?;
-    Ok((plan, diff))
+    Ok(Prepared {
+        plan,
+        diff,
+        state,
+        kind,
+    })
+}
+
+/// The files written, then what the next sync takes up from (none without events).
+fn write(prepared: &Prepared, dir: &std::path::Path) -> Result<(), SyncError> {
+    prepared.plan.write(dir)?;
+    match &prepared.state {
+        Some(state) => incremental::write_state(dir, state),
+        None => match std::fs::remove_file(dir.join(incremental::STATE)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(SyncError::Files(
+                dir.join(incremental::STATE),
+                e.to_string(),
+            )),
+        },
+    }
+}
+
+/// How the data came, for the report.
+fn kind_words(kind: &Kind) -> String {
+    match kind {
+        Kind::Full(why) => format!("full sync ({why})"),
+        Kind::Incremental(n) => format!("incremental sync, {n} event(s)"),
+    }
 }
 
 /// Fetch, plan, guard, write. Exit 0 when written (or shown), 1 when the drop guard
@@ -51,8 +98,7 @@ pub fn run(args: &SyncArgs, config: &Config, client: &Client) -> Report {
             "[nss] groups is not set in the config: nothing to sync".into(),
         );
     }
-    let result = fetch_and_plan(config, client);
-    let (plan, diff) = match result {
+    let prepared = match fetch_and_plan(args, config, client) {
         Ok(done) => done,
         Err(e) => {
             let why = format!("sync failed, nothing written: {e}");
@@ -60,13 +106,15 @@ pub fn run(args: &SyncArgs, config: &Config, client: &Client) -> Report {
             return failure(Status::Broken, why);
         }
     };
+    let (plan, diff) = (&prepared.plan, &prepared.diff);
     if !args.dry_run {
         for skipped in &plan.skipped {
             log(syslog::Severity::LOG_NOTICE, &format!("sync: {skipped}"));
         }
     }
     let counts = format!(
-        "{} users, {} groups ({} added, {} removed, {} changed users)",
+        "{}: {} users, {} groups ({} added, {} removed, {} changed users)",
+        kind_words(&prepared.kind),
         plan.users.len(),
         plan.groups.len(),
         diff.users_added,
@@ -80,6 +128,7 @@ pub fn run(args: &SyncArgs, config: &Config, client: &Client) -> Report {
             "added": diff.users_added, "removed": diff.users_removed,
             "changed": diff.users_changed, "skipped": plan.skipped,
             "changes": diff.lines, "written": written, "refused": refused,
+            "kind": match prepared.kind { Kind::Full(_) => "full", Kind::Incremental(_) => "incremental" },
         })
     };
     if args.dry_run {
@@ -92,7 +141,7 @@ pub fn run(args: &SyncArgs, config: &Config, client: &Client) -> Report {
             error: false,
         };
     }
-    if Plan::drops_too_many(&diff, nss.max_drop) && !args.force {
+    if Plan::drops_too_many(diff, nss.max_drop) && !args.force {
         let why = format!(
             "sync refused: it would remove {} of the {} users synced before, more than \
              [nss] max_drop = {}; check [nss] groups in Crowd, see `pam-crowd sync --dry-run`, \
@@ -105,7 +154,7 @@ pub fn run(args: &SyncArgs, config: &Config, client: &Client) -> Report {
             ..failure(Status::No, why)
         };
     }
-    if let Err(e) = plan.write(&nss.dir) {
+    if let Err(e) = write(&prepared, &nss.dir) {
         let why = format!("sync failed: {e}");
         to_syslog(syslog::Severity::LOG_ERR, &why);
         return failure(Status::Broken, why);

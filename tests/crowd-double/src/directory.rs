@@ -201,6 +201,22 @@ impl Fixture {
         users.into_iter().collect()
     }
 
+    /// Every group nested in `group`, at any depth, without `group`; cycles are safe.
+    pub fn nested_child_groups(&self, group: &str) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        let mut queue = VecDeque::from([group.to_owned()]);
+        while let Some(g) = queue.pop_front() {
+            if !seen.insert(g.clone()) {
+                continue;
+            }
+            if let Some(def) = self.groups.get(&g) {
+                queue.extend(def.groups.iter().cloned());
+            }
+        }
+        seen.remove(group);
+        seen.into_iter().collect()
+    }
+
     /// Every group `user` (canonical) is in, directly or through nesting; cycles are safe.
     pub fn nested_groups(&self, user: &str) -> Vec<String> {
         let mut found = BTreeSet::new();
@@ -287,6 +303,9 @@ impl Request {
             ("POST", p) if p.starts_with("/session/") => "validate-session",
             ("DELETE", p) if p.starts_with("/session/") => "end-session",
             ("GET", "/config/cookie") => "ping",
+            ("GET", "/event") => "events-start",
+            ("GET", p) if p.starts_with("/event/") => "events",
+            ("GET", "/group/child-group/nested") => "child-groups",
             ("POST", "/search") => "search-users",
             (_, path) => path,
         }
@@ -434,6 +453,17 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
                 _ => members,
             };
             (200, json!({ "expand": "user", "users": users }))
+        }
+        ("GET", "/group/child-group/nested") => {
+            let groupname = req.param("groupname").unwrap_or_default();
+            let Some(group) = fixture.group_name(groupname).cloned() else {
+                return group_not_found(groupname);
+            };
+            let children: Vec<String> = fixture.nested_child_groups(&group).into_iter().collect();
+            (
+                200,
+                json!({ "expand": "group", "groups": page(req, children) }),
+            )
         }
         ("GET", "/group") => {
             let groupname = req.param("groupname").unwrap_or_default();
@@ -741,7 +771,7 @@ fn group_not_found(name: &str) -> (u16, Value) {
     )
 }
 
-fn user_json(user: &User) -> Value {
+pub(crate) fn user_json(user: &User) -> Value {
     json!({
         "name": user.name,
         "active": user.active,

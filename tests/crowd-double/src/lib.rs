@@ -6,6 +6,7 @@
 //! HTTPS uses a CA made at start-up; [`Double::ca_file`] is its PEM, for `ca_file`.
 
 mod directory;
+mod events;
 pub mod pam_app;
 mod soap;
 
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 
 pub use directory::{Fixture, Group, Request, User};
+pub use events::{Change, EventMode, EventStyle};
 pub use soap::fault_for as soap_fault_for;
 
 /// The Crowd context path the double serves under.
@@ -108,6 +110,8 @@ struct State {
     soap_token_uses: Option<usize>,
     /// Only SOAP is served: a Crowd before 2.1, which has no REST API.
     soap_only: bool,
+    /// The event API: what changed since a token.
+    events: events::EventLog,
 }
 
 /// A running double. Dropping it stops the server.
@@ -174,6 +178,7 @@ impl Double {
             soap_tokens_issued: 0,
             soap_token_uses: None,
             soap_only: false,
+            events: events::EventLog::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
@@ -262,8 +267,14 @@ impl Double {
     }
 
     /// Replaces the directory.
+    ///
+    /// No event says what changed, so earlier event tokens expire (410), as Crowd's
+    /// do when a directory is reconfigured: the next sync is a full one. Tests of
+    /// incremental sync change the directory through [`Double::change`].
     pub fn set_fixture(&self, fixture: Fixture) {
-        self.lock().fixture = fixture;
+        let mut s = self.lock();
+        s.fixture = fixture;
+        s.events.evict();
     }
 
     /// Every request answered or refused so far, oldest first.
@@ -314,6 +325,40 @@ impl Double {
     /// TCP connections accepted so far (each costs the client a TLS handshake).
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Changes the directory as an admin would in Crowd, recording the event.
+    pub fn change(&self, change: Change) {
+        let mut s = self.lock();
+        let State {
+            fixture, events, ..
+        } = &mut *s;
+        events.apply(fixture, &change);
+    }
+
+    /// How the event API words its answers.
+    pub fn event_style(&self, style: EventStyle) {
+        self.lock().events.style = style;
+    }
+
+    /// Whether the event API is offered.
+    pub fn event_mode(&self, mode: EventMode) {
+        self.lock().events.mode = mode;
+    }
+
+    /// Forgets the events so far: tokens from before expire (410).
+    pub fn evict_events(&self) {
+        self.lock().events.evict();
+    }
+
+    /// Gives `n` events again before each token's, as a cluster's event store does.
+    pub fn rewind_events(&self, n: usize) {
+        self.lock().events.rewind = n;
+    }
+
+    /// A copy of the directory now.
+    pub fn fixture(&self) -> Fixture {
+        self.lock().fixture.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -615,6 +660,12 @@ fn rest_answer(state: &Mutex<State>, request: &Request, authorized: bool) -> Can
             "Application failed to authenticate",
         )
         .header("WWW-Authenticate", "BASIC realm=\"Crowd REST Service\"");
+    }
+    if request.method == "GET" {
+        let s = state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((status, kind, body)) = s.events.answer(&request.path, !request.wants_json) {
+            return Canned::new(status, kind, body);
+        }
     }
     if !request.wants_json {
         // Without `Accept: application/json`, Crowd's resources answer XML.

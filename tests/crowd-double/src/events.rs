@@ -1,0 +1,392 @@
+//! The double's event API, as Crowd's REST plugin serves it (`EventsController`,
+//! `EventEntityList`, REST API 1.2+; see ../shared/crowd-rest-api.md): `GET /event`
+//! gives the current token, `GET /event/{token}` the events since it, and a token
+//! from before a restart, or older than the events kept, answers 410
+//! EVENT_TOKEN_EXPIRED. Tests change the directory through [`Change`], each change
+//! recording the event Crowd would.
+//!
+//! Events come as XML, or as JSON either bare (told apart by their keys) or wrapped by
+//! type, as servers running different JSON libraries send them.
+
+use serde_json::{Value, json};
+
+use crate::directory::Fixture;
+
+/// A change a test makes to the directory while the double runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A new user (in no group).
+    CreateUser { user: String, active: bool },
+    /// A user removed, with its memberships.
+    DeleteUser { user: String },
+    /// A user (de)activated.
+    Activate { user: String, active: bool },
+    /// A user attribute set to these values.
+    SetAttribute {
+        user: String,
+        name: String,
+        values: Vec<String>,
+    },
+    /// A user attribute removed.
+    RemoveAttribute { user: String, name: String },
+    /// A user made a direct member of a group (created if new).
+    Join { user: String, group: String },
+    /// A user's direct membership ended.
+    Leave { user: String, group: String },
+    /// A group nested into another (both created if new).
+    Nest { parent: String, child: String },
+    /// A nesting ended.
+    Unnest { parent: String, child: String },
+    /// A group attribute set.
+    SetGroupAttribute {
+        group: String,
+        name: String,
+        values: Vec<String>,
+    },
+    /// A group removed, with its memberships.
+    DeleteGroup { group: String },
+}
+
+/// How the double words its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventStyle {
+    /// JSON, each event a bare object.
+    #[default]
+    Bare,
+    /// JSON, each event wrapped by its type (`{"userEvent": {...}}`).
+    Wrapped,
+    /// XML, as Crowd's own Java client asks for.
+    Xml,
+}
+
+/// Whether the double offers events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventMode {
+    /// Tokens and events.
+    #[default]
+    Available,
+    /// `incrementalSynchronisationAvailable: false` (an uncached directory).
+    Unavailable,
+    /// 404: a server before REST API 1.2.
+    Absent,
+}
+
+/// One recorded event: its type and its bare JSON.
+#[derive(Debug, Clone)]
+struct Recorded {
+    kind: &'static str,
+    body: Value,
+}
+
+/// The event log of one run of the double.
+#[derive(Debug, Clone, Default)]
+pub struct EventLog {
+    /// Differs on every start: a restarted server's tokens are new.
+    epoch: String,
+    /// Events dropped from the front (evicted), so tokens before them expire.
+    evicted: usize,
+    log: Vec<Recorded>,
+    pub style: EventStyle,
+    pub mode: EventMode,
+    /// Events given again before the token's (a cluster's rewinding store).
+    pub rewind: usize,
+}
+
+impl EventLog {
+    pub fn new() -> EventLog {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        EventLog {
+            epoch: format!("{nanos:x}"),
+            ..EventLog::default()
+        }
+    }
+
+    fn token(&self) -> String {
+        format!("{}-{}", self.epoch, self.evicted + self.log.len())
+    }
+
+    /// Forgets every event so far: earlier tokens expire, even the current one.
+    pub fn evict(&mut self) {
+        self.evicted += self.log.len() + 1;
+        self.log.clear();
+    }
+
+    /// `GET /event`, `GET /event/{token}`: (status, content type, body).
+    /// `xml`: the request did not ask for JSON, so Crowd answers XML.
+    pub fn answer(&self, path: &str, xml: bool) -> Option<(u16, &'static str, String)> {
+        let rest = path.strip_prefix("/event")?;
+        if self.mode == EventMode::Absent {
+            return Some((404, "text/html", "<html>Not Found</html>".into()));
+        }
+        let token = match rest {
+            "" => None,
+            r => Some(r.strip_prefix('/')?),
+        };
+        let Some(token) = token else {
+            return Some(match self.mode {
+                EventMode::Unavailable => self.render(None, false, &[], xml),
+                _ => self.render(Some(self.token()), true, &[], xml),
+            });
+        };
+        let token = percent_encoding::percent_decode_str(token).decode_utf8_lossy();
+        let since = token
+            .strip_prefix(&format!("{}-", self.epoch))
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n >= self.evicted && *n <= self.evicted + self.log.len());
+        let (Some(since), EventMode::Available) = (since, self.mode) else {
+            let body = json!({
+                "reason": "EVENT_TOKEN_EXPIRED",
+                "message": "Event token is not recognised or has expired",
+            });
+            return Some((410, "application/json", body.to_string()));
+        };
+        let from = (since - self.evicted).saturating_sub(self.rewind);
+        Some(self.render(Some(self.token()), true, &self.log[from..], xml))
+    }
+
+    fn render(
+        &self,
+        token: Option<String>,
+        available: bool,
+        events: &[Recorded],
+        xml_asked: bool,
+    ) -> (u16, &'static str, String) {
+        let style = if xml_asked {
+            EventStyle::Xml
+        } else {
+            self.style
+        };
+        match style {
+            EventStyle::Xml => (200, "application/xml", xml(token, available, events)),
+            style => {
+                let list: Vec<Value> = events
+                    .iter()
+                    .map(|e| match style {
+                        EventStyle::Wrapped => json!({ e.kind: e.body }),
+                        _ => e.body.clone(),
+                    })
+                    .collect();
+                let mut body = json!({
+                    "incrementalSynchronisationAvailable": available,
+                    "events": list,
+                });
+                if let Some(token) = token {
+                    body["newEventToken"] = json!(token);
+                }
+                (200, "application/json", body.to_string())
+            }
+        }
+    }
+
+    fn record(&mut self, kind: &'static str, body: Value) {
+        self.log.push(Recorded { kind, body });
+    }
+
+    /// Applies `change` to `fixture`, recording the event Crowd would.
+    pub fn apply(&mut self, fixture: &mut Fixture, change: &Change) {
+        use Change::*;
+        match change {
+            CreateUser { user, active } => {
+                let password = format!("{user}-pw");
+                *fixture = std::mem::take(fixture).user(user, &password, *active);
+                self.user_event(fixture, "CREATED", user, json!([]), json!([]));
+            }
+            DeleteUser { user } => {
+                fixture.users.retain(|u| u.name != *user);
+                for g in fixture.groups.values_mut() {
+                    g.users.retain(|u| u != user);
+                }
+                let body = json!({"operation": "DELETED", "user": {"name": user, "active": false}});
+                self.record("userEvent", body);
+            }
+            Activate { user, active } => {
+                for u in fixture.users.iter_mut().filter(|u| u.name == *user) {
+                    u.active = *active;
+                }
+                self.user_event(fixture, "UPDATED", user, json!([]), json!([]));
+            }
+            SetAttribute { user, name, values } => {
+                for u in fixture.users.iter_mut().filter(|u| u.name == *user) {
+                    u.attributes.insert(name.clone(), values.clone());
+                }
+                let stored = json!([{ "name": name, "values": values }]);
+                self.user_event(fixture, "UPDATED", user, stored, json!([]));
+            }
+            RemoveAttribute { user, name } => {
+                for u in fixture.users.iter_mut().filter(|u| u.name == *user) {
+                    u.attributes.remove(name);
+                }
+                self.user_event(
+                    fixture,
+                    "UPDATED",
+                    user,
+                    json!([]),
+                    json!([{ "name": name }]),
+                );
+            }
+            Join { user, group } => {
+                let g = fixture.groups.entry(group.clone()).or_default();
+                if !g.users.contains(user) {
+                    g.users.push(user.clone());
+                }
+                self.user_membership("CREATED", user, group);
+            }
+            Leave { user, group } => {
+                if let Some(g) = fixture.groups.get_mut(group) {
+                    g.users.retain(|u| u != user);
+                }
+                self.user_membership("DELETED", user, group);
+            }
+            Nest { parent, child } => {
+                fixture.groups.entry(child.clone()).or_default();
+                let p = fixture.groups.entry(parent.clone()).or_default();
+                if !p.groups.contains(child) {
+                    p.groups.push(child.clone());
+                }
+                self.group_membership("CREATED", parent, child);
+            }
+            Unnest { parent, child } => {
+                if let Some(p) = fixture.groups.get_mut(parent) {
+                    p.groups.retain(|c| c != child);
+                }
+                self.group_membership("DELETED", parent, child);
+            }
+            SetGroupAttribute {
+                group,
+                name,
+                values,
+            } => {
+                let g = fixture.groups.entry(group.clone()).or_default();
+                g.attributes.insert(name.clone(), values.clone());
+                let body = json!({
+                    "operation": "UPDATED",
+                    "group": {"name": group},
+                    "storedAttributes": {"attributes": [{ "name": name, "values": values }]},
+                });
+                self.record("groupEvent", body);
+            }
+            DeleteGroup { group } => {
+                fixture.groups.remove(group);
+                for g in fixture.groups.values_mut() {
+                    g.groups.retain(|c| c != group);
+                }
+                let body = json!({"operation": "DELETED", "group": {"name": group}});
+                self.record("groupEvent", body);
+            }
+        }
+    }
+
+    fn user_event(
+        &mut self,
+        fixture: &Fixture,
+        operation: &str,
+        user: &str,
+        stored: Value,
+        deleted: Value,
+    ) {
+        let Some(u) = fixture.users.iter().find(|u| u.name == user) else {
+            return;
+        };
+        let body = json!({
+            "operation": operation,
+            "user": crate::directory::user_json(u),
+            "storedAttributes": {"attributes": stored},
+            "deletedAttributes": {"attributes": deleted},
+        });
+        self.record("userEvent", body);
+    }
+
+    fn user_membership(&mut self, operation: &str, user: &str, group: &str) {
+        let body = json!({
+            "operation": operation,
+            "childUser": {"name": user},
+            "parentGroups": {"groups": [{"name": group}]},
+        });
+        self.record("userMembershipEvent", body);
+    }
+
+    fn group_membership(&mut self, operation: &str, parent: &str, child: &str) {
+        let body = json!({
+            "operation": operation,
+            "group": {"name": child},
+            "parentGroups": {"groups": [{"name": parent}]},
+            "childGroups": {"groups": []},
+        });
+        self.record("groupMembershipEvent", body);
+    }
+}
+
+/// The XML Crowd's JAXB entities give for the same events.
+fn xml(token: Option<String>, available: bool, events: &[Recorded]) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>");
+    out.push_str("<events");
+    if let Some(token) = token {
+        out.push_str(&format!(" newEventToken=\"{}\"", escape(&token)));
+    }
+    out.push_str(&format!(
+        " incrementalSynchronisationAvailable=\"{available}\">"
+    ));
+    for e in events {
+        let b = &e.body;
+        out.push_str(&format!("<{}>", e.kind));
+        out.push_str(&format!(
+            "<operation>{}</operation>",
+            b["operation"].as_str().unwrap_or_default()
+        ));
+        if let Some(user) = b.get("user") {
+            out.push_str(&format!(
+                "<user name=\"{}\"><active>{}</active><display-name>{}</display-name><email>{}</email></user>",
+                escape(user["name"].as_str().unwrap_or_default()),
+                user["active"].as_bool().unwrap_or(false),
+                escape(user["display-name"].as_str().unwrap_or_default()),
+                escape(user["email"].as_str().unwrap_or_default()),
+            ));
+        }
+        for (key, tag) in [("childUser", "childUser"), ("group", "group")] {
+            if let Some(name) = b[key]["name"].as_str() {
+                out.push_str(&format!("<{tag} name=\"{}\"/>", escape(name)));
+            }
+        }
+        for key in ["parentGroups", "childGroups"] {
+            if let Some(groups) = b[key]["groups"].as_array() {
+                out.push_str(&format!("<{key}>"));
+                for g in groups {
+                    let name = g["name"].as_str().unwrap_or_default();
+                    out.push_str(&format!("<group name=\"{}\"/>", escape(name)));
+                }
+                out.push_str(&format!("</{key}>"));
+            }
+        }
+        for key in ["storedAttributes", "deletedAttributes"] {
+            let list = b[key]["attributes"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("<{key}>"));
+            for a in list {
+                out.push_str(&format!(
+                    "<attribute name=\"{}\"><values>",
+                    escape(a["name"].as_str().unwrap_or_default())
+                ));
+                for v in a["values"].as_array().into_iter().flatten() {
+                    out.push_str(&format!(
+                        "<value>{}</value>",
+                        escape(v.as_str().unwrap_or_default())
+                    ));
+                }
+                out.push_str("</values></attribute>");
+            }
+            out.push_str(&format!("</{key}>"));
+        }
+        out.push_str(&format!("</{}>", e.kind));
+    }
+    out.push_str("</events>");
+    out
+}
+
+fn escape(text: &str) -> String {
+    quick_xml::escape::escape(text).into_owned()
+}
