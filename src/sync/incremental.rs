@@ -227,7 +227,11 @@ impl Applier<'_> {
             }
             (true, Some(record)) => {
                 let attributes = std::mem::take(&mut record.attributes);
+                // Crowd's key is stable: an event that leaves it out (XML, older
+                // servers) does not change it.
+                let key = user.key.clone().or(record.key.take());
                 *record = UserRecord::new(user, attributes);
+                record.key = key;
                 record.attributes.extend(stored.clone());
                 for name in deleted {
                     record.attributes.remove(name);

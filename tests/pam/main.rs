@@ -13,6 +13,7 @@ mod connection;
 mod docs;
 mod harness;
 mod hostile;
+mod incremental;
 mod inproc;
 mod keys;
 mod load;

@@ -185,9 +185,44 @@ impl EventLog {
         self.log.push(Recorded { kind, body });
     }
 
-    /// Applies `change` to `fixture`, recording the event Crowd would.
+    /// Applies `change` to `fixture`, recording the event Crowd would. What Crowd
+    /// would refuse (a user twice, a member who is not one, a user who does not
+    /// exist) changes nothing and records nothing.
     pub fn apply(&mut self, fixture: &mut Fixture, change: &Change) {
         use Change::*;
+        let exists = |user: &str| fixture.users.iter().any(|u| u.name == user);
+        let member = |user: &str, group: &str| {
+            fixture
+                .groups
+                .get(group)
+                .is_some_and(|g| g.users.iter().any(|u| u == user))
+        };
+        let refused = match change {
+            CreateUser { user, .. } => exists(user),
+            DeleteUser { user }
+            | Activate { user, .. }
+            | SetAttribute { user, .. }
+            | RemoveAttribute { user, .. } => !exists(user),
+            Join { user, group } => !exists(user) || member(user, group),
+            Leave { user, group } => !member(user, group),
+            Nest { parent, child } => {
+                parent == child
+                    || fixture
+                        .groups
+                        .get(parent)
+                        .is_some_and(|g| g.groups.contains(child))
+                    || fixture.nested_child_groups(child).contains(parent)
+            }
+            Unnest { parent, child } => !fixture
+                .groups
+                .get(parent)
+                .is_some_and(|g| g.groups.contains(child)),
+            SetGroupAttribute { .. } => false,
+            DeleteGroup { group } => !fixture.groups.contains_key(group),
+        };
+        if refused {
+            return;
+        }
         match change {
             CreateUser { user, active } => {
                 let password = format!("{user}-pw");
