@@ -179,10 +179,11 @@ fn sync_keeps_crowd_attributes_though_member_lists_carry_none_in_few_requests() 
         300 + 3,
         "alice, dave, erin and the 300 (carol is inactive)"
     );
-    // One page of the search (303 active users < 1000), one page of members.
+    // Crowd's event token (for the next, incremental, sync), one page of the search
+    // (303 active users < 1000), one page of members, the groups nested in it.
     assert_eq!(
         double.asked(),
-        ["search-users", "group-members"],
+        ["events-start", "search-users", "group-members", "child-groups"],
         "requests grow with users / 1000, never one per user"
     );
 }
