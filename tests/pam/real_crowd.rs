@@ -183,7 +183,12 @@ fn sync_keeps_crowd_attributes_though_member_lists_carry_none_in_few_requests() 
     // (303 active users < 1000), one page of members, the groups nested in it.
     assert_eq!(
         double.asked(),
-        ["events-start", "search-users", "group-members", "child-groups"],
+        [
+            "events-start",
+            "search-users",
+            "group-members",
+            "child-groups"
+        ],
         "requests grow with users / 1000, never one per user"
     );
 }
