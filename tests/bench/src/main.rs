@@ -334,7 +334,7 @@ fn main() {
     // (N) Crowd users through NSS: a lookup on a 10,000-user cache, and the sync that
     // writes it.
     rows.push(nss::lookup_row(bench.bin(), bench.dir(), n.max(100) * 10));
-    rows.push(nss::sync_row(bench.bin(), bench.dir(), n.clamp(2, 20)));
+    rows.extend(nss::sync_rows(bench.bin(), bench.dir(), n.clamp(2, 20)));
 
     let extras = bench.extras(n);
     let report = report::render(&rows, &extras, started.elapsed());

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crowd_double::{APP_NAME, APP_PASSWORD, Double, Fixture, Transport};
+use crowd_double::{APP_NAME, APP_PASSWORD, Change, Double, Fixture, Transport};
 use nss_crowd_files::Passwd;
 
 use crate::measure::{Row, Stats, spawn_timed};
@@ -69,9 +69,10 @@ pub fn lookup_row(bin: &Path, dir: &Path, lookups: usize) -> Row {
     Row::new("N1", what, Stats::from_samples(samples))
 }
 
-/// N2: `pam-crowd sync` of 10,000 users (fresh process each; the files already hold
-/// the same answer, so every run writes them anew and changes nothing).
-pub fn sync_row(bin: &Path, dir: &Path, runs: usize) -> Row {
+/// N2 to N4: `pam-crowd sync` of 10,000 users, a fresh process each run: a full
+/// sync (`--full`), a quiet incremental one (nothing changed: Crowd's events since
+/// the last), and an incremental one after five user-level changes each.
+pub fn sync_rows(bin: &Path, dir: &Path, runs: usize) -> Vec<Row> {
     let mut fixture = Fixture::default();
     for i in 0..USERS {
         fixture = fixture
@@ -93,25 +94,73 @@ pub fn sync_row(bin: &Path, dir: &Path, runs: usize) -> Row {
     .expect("config");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let sync = || {
+    let sync = |args: &[&str]| {
         let mut cmd = Command::new(bin.join("pam-crowd"));
-        cmd.arg("--config").arg(&config).arg("sync");
+        cmd.arg("--config").arg(&config).arg("sync").args(args);
         let run = spawn_timed(&mut cmd, b"");
         run.expect_success();
-        assert!(run.stdout.contains("10000 users"), "{}", run.stdout);
+        assert!(run.stdout.contains(" users, "), "{}", run.stdout);
         run.elapsed
     };
-    sync(); // the first sync allocates the ids
-    let requests = double.request_count();
-    let checks = double.app_checks();
-    let samples: Vec<Duration> = (0..runs).map(|_| sync()).collect();
-    let mut stats = Stats::from_samples(samples);
-    stats.requests = (double.request_count() - requests) as f64 / runs.max(1) as f64;
-    stats.app_checks = (double.app_checks() - checks) as f64 / runs.max(1) as f64;
-    stats.connections = 0.0;
-    Row::new(
-        "N2",
-        "pam-crowd sync, 10,000 users (fresh process, REST, user search + member list, paged)",
-        stats,
-    )
+    sync(&[]); // the first sync allocates the ids
+    let mut changed = 0;
+    let series = |before: &mut dyn FnMut(), args: &[&str]| {
+        let (requests, checks) = (double.request_count(), double.app_checks());
+        let samples: Vec<Duration> = (0..runs)
+            .map(|_| {
+                before();
+                sync(args)
+            })
+            .collect();
+        let mut stats = Stats::from_samples(samples);
+        stats.requests = (double.request_count() - requests) as f64 / runs.max(1) as f64;
+        stats.app_checks = (double.app_checks() - checks) as f64 / runs.max(1) as f64;
+        stats.connections = 0.0;
+        stats
+    };
+    let full = series(&mut || {}, &["--full"]);
+    let quiet = series(&mut || {}, &[]);
+    let few = series(
+        &mut || {
+            changed += 1;
+            let new = format!("new{changed:05}");
+            for change in [
+                Change::CreateUser {
+                    user: new.clone(),
+                    active: true,
+                },
+                Change::Join {
+                    user: new,
+                    group: "linux-users".into(),
+                },
+            ] {
+                double.change(change);
+            }
+            for i in 0..3 {
+                double.change(Change::SetAttribute {
+                    user: name(changed * 3 + i),
+                    name: "loginShell".into(),
+                    values: vec![format!("/bin/sh{changed}")],
+                });
+            }
+        },
+        &[],
+    );
+    vec![
+        Row::new(
+            "N2",
+            "pam-crowd sync --full, 10,000 users (fresh process, REST, user search + member list, paged)",
+            full,
+        ),
+        Row::new(
+            "N3",
+            "pam-crowd sync, 10,000 users, nothing changed (Crowd's events since the last sync)",
+            quiet,
+        ),
+        Row::new(
+            "N4",
+            "pam-crowd sync, 10,000 users, after 5 changes (a user created and added, 3 attributes)",
+            few,
+        ),
+    ]
 }

@@ -178,6 +178,20 @@ fn targets(rows: &[Row], extras: &Extras) -> Vec<Target> {
             met: Some(r <= 2.0),
         });
     }
+    if let Some(quiet) = stats(rows, "N3", "") {
+        t.push(Target {
+            what: "sync with nothing changed (N3): requests <= 2",
+            measured: format!("{:.2}", quiet.requests),
+            met: Some(quiet.requests <= 2.0),
+        });
+    }
+    if let Some(few) = stats(rows, "N4", "") {
+        t.push(Target {
+            what: "sync after 5 changes (N4): requests <= 5, no listing",
+            measured: format!("{:.2}", few.requests),
+            met: Some(few.requests <= 5.0),
+        });
+    }
     t.push(Target {
         what: "stripped .so < 3 MB",
         measured: format!("{:.2} MB", extras.so_bytes as f64 / 1e6),
