@@ -104,7 +104,15 @@ pub fn https_setup(extra: &str) -> (Double, Host) {
 }
 
 /// A loopback port with nothing listening.
+///
+/// A privileged port: one bound and released from the ephemeral range could be given
+/// at once to a double another test starts, which would then answer.
 pub fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    [9, 1, 7, 13, 19, 37]
+        .into_iter()
+        .find(|port| {
+            std::net::TcpStream::connect(("127.0.0.1", *port))
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+        })
+        .expect("a closed privileged port on 127.0.0.1")
 }
