@@ -12,14 +12,19 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use toml::Spanned;
-use zeroize::Zeroizing;
 
 pub use crate::crowd::Secret;
 use crate::crowd::{ClientSettings, Protocol};
 use crate::policy::AccessRules;
 
+mod cache;
+mod files;
 mod nss;
 mod top;
+use cache::RawCache;
+pub use cache::{CacheConfig, DEFAULT_CACHE_DIR, DEFAULT_KEYS_CACHE_DIR};
+use files::read_small_file;
+pub use files::{Holds, KEYS_GROUP, check_ownership};
 pub use nss::{DEFAULT_NSS_DIR, LOWEST_ID, NssConfig, SessionConfig, is_normal_path};
 
 /// Where the module looks when no `config=` argument is given.
@@ -29,20 +34,6 @@ pub const DEFAULT_PATH: &str = "/etc/pam_crowd.toml";
 const DEFAULT_TIMEOUT_SECS: u64 = 10;
 /// Upper bound for `timeout`: a longer wait would let sshd's grace timer fire first.
 const MAX_TIMEOUT_SECS: u64 = 60;
-/// A config or secret file larger than this is not a config file.
-const MAX_FILE_BYTES: u64 = 1 << 20;
-/// Where the offline and result cache lives unless `[cache] dir` says otherwise.
-pub const DEFAULT_CACHE_DIR: &str = "/var/cache/pam_crowd";
-/// Where `pam-crowd authorized-keys` keeps Crowd's answers for offline use, unless
-/// `[cache] keys_dir` says otherwise: owned by the user it runs as (pam-crowd-keys).
-pub const DEFAULT_KEYS_CACHE_DIR: &str = "/var/cache/pam_crowd-keys";
-/// Longest offline window: beyond a year, a departed user's password is not "recent".
-const MAX_OFFLINE_DAYS: u32 = 366;
-/// Longest reuse of Crowd's membership answers: a day.
-const MAX_POSITIVE_TTL_SECS: u64 = 86_400;
-/// Wrong offline passwords in a row before that user's offline login locks.
-const DEFAULT_OFFLINE_MAX_FAILURES: u32 = 5;
-
 /// A configuration file that could not be used, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -126,62 +117,6 @@ pub struct KeysApplication {
     pub password_file: PathBuf,
     /// Where `ssh_keys_password_file` is in the config, for errors.
     file_line: usize,
-}
-
-/// The `[cache]` table, validated. Both uses are off by default.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheConfig {
-    /// Days a password verified by Crowd may be checked offline; 0: no offline login.
-    pub offline_days: u32,
-    /// Wrong offline passwords in a row that lock a user's offline login.
-    pub offline_max_failures: u32,
-    /// How long the account phase may reuse Crowd's membership answers; zero: never.
-    pub positive_ttl: Duration,
-    /// The root-only directory holding the entries.
-    pub dir: PathBuf,
-    /// The directory `pam-crowd authorized-keys` keeps its entries in, owned by the
-    /// user it runs as.
-    pub keys_dir: PathBuf,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            offline_days: 0,
-            offline_max_failures: DEFAULT_OFFLINE_MAX_FAILURES,
-            positive_ttl: Duration::ZERO,
-            dir: PathBuf::from(DEFAULT_CACHE_DIR),
-            keys_dir: PathBuf::from(DEFAULT_KEYS_CACHE_DIR),
-        }
-    }
-}
-
-impl CacheConfig {
-    /// Whether anything is cached at all.
-    pub fn enabled(&self) -> bool {
-        self.offline() || !self.positive_ttl.is_zero()
-    }
-
-    /// Whether offline login is on.
-    pub fn offline(&self) -> bool {
-        self.offline_days > 0
-    }
-
-    /// How old an answer or password may be for an offline decision.
-    pub fn offline_window(&self) -> Duration {
-        Duration::from_secs(u64::from(self.offline_days) * 86_400)
-    }
-}
-
-/// `[cache]` as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCache {
-    offline_days: Option<Spanned<u32>>,
-    offline_max_failures: Option<Spanned<u32>>,
-    positive_ttl: Option<Spanned<u64>>,
-    dir: Option<Spanned<PathBuf>>,
-    keys_dir: Option<Spanned<PathBuf>>,
 }
 
 /// The keys a `[service.NAME]` table may set; absent keys are inherited.
@@ -409,57 +344,6 @@ impl RawConfig {
     }
 }
 
-impl RawCache {
-    fn validate(
-        self,
-        err: &impl Fn(std::ops::Range<usize>, &str, String) -> ConfigError,
-    ) -> Result<CacheConfig, ConfigError> {
-        let mut cache = CacheConfig::default();
-        if let Some(days) = self.offline_days {
-            if *days.get_ref() > MAX_OFFLINE_DAYS {
-                return Err(err(
-                    days.span(),
-                    "cache.offline_days",
-                    format!("must be between 0 (off) and {MAX_OFFLINE_DAYS}"),
-                ));
-            }
-            cache.offline_days = days.into_inner();
-        }
-        if let Some(max) = self.offline_max_failures {
-            if *max.get_ref() == 0 {
-                return Err(err(
-                    max.span(),
-                    "cache.offline_max_failures",
-                    "must be at least 1 (set offline_days = 0 to turn offline login off)".into(),
-                ));
-            }
-            cache.offline_max_failures = max.into_inner();
-        }
-        if let Some(ttl) = self.positive_ttl {
-            if *ttl.get_ref() > MAX_POSITIVE_TTL_SECS {
-                return Err(err(
-                    ttl.span(),
-                    "cache.positive_ttl",
-                    format!("must be between 0 (off) and {MAX_POSITIVE_TTL_SECS} seconds"),
-                ));
-            }
-            cache.positive_ttl = Duration::from_secs(ttl.into_inner());
-        }
-        for (value, key, target) in [
-            (self.dir, "cache.dir", &mut cache.dir),
-            (self.keys_dir, "cache.keys_dir", &mut cache.keys_dir),
-        ] {
-            if let Some(dir) = value {
-                if !dir.get_ref().is_absolute() {
-                    return Err(err(dir.span(), key, "must be an absolute path".into()));
-                }
-                *target = dir.into_inner();
-            }
-        }
-        Ok(cache)
-    }
-}
-
 /// Checks one base URL and returns it without a trailing slash. Errors never quote
 /// the URL: a wrong one may carry credentials (`https://user:secret@host`).
 fn check_url(url: &str, allow_http: bool) -> Result<String, String> {
@@ -498,131 +382,11 @@ fn check_groups(groups: Vec<String>) -> Result<Vec<String>, String> {
     Ok(groups)
 }
 
-/// The system group `pam-crowd authorized-keys` runs as (sshd's
-/// AuthorizedKeysCommandUser): it may read `ssh_keys_password_file` (mode 0640, this
-/// group), the read-only keys application's password, and no other secret.
-pub const KEYS_GROUP: &str = "pam-crowd-keys";
-
-/// What a file holds, which decides who else may read it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Holds {
-    /// Settings: nobody else may change them (they could point `url` at their own server).
-    Settings,
-    /// The CAs trusted for Crowd: whoever can change them can impersonate Crowd.
-    TrustedCas,
-    /// The main application's password: root's alone (0600), like sssd's secrets.
-    MainSecret,
-    /// The keys application's password: also readable by [`KEYS_GROUP`] (0640).
-    KeysSecret,
-}
-
-/// Refuses a file that others could change (owned by another user than root or this
-/// process's, or writable by group or others), or, when it holds a secret, read: only
-/// the keys application's password may be read by the [`KEYS_GROUP`].
-pub fn check_ownership(path: &Path, holds: Holds) -> Result<(), ConfigError> {
-    use std::os::unix::fs::MetadataExt;
-    let what = match holds {
-        Holds::Settings => "config file",
-        Holds::TrustedCas => "ca_file",
-        Holds::MainSecret => "password file",
-        Holds::KeysSecret => "ssh_keys_password_file",
-    };
-    let fail = |message: String| ConfigError {
-        path: path.to_owned(),
-        line: None,
-        key: None,
-        message,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot open {what}: {e}")))?;
-    let mode = meta.mode() & 0o7777;
-    let euid = rustix::process::geteuid().as_raw();
-    if meta.uid() != 0 && meta.uid() != euid {
-        return Err(fail(format!(
-            "{what} owned by uid {}, who could change it: run chown root {}",
-            meta.uid(),
-            path.display()
-        )));
-    }
-    let (forbidden, why, fix) = match holds {
-        Holds::Settings | Holds::TrustedCas => (0o022, "writable by group or others", "go-w"),
-        Holds::MainSecret => (
-            0o077,
-            "readable or writable by group or others, and it holds the application password \
-             (root's alone; sshd's pam-crowd-keys reads ssh_keys_password_file instead)",
-            "go-rwx",
-        ),
-        Holds::KeysSecret => (
-            0o077,
-            "readable or writable by group or others, and it holds the keys application's \
-             password (only the group pam-crowd-keys may read it, with mode 0640)",
-            "go-rwx",
-        ),
-    };
-    let keys_group_reads = holds == Holds::KeysSecret
-        && only_keys_group_reads(mode, meta.gid(), || group_id(KEYS_GROUP));
-    if mode & forbidden != 0 && !keys_group_reads {
-        return Err(fail(format!(
-            "{what} mode {mode:04o}: {why}: run chmod {fix} {}",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Whether a file of `mode` and group `file_gid` is readable, beyond its owner, by the
-/// [`KEYS_GROUP`] alone: group read only, nothing for others, and that group. The
-/// group is looked up only for such a mode.
-fn only_keys_group_reads(mode: u32, file_gid: u32, keys_gid: impl FnOnce() -> Option<u32>) -> bool {
-    mode & 0o077 == 0o040 && keys_gid() == Some(file_gid)
-}
-
-/// The id of group `name`, if the system has it (an unreadable group database counts
-/// as none: the keys group then reads nothing).
-fn group_id(name: &str) -> Option<u32> {
-    crate::ffi::local_group_gid(name).ok().flatten()
-}
-
 /// A relative path in the config is relative to the config file's directory.
 fn resolve_relative(config_path: &Path, file: &Path) -> PathBuf {
     match config_path.parent() {
         Some(dir) if file.is_relative() => dir.join(file),
         _ => file.to_owned(),
-    }
-}
-
-/// The file's text, in a buffer sized once (no reallocation leaves a copy of a secret
-/// in freed memory) and wiped when dropped.
-fn read_small_file(path: &Path, what: &str) -> Result<Zeroizing<String>, ConfigError> {
-    use std::io::Read;
-    let fail = |message: String| ConfigError {
-        path: path.to_owned(),
-        line: None,
-        key: None,
-        message,
-    };
-    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open {what}: {e}")))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if size > MAX_FILE_BYTES {
-        return Err(fail(format!(
-            "{what} is larger than {MAX_FILE_BYTES} bytes"
-        )));
-    }
-    let mut bytes = Zeroizing::new(Vec::with_capacity(size as usize + 1));
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(format!("cannot read {what}: {e}")))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(fail(format!(
-            "{what} is larger than {MAX_FILE_BYTES} bytes"
-        )));
-    }
-    // The buffer moves into the String, no copy; refused bytes are wiped too.
-    match String::from_utf8(std::mem::take(&mut *bytes)) {
-        Ok(text) => Ok(Zeroizing::new(text)),
-        Err(e) => {
-            drop(Zeroizing::new(e.into_bytes()));
-            Err(fail(format!("{what} is not valid UTF-8")))
-        }
     }
 }
 

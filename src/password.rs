@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::crowd::{CrowdError, LoginDirectory, Reason};
 use crate::input::check_password;
 use crate::offline;
-use crate::outcome::{Denial, Granted, PasswordStep, Verdict, printable};
+use crate::outcome::{AccountState, Denial, Granted, PasswordStep, Verdict, printable};
 use crate::pam_context::{Level, PamContext};
 
 /// Whether Crowd's refusal means: the password was right, but has expired.
@@ -47,13 +47,14 @@ pub fn change<P: PamContext>(
         }) => return Ok(Verdict::NotOurs("Crowd does not know this user".into())),
         other => other?,
     };
-    if config.user_names.same_account(user, &found.name).is_err() {
-        return Ok(Verdict::NotOurs(format!(
-            "Crowd knows {:?}, not this user",
-            found.name
-        )));
-    }
-    let account = config.user_names.admit(user, &found)?;
+    let account = match config.user_names.admit(user, &found) {
+        Err(Denial::Account(AccountState::NameMismatch { canonical, .. })) => {
+            return Ok(Verdict::NotOurs(format!(
+                "Crowd knows {canonical:?}, not this user"
+            )));
+        }
+        other => other?,
+    };
     let old = check_password(pam.old_password()?)?;
     match crowd.authenticate(user, &old, pam.rhost().as_deref()) {
         Ok(_) => {}

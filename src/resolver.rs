@@ -48,11 +48,12 @@ pub struct LazyClient {
 }
 
 impl LazyClient {
-    /// A client for `config`, reusing `kept` (with its open connection) if given.
-    pub fn new(config: &Config, kept: Option<Client>) -> LazyClient {
+    /// A client for `settings`, each call bounded by `timeout`, reusing `kept` (with
+    /// its open connection) if given.
+    pub fn new(settings: ClientSettings, timeout: Duration, kept: Option<Client>) -> LazyClient {
         LazyClient {
-            settings: ClientSettings::from(config),
-            timeout: config.timeout,
+            settings,
+            timeout,
             kept,
             client: None,
             asked_at: None,
@@ -96,6 +97,30 @@ impl Connect for LazyClient {
     }
 }
 
+/// A user name Crowd may be asked about: not the host's own account, and one
+/// `user_names` can give. Made only by [`crowd_name`], so the resolver's every entry
+/// point takes a name that passed, and no call checks it twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrowdName(String);
+
+impl CrowdName {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Every refusal the name alone decides, before Crowd is asked (or a password
+/// prompted for): the host's own accounts (see [`crate::host`]), and names
+/// `user_names` never gives.
+pub fn crowd_name(config: &Config, user: &str) -> Result<CrowdName, Denial> {
+    if let Some(why) = crate::host::system_account(user, config.min_uid) {
+        return Err(Denial::Account(AccountState::HostAccount(why)));
+    }
+    config.user_names.check_pam_name(user)?;
+    Ok(CrowdName(user.to_owned()))
+}
+
 /// What authenticate learned, for the rest of the transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Known {
@@ -110,6 +135,19 @@ pub enum Known {
     /// password: the account phase decides from the cache too, rather than wait for
     /// an unreachable Crowd a second time.
     Offline(CrowdError),
+}
+
+impl Known {
+    /// Crowd accepted the password, but it has expired.
+    pub fn password_expired(&self) -> bool {
+        matches!(
+            self,
+            Known::Crowd {
+                password_expired: true,
+                ..
+            }
+        )
+    }
 }
 
 /// One decision's resolver: the configuration, the cache (if on), and the time.
@@ -166,15 +204,6 @@ impl<'a> Resolver<'a> {
         self.offline.as_ref()
     }
 
-    /// Every refusal the name alone decides, before Crowd is asked: the host's own
-    /// accounts (see [`crate::host`]), and names `user_names` never gives.
-    pub fn refuse_unasked(&self, user: &str) -> Result<(), Denial> {
-        if let Some(why) = crate::host::system_account(user, self.config.min_uid) {
-            return Err(Denial::Account(AccountState::HostAccount(why)));
-        }
-        self.config.user_names.check_pam_name(user)
-    }
-
     /// Crowd's auth_user for `user`, accepting only the account [`crate::names`]
     /// admits. An expired password that matched is accepted, with the account phase
     /// to ask for a new one. When Crowd cannot be reached, the offline cache decides
@@ -182,11 +211,11 @@ impl<'a> Resolver<'a> {
     pub fn authenticate(
         &mut self,
         crowd: &mut impl Connect,
-        user: &str,
+        user: &CrowdName,
         password: &str,
         rhost: Option<&str>,
     ) -> Result<(Granted, Known), Denial> {
-        self.refuse_unasked(user)?;
+        let user = user.as_str();
         let crowd = crowd.crowd()?;
         let names = self.config.user_names;
         let answer = crowd
@@ -252,18 +281,12 @@ impl<'a> Resolver<'a> {
     pub fn account(
         &mut self,
         crowd: &mut impl Connect,
-        user: &str,
+        user: &CrowdName,
         known: Option<&Known>,
         rules: &AccessRules,
     ) -> Result<Verdict, Denial> {
-        self.refuse_unasked(user)?;
-        let expired = matches!(
-            known,
-            Some(Known::Crowd {
-                password_expired: true,
-                ..
-            })
-        );
+        let user = user.as_str();
+        let expired = known.is_some_and(Known::password_expired);
         match (known, &self.cache) {
             // Authenticate found Crowd unreachable moments ago and went offline: so
             // does the account phase, rather than wait for Crowd again.
@@ -311,10 +334,10 @@ impl<'a> Resolver<'a> {
     pub fn keys(
         &mut self,
         crowd: &mut impl Connect,
-        user: &str,
+        user: &CrowdName,
         attribute: &str,
     ) -> Result<UserKeys, Denial> {
-        self.refuse_unasked(user)?;
+        let user = user.as_str();
         let rules = self.config.rules_for(ssh_keys::KEYS_SERVICE);
         let mut answers = Answers::default();
         let result = crowd.crowd().and_then(|client| {

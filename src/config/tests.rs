@@ -1,4 +1,5 @@
 //! Unit tests of config parsing, validation and file ownership checks.
+use super::files::{group_id, only_keys_group_reads};
 use super::*;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {

@@ -4,6 +4,7 @@
 use super::{Call, log_cache_problems};
 use crate::outcome::{Decision, Subject};
 use crate::pam_context::PamContext;
+use crate::resolver::crowd_name;
 
 pub(super) fn account<P: PamContext>(pam: &mut P, call: &Call, subject: &mut Subject) -> Decision {
     let service = call
@@ -11,11 +12,12 @@ pub(super) fn account<P: PamContext>(pam: &mut P, call: &Call, subject: &mut Sub
         .rules_service
         .as_deref()
         .unwrap_or(&subject.service);
+    let user = crowd_name(&call.config, &call.user)?;
     let rules = call.config.rules_for(service);
     let known = call.known(pam);
     let mut resolver = call.resolver();
     let mut crowd = call.connection(pam);
-    let result = resolver.account(&mut crowd, &call.user, known.as_ref(), &rules);
+    let result = resolver.account(&mut crowd, &user, known.as_ref(), &rules);
     // Crowd's part of the login is over: close the connection now rather than hold
     // it for the whole session (sshd ends the transaction at logout).
     call.finish(pam, crowd, false, subject);

@@ -5,32 +5,26 @@ use crate::input::check_password;
 use crate::outcome::{Decision, Subject, Verdict};
 use crate::pam_context::PamContext;
 use crate::password::expired_message;
-use crate::resolver::Known;
+use crate::resolver::crowd_name;
 
 pub(super) fn authenticate<P: PamContext>(
     pam: &mut P,
     call: &Call,
     subject: &mut Subject,
 ) -> Decision {
-    let mut resolver = call.resolver();
     // Before the prompt: the host's own accounts are never asked for a Crowd password.
-    resolver.refuse_unasked(&call.user)?;
+    let user = crowd_name(&call.config, &call.user)?;
+    let mut resolver = call.resolver();
     let password = check_password(pam.password()?)?;
     // The deadline starts after the prompt: typing is not Crowd's time.
     let mut crowd = call.connection(pam);
-    let result = resolver.authenticate(&mut crowd, &call.user, &password, subject.rhost.as_deref());
+    let result = resolver.authenticate(&mut crowd, &user, &password, subject.rhost.as_deref());
     // Kept whatever the answer: the account phase, or the next password attempt on
     // this handle, reuses the connection.
     call.finish(pam, crowd, true, subject);
     log_cache_problems(pam, &call.user, resolver.take_problems());
     let (granted, known) = result?;
-    if matches!(
-        known,
-        Known::Crowd {
-            password_expired: true,
-            ..
-        }
-    ) {
+    if known.password_expired() {
         pam.tell(true, &expired_message(&call.config));
     }
     call.remember(pam, known);

@@ -137,7 +137,7 @@ impl Call {
             .data::<KeptClient>()
             .filter(|k| k.pid == std::process::id() && k.settings == settings)
             .map(|k| k.client);
-        LazyClient::new(&self.config, kept)
+        LazyClient::new(settings, self.config.timeout, kept)
     }
 
     /// After Crowd's part of the call: the requests made to the debug log, the

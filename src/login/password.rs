@@ -4,7 +4,7 @@ use super::{Call, log_cache_problems};
 use crate::cache::Cache;
 use crate::outcome::{AccountState, Decision, Denial, PasswordStep, Subject, Verdict};
 use crate::pam_context::PamContext;
-use crate::resolver::{Connect, Known};
+use crate::resolver::{Connect, crowd_name};
 
 pub(super) fn change<P: PamContext>(
     pam: &mut P,
@@ -13,19 +13,15 @@ pub(super) fn change<P: PamContext>(
     subject: &mut Subject,
 ) -> Decision {
     // pam_unix changes the host's own passwords.
-    match call.resolver().refuse_unasked(&call.user) {
-        Err(host @ Denial::Account(AccountState::HostAccount(_))) => {
-            return Ok(Verdict::NotOurs(host.to_string()));
-        }
-        other => other?,
+    if let Err(denial) = crowd_name(&call.config, &call.user) {
+        return match denial {
+            Denial::Account(AccountState::HostAccount(_)) => {
+                Ok(Verdict::NotOurs(denial.to_string()))
+            }
+            denial => Err(denial),
+        };
     }
-    let expired = matches!(
-        call.known(pam),
-        Some(Known::Crowd {
-            password_expired: true,
-            ..
-        })
-    );
+    let expired = call.known(pam).is_some_and(|k| k.password_expired());
     // sshd and login ask for a change of expired passwords only: not ours unless
     // Crowd said this one has expired.
     if step.only_expired && !expired {

@@ -39,6 +39,11 @@ fn rules(allow: &[&str], deny: &[&str]) -> AccessRules {
     }
 }
 
+/// A name as [`crowd_name`] would pass it.
+fn n(user: &str) -> CrowdName {
+    CrowdName(user.to_owned())
+}
+
 /// A resolver without a cache, now.
 fn no_cache(s: &Setup) -> Resolver<'_> {
     Resolver::new(&s.config, Ok(None), cache::now())
@@ -46,7 +51,9 @@ fn no_cache(s: &Setup) -> Resolver<'_> {
 
 fn known(crowd: &Script, config: &Config, user: &str) -> Known {
     let mut r = Resolver::new(config, Ok(None), cache::now());
-    r.authenticate(&mut &*crowd, user, "pw", None).unwrap().1
+    r.authenticate(&mut &*crowd, &n(user), "pw", None)
+        .unwrap()
+        .1
 }
 
 #[test]
@@ -54,20 +61,20 @@ fn authenticate_accepts_only_the_exact_active_name() {
     let s = setup("exact", "", "");
     let crowd = Script::alice_and_bob();
     let mut r = no_cache(&s);
-    assert!(r.authenticate(&mut &crowd, "alice", "pw", None).is_ok());
+    assert!(r.authenticate(&mut &crowd, &n("alice"), "pw", None).is_ok());
     assert_eq!(
-        r.authenticate(&mut &crowd, "Alice", "pw", None),
+        r.authenticate(&mut &crowd, &n("Alice"), "pw", None),
         Err(Denial::Account(AccountState::NameMismatch {
             canonical: "alice".into(),
             case_only: true
         }))
     );
     assert_eq!(
-        r.authenticate(&mut &crowd, "bob", "pw", None),
+        r.authenticate(&mut &crowd, &n("bob"), "pw", None),
         Err(Denial::Account(AccountState::Inactive))
     );
     assert_eq!(
-        r.authenticate(&mut &crowd, "alice", "nope", None),
+        r.authenticate(&mut &crowd, &n("alice"), "nope", None),
         Err(Denial::refused(Reason::InvalidUserAuthentication))
     );
 }
@@ -76,7 +83,12 @@ fn authenticate_accepts_only_the_exact_active_name() {
 fn account_asks_crowd_when_authenticate_did_not_run() {
     let s = setup("asks", "", "");
     let crowd = Script::alice_and_bob();
-    let verdict = no_cache(&s).account(&mut &crowd, "alice", None, &rules(&["linux-users"], &[]));
+    let verdict = no_cache(&s).account(
+        &mut &crowd,
+        &n("alice"),
+        None,
+        &rules(&["linux-users"], &[]),
+    );
     assert!(matches!(verdict, Ok(Verdict::Granted(_))), "{verdict:?}");
     assert_eq!(
         *crowd.asked.borrow(),
@@ -92,7 +104,7 @@ fn account_reuses_what_authenticate_learned() {
     crowd.asked.borrow_mut().clear();
     let verdict = no_cache(&s).account(
         &mut &crowd,
-        "alice",
+        &n("alice"),
         Some(&known),
         &rules(&["linux-users"], &[]),
     );
@@ -106,7 +118,7 @@ fn account_denials() {
     let crowd = Script::alice_and_bob();
     let r = rules(&["linux-users"], &[]);
     let account =
-        |user: &str, rules: &AccessRules| no_cache(&s).account(&mut &crowd, user, None, rules);
+        |user: &str, rules: &AccessRules| no_cache(&s).account(&mut &crowd, &n(user), None, rules);
     assert_eq!(
         account("bob", &r),
         Err(Denial::Account(AccountState::Inactive))
@@ -138,7 +150,7 @@ fn account_denials() {
         down: true,
         ..Script::alice_and_bob()
     };
-    let unavailable = no_cache(&s).account(&mut &down, "alice", None, &r);
+    let unavailable = no_cache(&s).account(&mut &down, &n("alice"), None, &r);
     assert_eq!(
         unavailable.unwrap_err().unanswered(),
         Some(&CrowdError::Unavailable(vec![]))
@@ -150,7 +162,11 @@ fn many_named_groups_fetch_the_group_list_once() {
     let s = setup("many", "", "");
     let crowd = Script::alice_and_bob();
     let r = rules(&["a", "b", "linux-users"], &["d"]);
-    assert!(no_cache(&s).account(&mut &crowd, "alice", None, &r).is_ok());
+    assert!(
+        no_cache(&s)
+            .account(&mut &crowd, &n("alice"), None, &r)
+            .is_ok()
+    );
     assert_eq!(*crowd.asked.borrow(), vec!["user alice", "groups alice"]);
 }
 
@@ -162,7 +178,9 @@ fn an_expired_password_is_accepted_and_the_account_phase_asks_for_a_new_one() {
         ..Script::alice_and_bob()
     };
     let mut r = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
-    let (granted, known) = r.authenticate(&mut &crowd, "alice", "pw", None).unwrap();
+    let (granted, known) = r
+        .authenticate(&mut &crowd, &n("alice"), "pw", None)
+        .unwrap();
     assert!(granted.detail.contains("expired"), "{granted:?}");
     assert!(matches!(
         known,
@@ -173,7 +191,7 @@ fn an_expired_password_is_accepted_and_the_account_phase_asks_for_a_new_one() {
     ));
     let verdict = r.account(
         &mut &crowd,
-        "alice",
+        &n("alice"),
         Some(&known),
         &rules(&["linux-users"], &[]),
     );
@@ -183,7 +201,7 @@ fn an_expired_password_is_accepted_and_the_account_phase_asks_for_a_new_one() {
         down: true,
         ..Script::alice_and_bob()
     };
-    let offline = r.authenticate(&mut &down, "alice", "pw", None);
+    let offline = r.authenticate(&mut &down, &n("alice"), "pw", None);
     assert!(
         matches!(
             offline,
@@ -201,11 +219,11 @@ fn offline_the_cache_decides_what_crowd_last_said() {
     let r = rules(&["linux-users"], &[]);
     let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
     let (_, known) = resolver
-        .authenticate(&mut &crowd, "alice", "pw", None)
+        .authenticate(&mut &crowd, &n("alice"), "pw", None)
         .unwrap();
     assert!(
         resolver
-            .account(&mut &crowd, "alice", Some(&known), &r)
+            .account(&mut &crowd, &n("alice"), Some(&known), &r)
             .is_ok()
     );
     assert_eq!(resolver.went_offline(), None);
@@ -216,13 +234,13 @@ fn offline_the_cache_decides_what_crowd_last_said() {
     };
     let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
     let (granted, known) = resolver
-        .authenticate(&mut &down, "alice", "pw", None)
+        .authenticate(&mut &down, &n("alice"), "pw", None)
         .unwrap();
     assert!(granted.offline);
     assert!(matches!(known, Known::Offline(_)));
     // The account phase goes offline at once, without asking Crowd again.
     down.asked.borrow_mut().clear();
-    let verdict = resolver.account(&mut &down, "alice", Some(&known), &r);
+    let verdict = resolver.account(&mut &down, &n("alice"), Some(&known), &r);
     assert!(matches!(
         verdict,
         Ok(Verdict::Granted(Granted { offline: true, .. }))
@@ -230,7 +248,7 @@ fn offline_the_cache_decides_what_crowd_last_said() {
     assert!(down.asked.borrow().is_empty());
     assert!(resolver.went_offline().is_some());
     // Without authenticate (publickey), Crowd is asked first, then the cache.
-    let verdict = resolver.account(&mut &down, "alice", None, &r);
+    let verdict = resolver.account(&mut &down, &n("alice"), None, &r);
     assert!(matches!(
         verdict,
         Ok(Verdict::Granted(Granted { offline: true, .. }))
@@ -239,10 +257,10 @@ fn offline_the_cache_decides_what_crowd_last_said() {
     // Another's password, or a user never seen, is refused offline.
     assert!(
         resolver
-            .authenticate(&mut &down, "alice", "guess", None)
+            .authenticate(&mut &down, &n("alice"), "guess", None)
             .is_err()
     );
-    assert!(resolver.account(&mut &down, "carol", None, &r).is_err());
+    assert!(resolver.account(&mut &down, &n("carol"), None, &r).is_err());
 }
 
 #[test]
@@ -251,9 +269,9 @@ fn positive_ttl_answers_without_crowd() {
     let crowd = Script::alice_and_bob();
     let r = rules(&["linux-users"], &[]);
     let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
-    assert!(resolver.account(&mut &crowd, "alice", None, &r).is_ok());
+    assert!(resolver.account(&mut &crowd, &n("alice"), None, &r).is_ok());
     crowd.asked.borrow_mut().clear();
-    let verdict = resolver.account(&mut &crowd, "alice", None, &r);
+    let verdict = resolver.account(&mut &crowd, &n("alice"), None, &r);
     assert!(matches!(verdict, Ok(Verdict::Granted(g)) if g.detail.contains("positive_ttl")));
     assert!(
         crowd.asked.borrow().is_empty(),
@@ -263,7 +281,7 @@ fn positive_ttl_answers_without_crowd() {
     // Once the answers are older than positive_ttl, Crowd is asked again.
     let later = Resolver::new(&s.config, Cache::open(&s.config), cache::now() + 120).account(
         &mut &crowd,
-        "alice",
+        &n("alice"),
         None,
         &r,
     );
@@ -279,18 +297,18 @@ fn keys_follow_the_account_rules_of_sshd() {
     let s = setup("keys", "", "ssh_keys_attribute = \"sshPublicKey\"\n");
     let crowd = Script::alice_and_bob();
     let keys = no_cache(&s)
-        .keys(&mut &crowd, "alice", "sshPublicKey")
+        .keys(&mut &crowd, &n("alice"), "sshPublicKey")
         .unwrap();
     assert_eq!(keys.keys, vec![]);
     assert_eq!(keys.skipped.len(), 1, "the scripted value is not a key");
     // No allow_groups in this config: the user's attributes are the one question.
     assert_eq!(*crowd.asked.borrow(), vec!["attributes alice"]);
     assert_eq!(
-        no_cache(&s).keys(&mut &crowd, "bob", "sshPublicKey"),
+        no_cache(&s).keys(&mut &crowd, &n("bob"), "sshPublicKey"),
         Err(Denial::Account(AccountState::Inactive))
     );
     assert!(matches!(
-        no_cache(&s).keys(&mut &crowd, "root", "sshPublicKey"),
+        crowd_name(&s.config, "root"),
         Err(Denial::Account(AccountState::HostAccount(_)))
     ));
 }

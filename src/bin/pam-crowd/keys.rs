@@ -9,7 +9,7 @@ use pam_crowd::config::Config;
 use pam_crowd::crowd::{AdminDirectory, Client, CrowdError, Reason, UserDirectory};
 use pam_crowd::input::check_username;
 use pam_crowd::outcome::{Denial, PamCode, Phase, printable};
-use pam_crowd::resolver::Resolver;
+use pam_crowd::resolver::{Resolver, crowd_name};
 use pam_crowd::ssh_keys::{self, AuthorizedKey};
 use serde_json::json;
 
@@ -71,6 +71,7 @@ pub fn authorized_keys(config: &Config, client: &Client, user: &str) -> Report {
     let mut resolver = Resolver::for_keys(config);
     let mut crowd = client;
     let result = check_username(user.as_bytes().to_vec())
+        .and_then(|user| crowd_name(config, &user))
         .and_then(|user| resolver.keys(&mut crowd, &user, attribute));
     for problem in resolver.take_problems() {
         log(

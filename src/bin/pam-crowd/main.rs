@@ -19,7 +19,7 @@ use pam_crowd::crowd::{
 };
 use pam_crowd::input::{check_password, check_username};
 use pam_crowd::outcome::{Denial, LocalFault, PamCode, Phase, Verdict, code_of};
-use pam_crowd::resolver::Resolver;
+use pam_crowd::resolver::{Resolver, crowd_name};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -290,8 +290,7 @@ fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -
     let mut crowd = client;
     let mut phase = Phase::Account;
     let result = (|| {
-        let user = check_username(d.user.clone().into_bytes())?;
-        resolver.refuse_unasked(&user)?;
+        let user = crowd_name(config, &check_username(d.user.clone().into_bytes())?)?;
         let known = match with_password {
             true => {
                 phase = Phase::Auth;

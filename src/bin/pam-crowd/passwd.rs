@@ -5,7 +5,7 @@ use pam_crowd::config::Config;
 use pam_crowd::crowd::{Client, CrowdError, LoginDirectory, UserDirectory};
 use pam_crowd::input::check_password;
 use pam_crowd::outcome::Denial;
-use pam_crowd::resolver::Resolver;
+use pam_crowd::resolver::crowd_name;
 use pam_crowd::{offline, password};
 use serde_json::json;
 
@@ -16,7 +16,7 @@ use crate::{Report, Status, failure, read_password_as};
 /// when on and this process may use it, follows.
 pub fn run(config: &Config, client: &Client, user: &str) -> Report {
     // The host's own accounts change their passwords with passwd(1), never in Crowd.
-    if let Err(denial) = Resolver::for_login(config).refuse_unasked(user) {
+    if let Err(denial) = crowd_name(config, user) {
         return failure(Status::No, format!("{denial}: nothing changed"));
     }
     let read = |prompt: &str| read_password_as(prompt).map_err(|e| e.to_string());

@@ -184,9 +184,8 @@ impl Fixture {
             .collect()
     }
 
-    /// Every user in `group` directly or through nested groups; cycles are safe.
-    pub fn nested_members(&self, group: &str) -> Vec<String> {
-        let mut users = BTreeSet::new();
+    /// `group` and every group nested in it, at any depth; cycles are safe.
+    fn closure(&self, group: &str) -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
         let mut queue = VecDeque::from([group.to_owned()]);
         while let Some(g) = queue.pop_front() {
@@ -194,27 +193,28 @@ impl Fixture {
                 continue;
             }
             if let Some(def) = self.groups.get(&g) {
-                users.extend(def.users.iter().cloned());
                 queue.extend(def.groups.iter().cloned());
             }
         }
+        seen
+    }
+
+    /// Every user in `group` directly or through nested groups.
+    pub fn nested_members(&self, group: &str) -> Vec<String> {
+        let users: BTreeSet<String> = self
+            .closure(group)
+            .iter()
+            .filter_map(|g| self.groups.get(g))
+            .flat_map(|def| def.users.iter().cloned())
+            .collect();
         users.into_iter().collect()
     }
 
-    /// Every group nested in `group`, at any depth, without `group`; cycles are safe.
+    /// Every group nested in `group`, at any depth, without `group`.
     pub fn nested_child_groups(&self, group: &str) -> Vec<String> {
-        let mut seen = BTreeSet::new();
-        let mut queue = VecDeque::from([group.to_owned()]);
-        while let Some(g) = queue.pop_front() {
-            if !seen.insert(g.clone()) {
-                continue;
-            }
-            if let Some(def) = self.groups.get(&g) {
-                queue.extend(def.groups.iter().cloned());
-            }
-        }
-        seen.remove(group);
-        seen.into_iter().collect()
+        let mut below = self.closure(group);
+        below.remove(group);
+        below.into_iter().collect()
     }
 
     /// Every group `user` (canonical) is in, directly or through nesting; cycles are safe.
