@@ -41,6 +41,7 @@ mod http;
 mod rest;
 mod secret;
 mod soap;
+mod tls_provider;
 mod transport;
 
 use std::time::{Duration, Instant};

@@ -123,7 +123,7 @@ fn build_tls_config(path: &Path) -> Result<ClientConfig, CrowdError> {
             path.display()
         )));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(super::tls_provider::crowd_provider());
     Ok(ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| CrowdError::Setup(format!("TLS setup failed: {e}")))?

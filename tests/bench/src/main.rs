@@ -7,6 +7,7 @@
 //!
 //! Usage: login-bench [--iterations N] [--out FILE] [--python PYTHON]
 
+mod latency;
 mod measure;
 mod nss;
 mod report;
@@ -19,6 +20,7 @@ use crowd_double::pam_app::transaction;
 use crowd_double::{Double, Transport};
 use login_bench::Floor;
 
+use latency::{LatencyProxy, WAN_ONE_WAY};
 use measure::{Row, spawn_many, spawn_timed};
 use setup::{BENCH_GROUPS, BENCH_PASSWORD, BENCH_USER, Bench};
 
@@ -181,6 +183,58 @@ fn main() {
         "S2",
         "pam_crowd.so over SOAP, long-lived process (libpam in-process)",
         soap_long,
+    ));
+
+    // (W) The same logins over a WAN: the double behind a proxy that delays every byte
+    // by WAN_ONE_WAY in each direction, so a round trip costs twice that and a login's
+    // time is its round trips. The report counts them (targets).
+    let wan = LatencyProxy::start(bench.addr, WAN_ONE_WAY);
+    let wan_url = bench.double.ip_url().replacen(
+        &format!(":{}/", bench.addr.port()),
+        &format!(":{}/", wan.addr().port()),
+        1,
+    );
+    bench.write_service("bench-wan", &wan_url, &bench.ca_file, "");
+    bench.write_service(
+        "bench-wan-soap",
+        &wan_url,
+        &bench.ca_file,
+        "protocol = \"soap\"\n",
+    );
+    let wan_login = bench.series(n, in_process("bench-wan"));
+    let wan_account = bench.series(n, || {
+        let t = Instant::now();
+        let outcome = transaction(
+            &bench.confdir,
+            "bench-wan",
+            BENCH_USER.as_bytes(),
+            b"",
+            false,
+            true,
+        );
+        let elapsed = t.elapsed();
+        assert_eq!(outcome.account, Some(0), "account phase over the WAN");
+        elapsed
+    });
+    let wan_soap = bench.series(n, in_process("bench-wan-soap"));
+    drop(wan);
+    let one_way = WAN_ONE_WAY.as_millis();
+    rows.push(Row::new(
+        "W1",
+        &format!("password login over a {one_way} ms-each-way link (long-lived)"),
+        wan_login,
+    ));
+    rows.push(Row::new(
+        "W2",
+        &format!(
+            "account phase alone (publickey, sudo) over a {one_way} ms-each-way link (long-lived)"
+        ),
+        wan_account,
+    ));
+    rows.push(Row::new(
+        "W3",
+        &format!("password login over SOAP over a {one_way} ms-each-way link (long-lived)"),
+        wan_soap,
     ));
 
     // (3) curl, one process and one connection for the same requests.

@@ -226,15 +226,19 @@ impl Fixture {
             .filter(|(_, g)| g.users.iter().any(|u| u == user))
             .map(|(name, _)| name)
             .collect();
+        // Each group's parents, once: the benchmark's directory has thousands of
+        // groups, and a scan of all of them per group found cost it seconds.
+        let mut parents: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
+        for (parent, g) in &self.groups {
+            for child in &g.groups {
+                parents.entry(child.as_str()).or_default().push(parent);
+            }
+        }
         while let Some(group) = queue.pop_front() {
             if !found.insert(group.clone()) {
                 continue;
             }
-            for (parent, g) in &self.groups {
-                if g.groups.contains(group) {
-                    queue.push_back(parent);
-                }
-            }
+            queue.extend(parents.get(group.as_str()).into_iter().flatten().copied());
         }
         found.into_iter().collect()
     }
