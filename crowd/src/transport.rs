@@ -111,7 +111,7 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, CrowdError> {
     Ok(config)
 }
 
-fn build_tls_config(path: &Path) -> Result<ClientConfig, CrowdError> {
+pub(crate) fn build_tls_config(path: &Path) -> Result<ClientConfig, CrowdError> {
     let pem = std::fs::read(path)
         .map_err(|e| CrowdError::Setup(format!("cannot read ca_file {}: {e}", path.display())))?;
     let mut roots = RootCertStore::empty();

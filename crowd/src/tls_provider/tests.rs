@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
+use rustls::{ClientConnection, ServerConfig, ServerConnection};
 
 use super::crowd_provider;
 
@@ -61,7 +61,7 @@ fn self_signed(dir: &Path, algorithm: &[&str]) -> (PathBuf, PathBuf) {
 }
 
 /// Serves one TLS handshake with `server`, then writes "ok"; returns whether the
-/// client, using our provider and trusting `cert`, completed it and read "ok".
+/// client, configured as for a ca_file `cert` (our provider), completed it and read "ok".
 fn handshake(cert: &Path, server: ServerConfig) -> Result<(), String> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -78,14 +78,8 @@ fn handshake(cert: &Path, server: ServerConfig) -> Result<(), String> {
         let _ = conn.writer().write_all(b"ok");
         let _ = conn.complete_io(&mut tcp);
     });
-    let mut roots = RootCertStore::empty();
-    let der = CertificateDer::from_pem_file(cert).unwrap();
-    roots.add(der).unwrap();
-    let config = ClientConfig::builder_with_provider(Arc::new(crowd_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    // The configuration every connection to Crowd uses, trusting `cert` as ca_file.
+    let config = crate::transport::build_tls_config(cert).unwrap();
     let mut tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut conn =

@@ -129,6 +129,17 @@ fn main() {
             elapsed
         }
     };
+    // The account phase alone (no password: publickey, sudo NOPASSWD) of `user`.
+    let account_alone = |service: &'static str, user: String| {
+        let confdir = bench.confdir.clone();
+        move || {
+            let t = Instant::now();
+            let outcome = transaction(&confdir, service, user.as_bytes(), b"", false, true);
+            let elapsed = t.elapsed();
+            assert_eq!(outcome.account, Some(0), "{service} {user}");
+            elapsed
+        }
+    };
     let mut floor_long = || {
         let t = Instant::now();
         let answers = floor
@@ -202,20 +213,7 @@ fn main() {
         "protocol = \"soap\"\n",
     );
     let wan_login = bench.series(n, in_process("bench-wan"));
-    let wan_account = bench.series(n, || {
-        let t = Instant::now();
-        let outcome = transaction(
-            &bench.confdir,
-            "bench-wan",
-            BENCH_USER.as_bytes(),
-            b"",
-            false,
-            true,
-        );
-        let elapsed = t.elapsed();
-        assert_eq!(outcome.account, Some(0), "account phase over the WAN");
-        elapsed
-    });
+    let wan_account = bench.series(n, account_alone("bench-wan", BENCH_USER.into()));
     let wan_soap = bench.series(n, in_process("bench-wan-soap"));
     drop(wan);
     let one_way = WAN_ONE_WAY.as_millis();
@@ -288,17 +286,9 @@ fn main() {
         empty_process,
     ));
 
-    // (5) The account phase alone (no password: publickey, sudo NOPASSWD) for users
-    // in many groups; the rule still names two.
+    // (5) The account phase alone for users in many groups; the rule still names two.
     for groups in setup::GROUP_COUNTS {
-        let user = setup::user_in_groups(groups);
-        let account = bench.series(n, || {
-            let t = Instant::now();
-            let outcome = transaction(&bench.confdir, "bench", user.as_bytes(), b"", false, true);
-            let elapsed = t.elapsed();
-            assert_eq!(outcome.account, Some(0), "{user}");
-            elapsed
-        });
+        let account = bench.series(n, account_alone("bench", setup::user_in_groups(groups)));
         rows.push(Row::new(
             "5",
             &format!("account phase alone, user in {groups} nested groups (long-lived)"),
