@@ -1,9 +1,12 @@
 //! The only unsafe code: [`PamContext`] over a real libpam handle, plus the libpam
 //! functions pam-bindings does not wrap (`pam_get_authtok`, `pam_syslog`, and a
 //! `pam_get_user` that hands back bytes rather than refusing non-UTF-8 names), and the
-//! `getpwnam_r` and `getgrnam_r`, which std and rustix lack (NSS is glibc's).
+//! `getpwnam_r` and `getgrnam_r`, which std and rustix lack (NSS is glibc's); and
+//! libselinux, in [`selinux`].
 
 use std::ffi::{CStr, CString, c_char, c_int};
+
+pub(crate) mod selinux;
 
 use pam::constants::PamResultCode;
 use pam::items::{RHost, Service};

@@ -12,6 +12,8 @@
 //! staging directory is moved into place with `renameat2(RENAME_NOREPLACE)` only if
 //! its name still holds the directory built, so a concurrent login either finds the
 //! finished home or builds its own and discards it, and nobody sees a half-made one.
+//! With SELinux on, everything is created with the context restorecon would give it in
+//! its final place ([`label`]).
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -25,6 +27,10 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, RenameFlags,
 use rustix::io::Errno;
 
 use crate::config::SessionConfig;
+
+pub mod label;
+
+use label::{Labels, PolicyLabels, labelled};
 
 /// Bounds on the skeleton copied: deeper or larger is not a skeleton.
 const MAX_DEPTH: usize = 16;
@@ -173,17 +179,25 @@ pub enum Made {
 
 /// Makes `owner`'s home unless it exists.
 pub fn ensure(owner: &Owner, session: &SessionConfig) -> Result<Made, HomeError> {
-    ensure_below(Path::new("/"), owner, session, &mut |_| {})
+    ensure_below(
+        Path::new("/"),
+        owner,
+        session,
+        &PolicyLabels::default(),
+        &mut |_| {},
+    )
 }
 
 /// [`ensure`] with the home's path taken below `root` instead of `/` (tests build
-/// homes in a scratch directory), calling `staged` with the staging directory's path
-/// once it exists and before anything is copied into it (tests use it to swap the
-/// directory for a link, as an attacker racing the login would).
+/// homes in a scratch directory) and labelled by `labels` (by the path as below `/`),
+/// calling `staged` with the staging directory's path once it exists and before
+/// anything is copied into it (tests use it to swap the directory for a link, as an
+/// attacker racing the login would).
 pub fn ensure_below(
     root: &Path,
     owner: &Owner,
     session: &SessionConfig,
+    labels: &dyn Labels,
     staged: &mut dyn FnMut(&Path),
 ) -> Result<Made, HomeError> {
     let home = owner.home.to_str().unwrap_or_default();
@@ -197,7 +211,7 @@ pub fn ensure_below(
     let name = components.pop().ok_or_else(bad)?;
     let fail = HomeError::io;
 
-    let (parent, at) = open_parent(root, components)?;
+    let (parent, at) = open_parent(root, components, labels)?;
 
     match rfs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(_) => return Ok(Made::Existed),
@@ -218,12 +232,15 @@ pub fn ensure_below(
     );
     let staging = OsStr::from_bytes(&staging);
     let staging_path = at.join(staging);
-    rfs::mkdirat(&parent, staging, Mode::from_raw_mode(0o700))
-        .map_err(|e| fail(&staging_path, e))?;
+    // The staging directory becomes the home: it is labelled as the home.
+    labelled(labels, &owner.home, FileType::Directory, || {
+        rfs::mkdirat(&parent, staging, Mode::from_raw_mode(0o700))
+    })
+    .map_err(|e| fail(&staging_path, e))?;
     let built = (|| {
         let stage = rfs::openat(&parent, staging, DIR, Mode::empty())?;
         staged(&staging_path);
-        build(&stage, owner, session)?;
+        build(&stage, owner, session, labels)?;
         // Only the directory built becomes the home: if the name now holds anything
         // else (a link to /etc, say), nothing is moved.
         let named = rfs::statat(&parent, staging, AtFlags::SYMLINK_NOFOLLOW)?;
@@ -275,11 +292,21 @@ fn same_file(a: &Stat, b: &Stat) -> bool {
 
 /// The home's contents in the staging directory `stage`, owner and mode set on its
 /// handle last.
-fn build(stage: &OwnedFd, owner: &Owner, session: &SessionConfig) -> Result<(), Errno> {
-    let mut budget = MAX_ENTRIES;
+fn build(
+    stage: &OwnedFd,
+    owner: &Owner,
+    session: &SessionConfig,
+    labels: &dyn Labels,
+) -> Result<(), Errno> {
     // No skeleton (or not a directory): an empty home, as pam_mkhomedir makes.
     if let Ok(skel) = rfs::open(&session.skel, DIR, Mode::empty()) {
-        copy_tree(&skel, stage, owner, session.umask, 0, &mut budget)?;
+        let mut copier = Copier {
+            owner,
+            umask: session.umask,
+            labels,
+            budget: MAX_ENTRIES,
+        };
+        copier.tree(&skel, stage, &owner.home, 0)?;
     }
     chown(stage, owner)?;
     rfs::fchmod(stage, Mode::from_raw_mode(0o777 & !session.umask))
@@ -293,77 +320,98 @@ fn chown(fd: &OwnedFd, owner: &Owner) -> Result<(), Errno> {
     )
 }
 
-/// Copies the entries of directory `from` into directory `to`: directories, regular
-/// files and symlinks (as symlinks), nothing else; never following a link.
-fn copy_tree(
-    from: &OwnedFd,
-    to: &OwnedFd,
-    owner: &Owner,
+/// What copying a skeleton into a home needs at every level.
+struct Copier<'a> {
+    owner: &'a Owner,
     umask: u32,
-    depth: usize,
-    budget: &mut usize,
-) -> Result<(), Errno> {
-    if depth > MAX_DEPTH {
-        return Err(Errno::LOOP);
-    }
-    for entry in rfs::Dir::read_from(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == c"." || name == c".." {
-            continue;
+    labels: &'a dyn Labels,
+    /// Entries still allowed ([`MAX_ENTRIES`] in all).
+    budget: usize,
+}
+
+impl Copier<'_> {
+    /// Copies the entries of directory `from` into directory `to`, which will be
+    /// `place` in the finished home: directories, regular files and symlinks (as
+    /// symlinks), nothing else; never following a link.
+    fn tree(
+        &mut self,
+        from: &OwnedFd,
+        to: &OwnedFd,
+        place: &Path,
+        depth: usize,
+    ) -> Result<(), Errno> {
+        if depth > MAX_DEPTH {
+            return Err(Errno::LOOP);
         }
-        *budget = budget.checked_sub(1).ok_or(Errno::NOSPC)?;
-        let stat = rfs::statat(from, name, AtFlags::SYMLINK_NOFOLLOW)?;
-        let mode = Mode::from_raw_mode(stat.st_mode & 0o777 & !umask);
-        match FileType::from_raw_mode(stat.st_mode) {
-            FileType::Symlink => {
-                let target = rfs::readlinkat(from, name, Vec::new())?;
-                rfs::symlinkat(&*target, to, name)?;
-                rfs::chownat(
-                    to,
-                    name,
-                    Some(Uid::from_raw(owner.uid)),
-                    Some(Gid::from_raw(owner.gid)),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )?;
+        let owner = self.owner;
+        for entry in rfs::Dir::read_from(from)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name == c"." || name == c".." {
+                continue;
             }
-            FileType::Directory => {
-                rfs::mkdirat(to, name, Mode::from_raw_mode(0o700))?;
-                let source = rfs::openat(from, name, DIR, Mode::empty())?;
-                let target = rfs::openat(to, name, DIR, Mode::empty())?;
-                copy_tree(&source, &target, owner, umask, depth + 1, budget)?;
-                chown(&target, owner)?;
-                rfs::fchmod(&target, mode)?;
+            self.budget = self.budget.checked_sub(1).ok_or(Errno::NOSPC)?;
+            let stat = rfs::statat(from, name, AtFlags::SYMLINK_NOFOLLOW)?;
+            let mode = Mode::from_raw_mode(stat.st_mode & 0o777 & !self.umask);
+            let kind = FileType::from_raw_mode(stat.st_mode);
+            let path = place.join(OsStr::from_bytes(name.to_bytes()));
+            match kind {
+                FileType::Symlink => {
+                    let target = rfs::readlinkat(from, name, Vec::new())?;
+                    labelled(self.labels, &path, kind, || {
+                        rfs::symlinkat(&*target, to, name)
+                    })?;
+                    rfs::chownat(
+                        to,
+                        name,
+                        Some(Uid::from_raw(owner.uid)),
+                        Some(Gid::from_raw(owner.gid)),
+                        AtFlags::SYMLINK_NOFOLLOW,
+                    )?;
+                }
+                FileType::Directory => {
+                    labelled(self.labels, &path, kind, || {
+                        rfs::mkdirat(to, name, Mode::from_raw_mode(0o700))
+                    })?;
+                    let source = rfs::openat(from, name, DIR, Mode::empty())?;
+                    let target = rfs::openat(to, name, DIR, Mode::empty())?;
+                    self.tree(&source, &target, &path, depth + 1)?;
+                    chown(&target, owner)?;
+                    rfs::fchmod(&target, mode)?;
+                }
+                FileType::RegularFile => {
+                    let input = rfs::openat(
+                        from,
+                        name,
+                        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?;
+                    let output = labelled(self.labels, &path, kind, || {
+                        rfs::openat(
+                            to,
+                            name,
+                            OFlags::WRONLY
+                                | OFlags::CREATE
+                                | OFlags::EXCL
+                                | OFlags::NOFOLLOW
+                                | OFlags::CLOEXEC,
+                            Mode::from_raw_mode(0o600),
+                        )
+                    })?;
+                    let (mut input, mut output) = (File::from(input), File::from(output));
+                    io::copy(&mut input, &mut output).map_err(|e| {
+                        e.raw_os_error().map_or(Errno::IO, Errno::from_raw_os_error)
+                    })?;
+                    let output = OwnedFd::from(output);
+                    chown(&output, owner)?;
+                    rfs::fchmod(&output, mode)?;
+                }
+                // Devices, fifos, sockets: not part of a home.
+                _ => {}
             }
-            FileType::RegularFile => {
-                let input = rfs::openat(
-                    from,
-                    name,
-                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )?;
-                let output = rfs::openat(
-                    to,
-                    name,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )?;
-                let (mut input, mut output) = (File::from(input), File::from(output));
-                io::copy(&mut input, &mut output)
-                    .map_err(|e| e.raw_os_error().map_or(Errno::IO, Errno::from_raw_os_error))?;
-                let output = OwnedFd::from(output);
-                chown(&output, owner)?;
-                rfs::fchmod(&output, mode)?;
-            }
-            // Devices, fifos, sockets: not part of a home.
-            _ => {}
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Removes `name` in `dir` and everything below it, without following a link: a
@@ -390,17 +438,27 @@ fn remove_at(dir: &OwnedFd, name: &OsStr, depth: usize) {
 }
 
 /// The home's parent directory below `root`, reached without following a link,
-/// through trusted directories only (made 0755 where missing); and its path.
-fn open_parent(root: &Path, components: Vec<&OsStr>) -> Result<(OwnedFd, PathBuf), HomeError> {
+/// through trusted directories only (made 0755 where missing, labelled as their
+/// path below `/`); and its path.
+fn open_parent(
+    root: &Path,
+    components: Vec<&OsStr>,
+    labels: &dyn Labels,
+) -> Result<(OwnedFd, PathBuf), HomeError> {
     let fail = HomeError::io;
     let mut at = root.to_path_buf();
+    let mut place = PathBuf::from("/");
     let mut parent = rfs::open(root, DIR, Mode::empty()).map_err(|e| fail(root, e))?;
     check_trusted(&parent, &at)?;
     for component in components {
         at.push(component);
+        place.push(component);
         let next = match rfs::openat(&parent, component, DIR, Mode::empty()) {
             Err(Errno::NOENT) => {
-                match rfs::mkdirat(&parent, component, Mode::from_raw_mode(0o755)) {
+                let made = labelled(labels, &place, FileType::Directory, || {
+                    rfs::mkdirat(&parent, component, Mode::from_raw_mode(0o755))
+                });
+                match made {
                     Ok(()) | Err(Errno::EXIST) => {}
                     Err(e) => return Err(fail(&at, e)),
                 }
