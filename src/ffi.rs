@@ -6,8 +6,6 @@
 
 use std::ffi::{CStr, CString, c_char, c_int};
 
-pub(crate) mod selinux;
-
 use pam::constants::PamResultCode;
 use pam::items::{RHost, Service};
 use pam::module::PamHandle;
@@ -15,6 +13,8 @@ use zeroize::Zeroizing;
 
 use crate::outcome::PamCode;
 use crate::pam_context::{Level, PamContext, PamError, data_key};
+
+pub(crate) mod selinux;
 
 /// `PAM_AUTHTOK` and `PAM_OLDAUTHTOK` from `<security/_pam_types.h>`.
 const PAM_AUTHTOK: c_int = 6;

@@ -286,6 +286,11 @@ fn check_trusted(dir: &OwnedFd, path: &Path) -> Result<(), HomeError> {
     Ok(())
 }
 
+/// What a std error was, as rustix says it.
+fn errno(e: io::Error) -> Errno {
+    Errno::from_io_error(&e).unwrap_or(Errno::IO)
+}
+
 fn same_file(a: &Stat, b: &Stat) -> bool {
     a.st_dev == b.st_dev && a.st_ino == b.st_ino
 }
@@ -399,9 +404,7 @@ impl Copier<'_> {
                         )
                     })?;
                     let (mut input, mut output) = (File::from(input), File::from(output));
-                    io::copy(&mut input, &mut output).map_err(|e| {
-                        e.raw_os_error().map_or(Errno::IO, Errno::from_raw_os_error)
-                    })?;
+                    io::copy(&mut input, &mut output).map_err(errno)?;
                     let output = OwnedFd::from(output);
                     chown(&output, owner)?;
                     rfs::fchmod(&output, mode)?;

@@ -63,31 +63,45 @@ fn load() -> Option<Lib> {
     if handle.is_null() {
         return None;
     }
-    let symbol = |name: &CStr| {
-        // SAFETY: a live handle and a NUL-terminated name.
-        let found = unsafe { libc::dlsym(handle, name.as_ptr()) };
-        (!found.is_null()).then_some(found)
-    };
-    // SAFETY: each symbol is libselinux's function of that name, whose C prototype
-    // the type it is read as spells.
+    // SAFETY: each field's type is the C prototype of libselinux's function of that
+    // name.
     unsafe {
         Some(Lib {
-            is_selinux_enabled: std::mem::transmute::<*mut c_void, IsSelinuxEnabled>(symbol(
-                c"is_selinux_enabled",
-            )?),
-            selabel_open: std::mem::transmute::<*mut c_void, SelabelOpen>(symbol(c"selabel_open")?),
-            selabel_close: std::mem::transmute::<*mut c_void, SelabelClose>(symbol(
-                c"selabel_close",
-            )?),
-            selabel_lookup: std::mem::transmute::<*mut c_void, SelabelLookup>(symbol(
-                c"selabel_lookup",
-            )?),
-            freecon: std::mem::transmute::<*mut c_void, Freecon>(symbol(c"freecon")?),
-            setfscreatecon: std::mem::transmute::<*mut c_void, Setfscreatecon>(symbol(
-                c"setfscreatecon",
-            )?),
+            is_selinux_enabled: symbol(handle, c"is_selinux_enabled")?,
+            selabel_open: symbol(handle, c"selabel_open")?,
+            selabel_close: symbol(handle, c"selabel_close")?,
+            selabel_lookup: symbol(handle, c"selabel_lookup")?,
+            freecon: symbol(handle, c"freecon")?,
+            setfscreatecon: symbol(handle, c"setfscreatecon")?,
         })
     }
+}
+
+/// `name` in the library `handle` as a function of type `F`, if it has it.
+///
+/// # Safety
+/// `handle` is a live dlopen handle, and `F` the function pointer type of `name`'s C
+/// prototype.
+unsafe fn symbol<F: Copy>(handle: *mut c_void, name: &CStr) -> Option<F> {
+    // SAFETY: a live handle and a NUL-terminated name.
+    let found = unsafe { libc::dlsym(handle, name.as_ptr()) };
+    if found.is_null() {
+        return None;
+    }
+    debug_assert_eq!(size_of::<F>(), size_of::<*mut c_void>());
+    // SAFETY: `F` is a function pointer type (the caller's promise), as wide as `found`.
+    Some(unsafe { std::mem::transmute_copy::<*mut c_void, F>(&found) })
+}
+
+/// libselinux, or why not.
+fn loaded() -> io::Result<&'static Lib> {
+    lib().ok_or_else(|| io::Error::other("libselinux.so.1 cannot be loaded"))
+}
+
+/// `path` as C wants it.
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
 /// Whether SELinux is enabled on this host (libselinux's `is_selinux_enabled`).
@@ -112,13 +126,11 @@ impl FileContexts {
     /// `.local`), whether SELinux is on or not: what tests look paths up in.
     #[cfg(test)]
     pub(crate) fn from_file(path: &Path) -> io::Result<FileContexts> {
-        let path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        FileContexts::open(Some(&path))
+        FileContexts::open(Some(&c_path(path)?))
     }
 
     fn open(path: Option<&CStr>) -> io::Result<FileContexts> {
-        let lib = lib().ok_or_else(|| io::Error::other("libselinux.so.1 cannot be loaded"))?;
+        let lib = loaded()?;
         let option = path.map(|path| SelinuxOpt {
             kind: SELABEL_OPT_PATH,
             value: path.as_ptr(),
@@ -137,8 +149,7 @@ impl FileContexts {
     /// The context for `path` of the file type `file_type` (`S_IFDIR`, `S_IFREG`,
     /// `S_IFLNK`), or `None` when no entry names one (or it says `<<none>>`).
     pub(crate) fn lookup(&self, path: &Path, file_type: u32) -> io::Result<Option<CString>> {
-        let key = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let key = c_path(path)?;
         let mut context: *mut c_char = std::ptr::null_mut();
         // SAFETY: a live handle, a NUL-terminated key, and a place for the answer,
         // which libselinux allocates and `freecon` frees.
@@ -175,7 +186,7 @@ impl Drop for FileContexts {
 /// Makes the files this thread creates next get `context`, or the policy's default
 /// again with `None` (`setfscreatecon`).
 pub(crate) fn set_create_context(context: Option<&CStr>) -> io::Result<()> {
-    let lib = lib().ok_or_else(|| io::Error::other("libselinux.so.1 cannot be loaded"))?;
+    let lib = loaded()?;
     let context = context.map_or(std::ptr::null(), CStr::as_ptr);
     // SAFETY: a NUL-terminated context or NULL, which libselinux reads during the call.
     match unsafe { (lib.setfscreatecon)(context) } {

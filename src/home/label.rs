@@ -5,12 +5,12 @@
 //! loaded and nothing changes.
 
 use std::cell::OnceCell;
-use std::io;
 use std::path::Path;
 
 use rustix::fs::FileType;
 use rustix::io::Errno;
 
+use super::errno;
 use crate::ffi::selinux::{self, FileContexts};
 
 /// How the files of a home get their contexts.
@@ -78,8 +78,4 @@ impl Labels for PolicyLabels {
             let _ = selinux::set_create_context(None);
         }
     }
-}
-
-fn errno(e: io::Error) -> Errno {
-    e.raw_os_error().map_or(Errno::IO, Errno::from_raw_os_error)
 }
