@@ -17,6 +17,7 @@ pub use crowd_client as crowd;
 mod ffi;
 pub mod home;
 pub mod host;
+pub mod identity;
 pub mod input;
 pub mod login;
 pub mod names;

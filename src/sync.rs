@@ -7,9 +7,7 @@
 //! [`Plan::write`] replaces the files. The id map is written before the files, so
 //! an id is reserved before anyone can see it.
 
-mod ids;
 pub mod incremental;
-mod local;
 #[cfg(test)]
 mod tests;
 
@@ -20,12 +18,11 @@ use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use nss_crowd_files::{
-    Files, Group, NameError, Passwd, check_group_name, check_text, check_user_name,
-};
+use nss_crowd_files::{Files, Group, Passwd, check_text};
 
-pub use ids::{Assigned, IdMap, Kind};
-pub use local::{Local, system_accounts};
+pub use crate::identity::holdings::{Holdings, system_accounts};
+pub use crate::identity::ids::{Assigned, IdMap, Kind};
+use crate::identity::{Candidate, Given, RangeRefused, Rules};
 
 use crate::cache::store::{self, Lock};
 use crate::config::NssConfig;
@@ -100,273 +97,118 @@ pub struct Plan {
     pub ids: IdMap,
 }
 
-/// Why a Crowd user or group is not written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Skip {
-    /// A name passwd and group lines cannot hold.
-    Name(NameError),
-    /// A local user or group has this name, and is never shadowed.
-    LocalName {
-        /// `user` or `group`.
-        what: &'static str,
-    },
-    /// A `uidNumber` or `gidNumber` attribute that is not one usable id.
-    BadId {
-        /// The attribute.
-        key: &'static str,
-        /// Its values.
-        values: Vec<String>,
-        /// The lowest id Crowd may name (`min_uid`).
-        lowest: u32,
-    },
-    /// No id could be given.
-    Id(ids::IdError),
-}
-
-impl fmt::Display for Skip {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Skip::Name(e) => e.fmt(f),
-            Skip::LocalName { what } => {
-                write!(f, "a local {what} has this name, and is never shadowed")
-            }
-            Skip::BadId {
-                key,
-                values,
-                lowest,
-            } => write!(
-                f,
-                "its {key} attribute {values:?} is not one id of {lowest} or more (system ids are not Crowd's)"
-            ),
-            Skip::Id(e) => e.fmt(f),
-        }
-    }
-}
-
-impl From<NameError> for Skip {
-    fn from(e: NameError) -> Skip {
-        Skip::Name(e)
-    }
-}
-
-impl From<ids::IdError> for Skip {
-    fn from(e: ids::IdError) -> Skip {
-        Skip::Id(e)
-    }
-}
-
-/// Why a Crowd `homeDirectory` is not taken.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HomeRefused {
-    /// Relative, with `.` or `..`, `//`, or more than one line.
-    NotNormal,
-    /// Not strictly below one of `[nss] home_bases`.
-    NotBelow(Vec<PathBuf>),
-}
-
-impl fmt::Display for HomeRefused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HomeRefused::NotNormal => f.write_str("not an absolute, normalised path on one line"),
-            HomeRefused::NotBelow(bases) => write!(f, "not below [nss] home_bases {bases:?}"),
-        }
-    }
-}
-
-/// Decides every entry from Crowd's answer, the host's own entries and the ids given
-/// before.
-pub fn plan(fetched: &Fetched, local: &Local, ids: &IdMap, nss: &NssConfig) -> Plan {
+/// Decides every entry from Crowd's answer, what the host holds and the ids given
+/// before, by the host's rules ([`crate::identity`]): names, then homes (which need
+/// every name), uids, exposed groups, and each user's primary gid and shell.
+pub fn plan(
+    fetched: &Fetched,
+    held: &Holdings,
+    ids: &IdMap,
+    nss: &NssConfig,
+) -> Result<Plan, SyncError> {
+    let rules = Rules { nss, held };
+    rules.check_ranges().map_err(SyncError::Ranges)?;
     let mut plan = Plan {
         ids: ids.clone(),
         ..Plan::default()
     };
-    let mut uids = Ids {
-        in_use: BTreeSet::new(),
-        reserved: ids.reserved(Kind::User),
-    };
+    let mut candidates = Vec::new();
     for (user, attributes) in fetched.users.iter().filter(|(u, _)| u.active) {
-        let mut notes = Vec::new();
-        let entry = user_entry(
-            user,
-            attributes,
-            local,
-            &mut plan.ids,
-            &mut uids,
-            nss,
-            &mut notes,
-        );
-        plan.skipped.append(&mut notes);
-        match entry {
-            Ok(entry) => plan.users.push(entry),
+        match rules.user_name(&user.name) {
+            Ok(name) => candidates.push(Candidate {
+                key: user.key.clone().unwrap_or_else(|| name.clone()),
+                name,
+                user,
+                attributes,
+            }),
             Err(why) => plan
                 .skipped
                 .push(format!("user {:?} skipped: {why}", user.name)),
         }
     }
+    let homes = rules.homes(&candidates, &mut plan.skipped);
+    let mut uids = Given::new(ids, Kind::User);
+    let mut placed = Vec::new();
+    for (c, home) in candidates.iter().zip(homes) {
+        match home.and_then(|home| Ok((rules.uid(&mut plan.ids, c, &mut uids)?, home))) {
+            Ok((uid, home)) => placed.push((c, uid, home)),
+            Err(why) => plan
+                .skipped
+                .push(format!("user {:?} skipped: {why}", c.name)),
+        }
+    }
+    plan.groups = exposed_groups(&rules, fetched, ids, &mut plan);
+    // Crowd's nested members of each written group, by Linux name.
+    let members: BTreeMap<&str, BTreeSet<String>> = fetched
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.name.as_str(),
+                g.members
+                    .iter()
+                    .map(|m| nss.user_names.linux_name(m))
+                    .collect(),
+            )
+        })
+        .collect();
+    for (c, uid, home) in placed {
+        let member_of = |g: &Group| {
+            members
+                .get(g.name.as_str())
+                .is_some_and(|m| m.contains(&c.name))
+        };
+        let gid = rules.primary_gid(c, &member_of, &plan.groups, &mut plan.skipped);
+        let shell = rules.shell(c, &mut plan.skipped);
+        let gecos = c
+            .user
+            .display_name
+            .clone()
+            .filter(|d| check_text(d).is_ok())
+            .unwrap_or_default();
+        plan.users.push(Passwd {
+            name: c.name.clone(),
+            uid,
+            gid,
+            gecos,
+            home,
+            shell,
+        });
+    }
+    // Only synced users: a local user of the same name is not this Crowd member.
     let synced: BTreeSet<&str> = plan.users.iter().map(|u| u.name.as_str()).collect();
-    let mut gids = Ids {
-        in_use: BTreeSet::new(),
-        reserved: ids.reserved(Kind::Group),
-    };
+    for group in &mut plan.groups {
+        group.members = members
+            .get(group.name.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|m| synced.contains(m.as_str()))
+            .cloned()
+            .collect();
+    }
+    Ok(plan)
+}
+
+/// The exposed groups' entries (members are filled in once the users are known).
+fn exposed_groups(rules: &Rules, fetched: &Fetched, ids: &IdMap, plan: &mut Plan) -> Vec<Group> {
+    let mut gids = Given::new(ids, Kind::Group);
+    let mut groups = Vec::new();
     for group in &fetched.groups {
-        match group_entry(group, &synced, local, &mut plan.ids, &mut gids, nss) {
-            Ok(entry) => plan.groups.push(entry),
+        let entry = rules.group_name(&group.name).and_then(|()| {
+            Ok(Group {
+                name: group.name.clone(),
+                gid: rules.gid(&mut plan.ids, &group.name, &group.attributes, &mut gids)?,
+                members: Vec::new(),
+            })
+        });
+        match entry {
+            Ok(entry) => groups.push(entry),
             Err(why) => plan
                 .skipped
                 .push(format!("group {:?} skipped: {why}", group.name)),
         }
     }
-    plan
-}
-
-/// The ids of one kind given in this sync, and those the map held when it began.
-struct Ids {
-    in_use: BTreeSet<u32>,
-    reserved: BTreeSet<u32>,
-}
-
-fn user_entry(
-    user: &User,
-    attributes: &Attributes,
-    local: &Local,
-    ids: &mut IdMap,
-    given: &mut Ids,
-    nss: &NssConfig,
-    notes: &mut Vec<String>,
-) -> Result<Passwd, Skip> {
-    // The Linux name (`user_names`): Crowd's, or its lower-case form.
-    let name = &nss.user_names.linux_name(&user.name);
-    check_user_name(name)?;
-    if local.users.contains(name) {
-        return Err(Skip::LocalName { what: "user" });
-    }
-    let key = user.key.as_deref().unwrap_or(name);
-    let uid = ids.assign(
-        &ids::Request {
-            kind: Kind::User,
-            key,
-            name,
-            wanted: id_attribute(attributes, "uidNumber", nss.min_uid)?,
-            range: nss.uids,
-        },
-        &local.uids,
-        &mut given.in_use,
-        &given.reserved,
-    )?;
-    let gid = id_attribute(attributes, "gidNumber", nss.min_uid)?.unwrap_or(nss.primary_gid);
-    let path_attribute =
-        |key: &str| single(attributes, key).filter(|v| v.starts_with('/') && check_text(v).is_ok());
-    let template = || nss.home.replace("{name}", name);
-    let home = match single(attributes, "homeDirectory") {
-        None => template(),
-        Some(home) => match home_below_bases(&home, &nss.home_bases) {
-            Ok(()) => home,
-            Err(why) => {
-                notes.push(format!(
-                    "user {name:?}: homeDirectory {home:?} refused ({why}); {:?} used",
-                    template()
-                ));
-                template()
-            }
-        },
-    };
-    let shell = path_attribute("loginShell").unwrap_or_else(|| nss.shell.clone());
-    let gecos = user
-        .display_name
-        .clone()
-        .filter(|d| check_text(d).is_ok())
-        .unwrap_or_default();
-    Ok(Passwd {
-        name: name.clone(),
-        uid,
-        gid,
-        gecos,
-        home,
-        shell,
-    })
-}
-
-fn group_entry(
-    group: &FetchedGroup,
-    synced: &BTreeSet<&str>,
-    local: &Local,
-    ids: &mut IdMap,
-    given: &mut Ids,
-    nss: &NssConfig,
-) -> Result<Group, Skip> {
-    let name = &group.name;
-    check_group_name(name)?;
-    if local.groups.contains(name) {
-        return Err(Skip::LocalName { what: "group" });
-    }
-    let gid = ids.assign(
-        &ids::Request {
-            kind: Kind::Group,
-            key: name,
-            name,
-            wanted: id_attribute(&group.attributes, "gidNumber", nss.min_uid)?,
-            range: nss.gids,
-        },
-        &local.gids,
-        &mut given.in_use,
-        &given.reserved,
-    )?;
-    // Only synced users: a local user of the same name is not this Crowd member.
-    let mut members: Vec<String> = group
-        .members
-        .iter()
-        .map(|m| nss.user_names.linux_name(m))
-        .filter(|m| synced.contains(m.as_str()))
-        .collect();
-    members.sort();
-    members.dedup();
-    Ok(Group {
-        name: name.clone(),
-        gid,
-        members,
-    })
-}
-
-/// Whether a Crowd `homeDirectory` may be a home here: an absolute, normalised path
-/// strictly below one of `bases`. Crowd must not name `/etc`, `/home/../root` or
-/// a base itself as someone's home: the session phase creates and hands it over.
-pub fn home_below_bases(home: &str, bases: &[PathBuf]) -> Result<(), HomeRefused> {
-    if !crate::config::is_normal_path(home) {
-        return Err(HomeRefused::NotNormal);
-    }
-    let path = Path::new(home);
-    match bases.iter().any(|b| path.starts_with(b) && path != b) {
-        true => Ok(()),
-        false => Err(HomeRefused::NotBelow(bases.to_vec())),
-    }
-}
-
-/// The one value of a single-valued attribute.
-fn single(attributes: &Attributes, key: &str) -> Option<String> {
-    match attributes.get(key).map(Vec::as_slice) {
-        Some([value]) => Some(value.trim().to_owned()),
-        _ => None,
-    }
-}
-
-/// A numeric id attribute: absent is `None`; present, it must be a usable id, not
-/// below `lowest` (`[nss]`'s `min_uid`: the host's ids, never below `LOWEST_ID`).
-fn id_attribute(
-    attributes: &Attributes,
-    key: &'static str,
-    lowest: u32,
-) -> Result<Option<u32>, Skip> {
-    let Some(values) = attributes.get(key) else {
-        return Ok(None);
-    };
-    match single(attributes, key).and_then(|v| v.parse::<u32>().ok()) {
-        Some(id) if (lowest..u32::MAX - 1).contains(&id) && id != 65534 => Ok(Some(id)),
-        _ => Err(Skip::BadId {
-            key,
-            values: values.clone(),
-            lowest,
-        }),
-    }
+    groups
 }
 
 /// What a sync changes, entry by entry.
@@ -507,6 +349,8 @@ pub enum SyncError {
     Crowd(CrowdError),
     /// A file or directory could not be read or written.
     Files(PathBuf, String),
+    /// The `[nss]` ranges leave no id free of the host's subordinate ranges.
+    Ranges(RangeRefused),
 }
 
 impl fmt::Display for SyncError {
@@ -514,6 +358,7 @@ impl fmt::Display for SyncError {
         match self {
             SyncError::Crowd(e) => write!(f, "Crowd: {e}"),
             SyncError::Files(path, why) => write!(f, "{}: {why}", path.display()),
+            SyncError::Ranges(why) => why.fmt(f),
         }
     }
 }

@@ -12,8 +12,14 @@ use super::ConfigError;
 /// Where `pam-crowd sync` writes, and the NSS module reads, unless `[nss] dir` says
 /// otherwise (the module always reads this one).
 pub const DEFAULT_NSS_DIR: &str = "/var/lib/pam_crowd";
-const DEFAULT_ID_MIN: u32 = 200_000;
-const DEFAULT_ID_MAX: u32 = 299_999;
+/// The default id range: above every id a distribution's tools give local users
+/// (useradd's and adduser's UID_MAX 60000, systemd's homed and DynamicUser ids up to
+/// 65519, nobody 65534, the 16-bit 65535), and below the window useradd hands
+/// subordinate ranges out of (`SUB_UID_MIN` 100000, default), whose ids a local user's
+/// user namespaces act as. The old default, 200000-299999, lay inside that window.
+/// 34,464 ids; larger sites choose a range of their own (README, "Choosing id ranges").
+const DEFAULT_ID_MIN: u32 = 65_536;
+const DEFAULT_ID_MAX: u32 = 99_999;
 /// Debian's and Fedora's `users` group.
 const DEFAULT_PRIMARY_GID: u32 = 100;
 const DEFAULT_HOME: &str = "/home/{name}";

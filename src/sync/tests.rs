@@ -1,6 +1,8 @@
 use std::os::unix::fs::PermissionsExt;
 
 use super::*;
+use crate::identity::holdings::SubRange;
+use crate::identity::home_below_bases;
 
 fn crowd_user(
     name: &str,
@@ -22,12 +24,21 @@ fn crowd_user(
     (user, attributes)
 }
 
-fn local() -> Local {
-    Local {
+fn local() -> Holdings {
+    Holdings {
         users: ["root", "daemon", "localadmin"].map(String::from).into(),
         uids: [0, 1, 1000].into(),
-        groups: ["root", "sudo", "users"].map(String::from).into(),
-        gids: [0, 27, 100].into(),
+        homes: vec![
+            ("root".into(), "/root".into()),
+            ("daemon".into(), "/usr/sbin".into()),
+            ("localadmin".into(), "/home/localadmin".into()),
+        ],
+        groups: ["root", "sudo", "users", "adm"].map(String::from).into(),
+        gids: [0, 4, 27, 100, 1000].into(),
+        shells: ["/bin/sh", "/bin/bash", "/bin/zsh"]
+            .map(String::from)
+            .into(),
+        ..Holdings::default()
     }
 }
 
@@ -69,7 +80,7 @@ fn fetched() -> Fetched {
 #[test]
 fn the_plan_keeps_active_crowd_users_and_never_shadows_local_ones() {
     let nss = NssConfig::default();
-    let plan = plan(&fetched(), &local(), &IdMap::default(), &nss);
+    let plan = plan(&fetched(), &local(), &IdMap::default(), &nss).unwrap();
     let names: Vec<&str> = plan.users.iter().map(|u| u.name.as_str()).collect();
     assert_eq!(
         names,
@@ -91,7 +102,7 @@ fn the_plan_keeps_active_crowd_users_and_never_shadows_local_ones() {
         "{skipped}"
     );
     let alice = &plan.users[0];
-    assert!((200_000..=299_999).contains(&alice.uid));
+    assert!((65_536..=99_999).contains(&alice.uid));
     assert_eq!(
         (alice.gid, alice.home.as_str(), alice.shell.as_str()),
         (100, "/home/alice", "/bin/bash")
@@ -105,19 +116,19 @@ fn the_plan_keeps_active_crowd_users_and_never_shadows_local_ones() {
         ["alice", "bob"],
         "only synced users, sorted"
     );
-    assert!((200_000..=299_999).contains(&plan.groups[0].gid));
+    assert!((65_536..=99_999).contains(&plan.groups[0].gid));
 }
 
 #[test]
 fn ids_survive_a_resync_and_a_rename() {
     let nss = NssConfig::default();
-    let first = plan(&fetched(), &local(), &IdMap::default(), &nss);
-    let again = plan(&fetched(), &local(), &first.ids, &nss);
+    let first = plan(&fetched(), &local(), &IdMap::default(), &nss).unwrap();
+    let again = plan(&fetched(), &local(), &first.ids, &nss).unwrap();
     assert_eq!(first.users, again.users);
     assert_eq!(first.groups, again.groups);
     let mut renamed = fetched();
     renamed.users[0].0.name = "alicia".into();
-    let after = plan(&renamed, &local(), &first.ids, &nss);
+    let after = plan(&renamed, &local(), &first.ids, &nss).unwrap();
     let alicia = after.users.iter().find(|u| u.name == "alicia").unwrap();
     assert_eq!(alicia.uid, first.users[0].uid, "same Crowd key, same uid");
     assert_eq!(after.ids.users["k-alice"].name, "alicia");
@@ -128,7 +139,7 @@ fn the_diff_counts_and_the_guard_refuses_large_drops() {
     let dir = std::env::temp_dir().join(format!("pam-crowd-sync-diff-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     let nss = NssConfig::default();
-    let full = plan(&fetched(), &local(), &IdMap::default(), &nss);
+    let full = plan(&fetched(), &local(), &IdMap::default(), &nss).unwrap();
     let first = full.diff(&dir).unwrap();
     assert_eq!((first.users_before, first.users_added), (0, 2));
     assert!(
@@ -140,7 +151,7 @@ fn the_diff_counts_and_the_guard_refuses_large_drops() {
     assert_eq!(mode & 0o777, 0o600);
     assert_eq!(read_ids(&dir).unwrap(), full.ids);
 
-    let empty = plan(&Fetched::default(), &local(), &full.ids, &nss);
+    let empty = plan(&Fetched::default(), &local(), &full.ids, &nss).unwrap();
     let drop = empty.diff(&dir).unwrap();
     assert_eq!((drop.users_before, drop.users_removed), (2, 2));
     assert!(Plan::drops_too_many(&drop, 0.2));
@@ -151,6 +162,7 @@ fn the_diff_counts_and_the_guard_refuses_large_drops() {
         .1
         .insert("loginShell".into(), vec!["/bin/sh".into()]);
     let d = plan(&one_less, &local(), &full.ids, &nss)
+        .unwrap()
         .diff(&dir)
         .unwrap();
     assert_eq!((d.users_removed, d.users_changed), (1, 1));
@@ -188,7 +200,7 @@ fn crowd_homes_are_taken_only_below_the_home_bases() {
     crowd.users[1]
         .1
         .insert("homeDirectory".into(), vec!["/home/staff/bob".into()]);
-    let plan = plan(&crowd, &local(), &IdMap::default(), &nss);
+    let plan = plan(&crowd, &local(), &IdMap::default(), &nss).unwrap();
     assert_eq!(plan.users[0].home, "/home/alice", "the template instead");
     assert_eq!(plan.users[1].home, "/home/staff/bob");
     let notes = plan.skipped.join("\n");
@@ -204,7 +216,7 @@ fn crowd_ids_below_min_uid_are_refused() {
         min_uid: 6000,
         ..NssConfig::default()
     };
-    let plan = plan(&fetched(), &local(), &IdMap::default(), &nss);
+    let plan = plan(&fetched(), &local(), &IdMap::default(), &nss).unwrap();
     assert!(
         plan.skipped
             .iter()
@@ -212,4 +224,283 @@ fn crowd_ids_below_min_uid_are_refused() {
         "{:?}",
         plan.skipped
     );
+}
+
+/// `fetched()` plus attributes on alice and bob, and the devs group exposed.
+fn with_attributes(alice: &[(&str, &str)], bob: &[(&str, &str)]) -> Fetched {
+    let mut crowd = fetched();
+    for (i, attributes) in [(0, alice), (1, bob)] {
+        for (k, v) in attributes {
+            crowd.users[i].1.insert(k.to_string(), vec![v.to_string()]);
+        }
+    }
+    crowd
+}
+
+fn user<'a>(plan: &'a Plan, name: &str) -> Option<&'a Passwd> {
+    plan.users.iter().find(|u| u.name == name)
+}
+
+#[test]
+fn a_primary_gid_from_crowd_is_primary_gid_or_an_exposed_group_the_user_is_in() {
+    let nss = NssConfig::default();
+    let first = plan(&fetched(), &local(), &IdMap::default(), &nss).unwrap();
+    let devs = first.groups[0].gid;
+    let mut crowd = with_attributes(
+        &[("gidNumber", "1000")],
+        &[("gidNumber", &devs.to_string())],
+    );
+    // carol (inactive) and eve are not synced; a third user outside devs asks for it.
+    crowd.users.push(crowd_user(
+        "frank",
+        "k-frank",
+        true,
+        &[("gidNumber", &devs.to_string())],
+    ));
+    crowd
+        .users
+        .push(crowd_user("gina", "k-gina", true, &[("gidNumber", "100")]));
+    crowd.users.push(crowd_user(
+        "hank",
+        "k-hank",
+        true,
+        &[("gidNumber", "424242")],
+    ));
+    let plan = plan(&crowd, &local(), &first.ids, &nss).unwrap();
+    let gid = |name| user(&plan, name).map(|u| u.gid);
+    assert_eq!(gid("alice"), Some(100), "a local group's gid falls back");
+    assert_eq!(gid("bob"), Some(devs), "bob is a Crowd member of devs");
+    assert_eq!(gid("frank"), Some(100), "frank is not");
+    assert_eq!(gid("gina"), Some(100));
+    assert_eq!(gid("hank"), Some(100), "no group has it");
+    let notes = plan.skipped.join("\n");
+    for expected in [
+        "user \"alice\": gidNumber refused (1000 is a local group's); primary_gid 100 used",
+        &format!(
+            "user \"frank\": gidNumber refused ({devs} is exposed group \"devs\"'s, and the user is not its member)"
+        ),
+        "user \"hank\": gidNumber refused (424242 is no exposed group's)",
+    ] {
+        assert!(notes.contains(expected), "{expected}\n{notes}");
+    }
+    assert!(!notes.contains("\"gina\""), "{notes}");
+}
+
+#[test]
+fn one_home_per_user() {
+    let nss = NssConfig::default();
+    let mut crowd = with_attributes(&[], &[("homeDirectory", "/home/alice")]);
+    crowd.users.push(crowd_user(
+        "mallory",
+        "k-m",
+        true,
+        &[("homeDirectory", "/home/alice/x")],
+    ));
+    crowd.users.push(crowd_user(
+        "oscar",
+        "k-o",
+        true,
+        &[("homeDirectory", "/home/localadmin")],
+    ));
+    crowd.users.push(crowd_user(
+        "peggy",
+        "k-p",
+        true,
+        &[("homeDirectory", "/home/staff/peggy")],
+    ));
+    crowd.users.push(crowd_user(
+        "quinn",
+        "k-q",
+        true,
+        &[("homeDirectory", "/home/staff")],
+    ));
+    crowd.users.push(crowd_user(
+        "rita",
+        "k-r",
+        true,
+        &[("homeDirectory", "/home/staff/peggy/r")],
+    ));
+    let plan = plan(&crowd, &local(), &IdMap::default(), &nss).unwrap();
+    let home = |name| user(&plan, name).map(|u| u.home.clone());
+    assert_eq!(home("alice").as_deref(), Some("/home/alice"));
+    assert_eq!(
+        home("bob").as_deref(),
+        Some("/home/bob"),
+        "alice's path is alice's"
+    );
+    assert_eq!(
+        home("mallory").as_deref(),
+        Some("/home/mallory"),
+        "inside alice's"
+    );
+    assert_eq!(
+        home("oscar").as_deref(),
+        Some("/home/oscar"),
+        "a local home"
+    );
+    assert_eq!(home("peggy").as_deref(), Some("/home/staff/peggy"));
+    assert_eq!(
+        home("quinn").as_deref(),
+        Some("/home/quinn"),
+        "above peggy's"
+    );
+    assert_eq!(
+        home("rita").as_deref(),
+        Some("/home/rita"),
+        "inside peggy's"
+    );
+    let notes = plan.skipped.join("\n");
+    assert!(
+        notes.contains("user \"bob\": homeDirectory \"/home/alice\" refused (it is, is inside or holds \"/home/alice\", the home template's path for \"alice\")"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("local account \"localadmin\"'s home"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn a_user_whose_template_path_is_taken_is_skipped() {
+    // A user whose template path is a local account's home too is skipped.
+    let nss = NssConfig {
+        home: "/home/shared".into(),
+        ..NssConfig::default()
+    };
+    let mut crowd = fetched();
+    crowd.users.truncate(2);
+    let plan = plan(&crowd, &local(), &IdMap::default(), &nss).unwrap();
+    assert!(plan.users.is_empty(), "{:?}", plan.users);
+    assert!(
+        plan.skipped
+            .join("\n")
+            .contains("skipped: no home is free for it"),
+        "{:?}",
+        plan.skipped
+    );
+    let paths: BTreeSet<&str> = plan.users.iter().map(|u| u.home.as_str()).collect();
+    assert_eq!(paths.len(), plan.users.len());
+}
+
+#[test]
+fn shells_only_from_etc_shells() {
+    let nss = NssConfig::default();
+    let mut crowd = with_attributes(
+        &[("loginShell", "/tmp/evilshell")],
+        &[("loginShell", "bash")],
+    );
+    crowd.users.push(crowd_user(
+        "frank",
+        "k-f",
+        true,
+        &[("loginShell", "/bin/sh:x")],
+    ));
+    crowd.users.push(crowd_user(
+        "gina",
+        "k-g",
+        true,
+        &[("loginShell", "/bin/zsh")],
+    ));
+    let plan = plan(&crowd, &local(), &IdMap::default(), &nss).unwrap();
+    for (name, shell) in [
+        ("alice", "/bin/bash"),
+        ("bob", "/bin/bash"),
+        ("frank", "/bin/bash"),
+        ("gina", "/bin/zsh"),
+    ] {
+        assert_eq!(
+            user(&plan, name).map(|u| u.shell.as_str()),
+            Some(shell),
+            "{name}"
+        );
+    }
+    assert!(plan.skipped.join("\n").contains(
+        "user \"alice\": loginShell [\"/tmp/evilshell\"] refused (not a shell /etc/shells lists); \"/bin/bash\" used"
+    ));
+}
+
+#[test]
+fn names_a_host_cannot_show_are_skipped() {
+    let nss = NssConfig::default();
+    let mut crowd = fetched();
+    for (name, key) in [
+        ("0", "k0"),
+        ("root\u{200b}", "kz"),
+        ("x\u{1b}]0;OWNED\u{7}", "ke"),
+        ("jane@example.com", "kj"),
+    ] {
+        crowd.users.push(crowd_user(name, key, true, &[]));
+    }
+    let plan = plan(&crowd, &local(), &IdMap::default(), &nss).unwrap();
+    let names: Vec<&str> = plan.users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "jane@example.com"]);
+    let notes = plan.skipped.join("\n");
+    assert!(
+        notes.contains("user \"0\" skipped: its name is no user name here: all digits"),
+        "{notes}"
+    );
+    assert!(notes.contains("user \"root\\u{200b}\" skipped"), "{notes}");
+    assert!(!notes.contains('\u{1b}'), "escaped: {notes}");
+}
+
+#[test]
+fn subordinate_ranges_are_never_synced_ids() {
+    let mut held = local();
+    held.subuids = vec![SubRange {
+        owner: "admin".into(),
+        first: 100_000,
+        last: 165_535,
+    }];
+    held.subgids = held.subuids.clone();
+    let nss = NssConfig {
+        uids: (100_000, 100_009),
+        gids: (100_000, 100_009),
+        ..NssConfig::default()
+    };
+    let refused = plan(&fetched(), &held, &IdMap::default(), &nss).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("lies wholly inside subordinate ranges of /etc/subuid"),
+        "{refused}"
+    );
+    // Partly inside: allocation skips the range, attributes naming it are refused.
+    let nss = NssConfig {
+        uids: (165_530, 165_545),
+        gids: (165_530, 165_545),
+        ..NssConfig::default()
+    };
+    let crowd = with_attributes(&[], &[("uidNumber", "120000")]);
+    let plan = plan(&crowd, &held, &IdMap::default(), &nss).unwrap();
+    let alice = user(&plan, "alice").unwrap();
+    assert!((165_536..=165_545).contains(&alice.uid), "{}", alice.uid);
+    assert!((165_536..=165_545).contains(&plan.groups[0].gid));
+    assert!(user(&plan, "bob").is_none());
+    assert!(
+        plan.skipped
+            .join("\n")
+            .contains("uid 120000 lies in the subordinate range of \"admin\""),
+        "{:?}",
+        plan.skipped
+    );
+    held.subid_service = Some("sss".into());
+    assert!(matches!(
+        super::plan(&fetched(), &held, &IdMap::default(), &nss),
+        Err(SyncError::Ranges(_))
+    ));
+}
+
+#[test]
+fn the_id_upper_bound_holds() {
+    let nss = NssConfig::default();
+    for (id, ok) in [
+        ("4294967293", true),
+        ("4294967294", false),
+        ("4294967295", false),
+        ("65534", false),
+    ] {
+        let crowd = with_attributes(&[], &[("uidNumber", id)]);
+        let plan = plan(&crowd, &local(), &IdMap::default(), &nss).unwrap();
+        assert_eq!(user(&plan, "bob").is_some(), ok, "{id}");
+    }
 }

@@ -84,7 +84,7 @@ fn sync_writes_active_members_and_never_shadows_a_local_name() {
         "bob is in no group, carol inactive"
     );
     let alice = &users[0];
-    assert!((200_000..=299_999).contains(&alice.uid));
+    assert!((65_536..=99_999).contains(&alice.uid));
     assert_eq!((alice.gid, alice.home.as_str()), (100, "/home/alice"));
     assert_eq!(
         (users[2].uid, users[2].shell.as_str()),

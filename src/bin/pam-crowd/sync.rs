@@ -6,7 +6,7 @@ use pam_crowd::cache;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{Client, Deadline};
 use pam_crowd::sync::incremental::{self, Kind, SyncState};
-use pam_crowd::sync::{self, Local, Plan, SyncError};
+use pam_crowd::sync::{self, Holdings, Plan, SyncError};
 use serde_json::json;
 
 use crate::keys::to_syslog;
@@ -52,9 +52,8 @@ fn fetch_and_plan(
     let (fetched, state, kind) =
         incremental::refresh(client, nss, previous, args.full, cache::now(), &begin)
             .map_err(SyncError::Crowd)?;
-    let local = Local::system()
-        .map_err(|e| SyncError::Files("/etc/passwd, /etc/group".into(), e.to_string()))?;
-    let plan = sync::plan(&fetched, &local, &sync::read_ids(&nss.dir)?, nss);
+    let held = Holdings::system().map_err(|e| SyncError::Files("/etc".into(), e.to_string()))?;
+    let plan = sync::plan(&fetched, &held, &sync::read_ids(&nss.dir)?, nss)?;
     let diff = plan.diff(&nss.dir)?;
     Ok(Prepared {
         plan,

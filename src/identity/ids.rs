@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use blake2::{Blake2s256, Digest};
 use serde::{Deserialize, Serialize};
 
+use super::holdings::SubRange;
+
 /// Every id ever assigned: users by Crowd key, groups by name, and the ids their
 /// owners no longer hold (an attribute moved them), which stay taken.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +78,16 @@ pub enum IdError {
         /// The id.
         id: u32,
     },
+    /// The id lies in a subordinate range the host gave a local user (subuid,
+    /// subgid): that user's user namespaces can act as it.
+    Subordinate {
+        /// `uid` or `gid`.
+        word: &'static str,
+        /// The id.
+        id: u32,
+        /// Whose range it is in.
+        owner: String,
+    },
     /// The id is given to another Crowd entry in this sync.
     Taken {
         /// `uid` or `gid`.
@@ -105,6 +117,11 @@ impl std::fmt::Display for IdError {
                 f,
                 "{word} {id} belongs to a local entry, which is never shadowed"
             ),
+            IdError::Subordinate { word, id, owner } => write!(
+                f,
+                "{word} {id} lies in the subordinate range of {owner:?} (/etc/sub{word}), \
+                 whose user namespaces can act as it"
+            ),
             IdError::Taken { word, id } => {
                 write!(f, "{word} {id} is another Crowd entry's in this sync")
             }
@@ -113,6 +130,56 @@ impl std::fmt::Display for IdError {
 }
 
 impl std::error::Error for IdError {}
+
+/// The ids the host holds: its entries' (passwd or group) and the subordinate ranges
+/// it gave local users (subuid or subgid). No Crowd entry gets one.
+#[derive(Debug, Clone, Copy)]
+pub struct HostIds<'a> {
+    pub local: &'a BTreeSet<u32>,
+    pub subordinate: &'a [SubRange],
+}
+
+impl HostIds<'_> {
+    /// Why `id` is the host's, if it is.
+    fn refuse(&self, word: &'static str, id: u32) -> Option<IdError> {
+        if self.local.contains(&id) {
+            return Some(IdError::Local { word, id });
+        }
+        self.subordinate
+            .iter()
+            .find(|r| (r.first..=r.last).contains(&id))
+            .map(|r| IdError::Subordinate {
+                word,
+                id,
+                owner: r.owner.clone(),
+            })
+    }
+
+    /// `range` less the subordinate ranges: where allocation looks.
+    pub fn free_segments(&self, range: (u32, u32)) -> Vec<(u32, u32)> {
+        let mut segments = vec![range];
+        for sub in self.subordinate {
+            segments = segments
+                .into_iter()
+                .flat_map(|(a, b)| {
+                    let mut left = Vec::with_capacity(2);
+                    if sub.last < a || sub.first > b {
+                        left.push((a, b));
+                    } else {
+                        if sub.first > a {
+                            left.push((a, sub.first - 1));
+                        }
+                        if sub.last < b {
+                            left.push((sub.last + 1, b));
+                        }
+                    }
+                    left
+                })
+                .collect();
+        }
+        segments
+    }
+}
 
 /// One assignment request.
 pub struct Request<'a> {
@@ -148,13 +215,14 @@ impl IdMap {
             .collect()
     }
 
-    /// The id for `request`, recorded in the map. `local` holds the ids of the
-    /// host's own entries, `in_use` those given in this sync so far (updated), and
-    /// `reserved` the map's ids when the sync began ([`IdMap::reserved`]).
+    /// The id for `request`, recorded in the map. `host` holds the ids of the
+    /// host's own entries and subordinate ranges, `in_use` those given in this sync so
+    /// far (updated), and `reserved` the map's ids when the sync began
+    /// ([`IdMap::reserved`]).
     pub fn assign(
         &mut self,
         request: &Request,
-        local: &BTreeSet<u32>,
+        host: &HostIds,
         in_use: &mut BTreeSet<u32>,
         reserved: &BTreeSet<u32>,
     ) -> Result<u32, IdError> {
@@ -182,15 +250,18 @@ impl IdMap {
         } else if let Some(id) = held {
             id
         } else {
-            let taken =
-                |id: u32| local.contains(&id) || in_use.contains(&id) || reserved.contains(&id);
-            allocate(request.key, request.range, taken).ok_or(IdError::RangeFull {
-                word,
-                range: request.range,
-            })?
+            let taken = |id: u32| {
+                host.local.contains(&id) || in_use.contains(&id) || reserved.contains(&id)
+            };
+            allocate(request.key, &host.free_segments(request.range), taken).ok_or(
+                IdError::RangeFull {
+                    word,
+                    range: request.range,
+                },
+            )?
         };
-        if local.contains(&id) {
-            return Err(IdError::Local { word, id });
+        if let Some(refused) = host.refuse(word, id) {
+            return Err(refused);
         }
         if !in_use.insert(id) {
             return Err(IdError::Taken { word, id });
@@ -209,17 +280,33 @@ impl IdMap {
     }
 }
 
-/// The first free id from a place in `range` proposed by a hash of `key`, so that an
-/// id does not depend on the order users arrive in; `None` when the range is full.
-fn allocate(key: &str, range: (u32, u32), taken: impl Fn(u32) -> bool) -> Option<u32> {
-    let size = u64::from(range.1 - range.0) + 1;
+/// The first free id from a place in `segments` (inclusive ranges, in order)
+/// proposed by a hash of `key`, so that an id does not depend on the order users
+/// arrive in; `None` when every segment is full.
+fn allocate(key: &str, segments: &[(u32, u32)], taken: impl Fn(u32) -> bool) -> Option<u32> {
+    let size: u64 = segments.iter().map(|(a, b)| u64::from(b - a) + 1).sum();
+    if size == 0 {
+        return None;
+    }
     let digest = Blake2s256::digest(key.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     let start = u64::from_le_bytes(first) % size;
     (0..size)
-        .map(|step| range.0 + ((start + step) % size) as u32)
+        .filter_map(|step| nth(segments, (start + step) % size))
         .find(|id| !taken(*id))
+}
+
+/// The `index`th id of `segments`, counted across them.
+fn nth(segments: &[(u32, u32)], mut index: u64) -> Option<u32> {
+    for (a, b) in segments {
+        let len = u64::from(b - a) + 1;
+        if index < len {
+            return u32::try_from(index).ok().map(|i| a + i);
+        }
+        index -= len;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -234,7 +321,11 @@ mod tests {
         in_use: &mut BTreeSet<u32>,
     ) -> Result<u32, IdError> {
         let reserved = map.reserved(request.kind);
-        map.assign(request, local, in_use, &reserved)
+        let host = HostIds {
+            local,
+            subordinate: &[],
+        };
+        map.assign(request, &host, in_use, &reserved)
     }
 
     fn user<'a>(key: &'a str, name: &'a str, wanted: Option<u32>) -> Request<'a> {
@@ -353,7 +444,11 @@ mod tests {
     #[test]
     fn the_proposal_does_not_depend_on_order() {
         let (mut one, mut two) = (IdMap::default(), IdMap::default());
-        let none = BTreeSet::new();
+        let nothing = BTreeSet::new();
+        let none = HostIds {
+            local: &nothing,
+            subordinate: &[],
+        };
         let r = |k: &'static str| Request {
             range: (200_000, 299_999),
             ..user(k, k, None)
@@ -369,5 +464,76 @@ mod tests {
             .unwrap();
         assert_eq!(a1, a2);
         assert_ne!(a1, b2);
+    }
+
+    #[test]
+    fn subordinate_ranges_are_never_given_nor_taken_from_crowd() {
+        let nothing = BTreeSet::new();
+        let subordinate = [SubRange {
+            owner: "alice".into(),
+            first: 1002,
+            last: 1007,
+        }];
+        let host = HostIds {
+            local: &nothing,
+            subordinate: &subordinate,
+        };
+        assert_eq!(
+            host.free_segments((1000, 1009)),
+            [(1000, 1001), (1008, 1009)]
+        );
+        let mut map = IdMap::default();
+        let mut given = BTreeSet::new();
+        for i in 0..4 {
+            let key = format!("k{i}");
+            let id = map
+                .assign(&user(&key, &key, None), &host, &mut given, &BTreeSet::new())
+                .unwrap();
+            assert!(!(1002..=1007).contains(&id), "{id}");
+        }
+        let full = map.assign(&user("k9", "k9", None), &host, &mut given, &BTreeSet::new());
+        assert!(matches!(full, Err(IdError::RangeFull { .. })), "{full:?}");
+        let wanted = map.assign(
+            &user("x", "x", Some(1005)),
+            &host,
+            &mut given,
+            &BTreeSet::new(),
+        );
+        assert_eq!(
+            wanted,
+            Err(IdError::Subordinate {
+                word: "uid",
+                id: 1005,
+                owner: "alice".into()
+            })
+        );
+        // An id remembered from before the range was given is not used either.
+        map.users.insert(
+            "old".into(),
+            Assigned {
+                id: 1003,
+                name: "old".into(),
+            },
+        );
+        let held = map.assign(
+            &user("old", "old", None),
+            &host,
+            &mut given,
+            &BTreeSet::new(),
+        );
+        assert!(
+            matches!(held, Err(IdError::Subordinate { id: 1003, .. })),
+            "{held:?}"
+        );
+        // The upper bound of an id attribute holds (see identity::id_attribute).
+        let whole = HostIds {
+            local: &nothing,
+            subordinate: &[SubRange {
+                owner: "b".into(),
+                first: 0,
+                last: u32::MAX,
+            }],
+        };
+        assert!(whole.free_segments((1000, 1009)).is_empty());
     }
 }
