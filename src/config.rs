@@ -106,6 +106,9 @@ pub struct Config {
     pub ssh_keys_app: Option<KeysApplication>,
     /// How Crowd's user names become Linux names (`user_names`).
     pub user_names: crate::names::UserNames,
+    /// Which local accounts (in /etc/passwd, at or above `min_uid`) Crowd speaks for
+    /// (`local_users`): none by default.
+    pub local_users: crate::host::LocalUsers,
 }
 
 /// The Crowd application `pam-crowd authorized-keys` uses instead of the main one.
@@ -253,6 +256,7 @@ struct RawConfig {
     ssh_keys_application: Option<Spanned<String>>,
     ssh_keys_password_file: Option<Spanned<PathBuf>>,
     user_names: Option<Spanned<String>>,
+    local_users: Option<Spanned<top::RawLocalUsers>>,
 }
 
 /// `url` is a string or a list of strings.
@@ -340,6 +344,7 @@ impl RawConfig {
             min_uid,
             ssh_keys_app: credentials.keys_app,
             user_names,
+            local_users: top::local_users(self.local_users, &err)?,
         })
     }
 }

@@ -103,6 +103,17 @@ pub enum HomeError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The home exists but is not a directory of the user's: it is not used.
+    NotOwned {
+        /// The home.
+        home: PathBuf,
+        /// Its owner.
+        uid: u32,
+        /// The user's uid.
+        user_uid: u32,
+        /// Whether it is a directory at all.
+        directory: bool,
+    },
     /// The staging directory was replaced while the home was made: nothing was moved
     /// into place.
     Replaced {
@@ -149,6 +160,21 @@ impl std::fmt::Display for HomeError {
                 f,
                 "{} is writable by group or others (mode {mode:04o}): no home is made below it",
                 path.display()
+            ),
+            HomeError::NotOwned {
+                home,
+                uid,
+                user_uid,
+                directory,
+            } => write!(
+                f,
+                "{} exists but is {}, not the user's (uid {user_uid}): the session is refused and \
+                 nothing is changed",
+                home.display(),
+                match directory {
+                    true => format!("owned by uid {uid}"),
+                    false => "not a directory".to_owned(),
+                }
             ),
             HomeError::Replaced { staging } => write!(
                 f,
@@ -214,7 +240,7 @@ pub fn ensure_below(
     let (parent, at) = open_parent(root, components, labels)?;
 
     match rfs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(_) => return Ok(Made::Existed),
+        Ok(found) => return existing(&found, owner),
         Err(Errno::NOENT) => {}
         Err(e) => return Err(fail(&owner.home, e)),
     }
@@ -253,7 +279,9 @@ pub fn ensure_below(
         Ok(()) => Ok(Made::Created),
         Err(Errno::EXIST | Errno::NOTEMPTY) => {
             remove_at(&parent, staging, 0);
-            Ok(Made::Existed)
+            let found = rfs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| fail(&owner.home, e))?;
+            existing(&found, owner)
         }
         Err(Errno::STALE) => {
             remove_at(&parent, staging, 0);
@@ -265,6 +293,22 @@ pub fn ensure_below(
             remove_at(&parent, staging, 0);
             Err(fail(&owner.home, e))
         }
+    }
+}
+
+/// A home that is there already is used only if it is a directory of its user's:
+/// one another user made (a Crowd `homeDirectory` naming someone else's home, made at
+/// that user's first login) would give them this user's startup files.
+fn existing(found: &Stat, owner: &Owner) -> Result<Made, HomeError> {
+    let is_dir = FileType::from_raw_mode(found.st_mode) == FileType::Directory;
+    match is_dir && found.st_uid == owner.uid {
+        true => Ok(Made::Existed),
+        false => Err(HomeError::NotOwned {
+            home: owner.home.clone(),
+            uid: found.st_uid,
+            user_uid: owner.uid,
+            directory: is_dir,
+        }),
     }
 }
 

@@ -8,6 +8,82 @@ use std::path::Path;
 
 use nss_crowd_files::Files;
 
+use crate::identity::holdings;
+
+/// `local_users`: who speaks for an account in /etc/passwd at or above `min_uid`
+/// (root and lower uids are always the host's).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LocalUsers {
+    /// Every local account is the host's: never authenticated, admitted or served
+    /// keys through Crowd (the default).
+    #[default]
+    Host,
+    /// Every local account is Crowd's (sites that pre-create accounts for Crowd users).
+    Crowd,
+    /// Only these local accounts are Crowd's.
+    Only(Vec<String>),
+}
+
+impl LocalUsers {
+    /// The module argument's value: `host`, `crowd`, or names separated by commas.
+    pub fn parse_argument(value: &str) -> Option<LocalUsers> {
+        match value {
+            "" => None,
+            "host" => Some(LocalUsers::Host),
+            "crowd" => Some(LocalUsers::Crowd),
+            names => Some(LocalUsers::Only(
+                names.split(',').map(str::to_owned).collect(),
+            )),
+        }
+    }
+
+    /// Whether the local account `user` is handed to Crowd.
+    pub fn hands_over(&self, user: &str) -> bool {
+        match self {
+            LocalUsers::Host => false,
+            LocalUsers::Crowd => true,
+            LocalUsers::Only(names) => names.iter().any(|n| n == user),
+        }
+    }
+}
+
+impl std::fmt::Display for LocalUsers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LocalUsers::Host => f.write_str("\"host\""),
+            LocalUsers::Crowd => f.write_str("\"crowd\""),
+            LocalUsers::Only(names) => write!(f, "{names:?}"),
+        }
+    }
+}
+
+/// Why `user`, an account in /etc/passwd, is the host's under `rule`, or `None`
+/// when it is not a local account or `rule` hands it to Crowd. Read from the file
+/// itself: through NSS, synced Crowd users would look local too. An unreadable file
+/// makes every name the host's.
+pub fn local_account(user: &str, rule: &LocalUsers) -> Option<String> {
+    local_account_in(Path::new("/etc/passwd"), user, rule)
+}
+
+/// [`local_account`] with the passwd file given (for tests).
+pub fn local_account_in(passwd: &Path, user: &str, rule: &LocalUsers) -> Option<String> {
+    if rule.hands_over(user) {
+        return None;
+    }
+    match holdings::accounts(passwd) {
+        Ok(accounts) => accounts.iter().any(|(name, _)| name == user).then(|| {
+            format!(
+                "a local account in {} (local_users = {rule})",
+                passwd.display()
+            )
+        }),
+        Err(e) => Some(format!(
+            "cannot tell whether it is a local account ({}: {e})",
+            passwd.display()
+        )),
+    }
+}
+
 /// Why `user` is the host's and not Crowd's to speak for, or `None` when Crowd may
 /// decide. `root` always is; so is any name the system resolves (through NSS, as
 /// `getpwnam`) to a uid below `min_uid`. A name that cannot be looked up is treated
@@ -59,6 +135,28 @@ mod tests {
         assert!(system_account_with("alice", 1000, |_| Ok(None)).is_none());
         let broken = system_account_with("alice", 1000, |_| Err(std::io::Error::other("nss down")));
         assert!(broken.is_some_and(|why| why.contains("nss down")));
+    }
+
+    #[test]
+    fn local_accounts_are_the_hosts_unless_handed_over() {
+        let dir = std::env::temp_dir().join(format!("pam-crowd-host-{}", std::process::id()));
+        std::fs::write(&dir, "root:x:0:0::/root:/bin/sh\nadmin:x:1000:1000::/home/admin:/bin/sh\nops:x:1001:1001::/home/ops:/bin/sh\n").unwrap();
+        let host = LocalUsers::Host;
+        assert!(
+            local_account_in(&dir, "admin", &host)
+                .is_some_and(|w| w.contains("local_users = \"host\""))
+        );
+        assert_eq!(local_account_in(&dir, "alice", &host), None);
+        assert_eq!(local_account_in(&dir, "admin", &LocalUsers::Crowd), None);
+        let only = LocalUsers::parse_argument("ops,x").unwrap();
+        assert_eq!(only, LocalUsers::Only(vec!["ops".into(), "x".into()]));
+        assert_eq!(local_account_in(&dir, "ops", &only), None);
+        assert!(local_account_in(&dir, "admin", &only).is_some());
+        assert!(local_account_in(Path::new("/nonexistent/passwd"), "alice", &host).is_some());
+        assert_eq!(LocalUsers::parse_argument("host"), Some(LocalUsers::Host));
+        assert_eq!(LocalUsers::parse_argument("crowd"), Some(LocalUsers::Crowd));
+        assert_eq!(LocalUsers::parse_argument(""), None);
+        std::fs::remove_file(&dir).unwrap();
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::config::DEFAULT_PATH;
+use crate::host::LocalUsers;
 
 /// Parsed module arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +14,8 @@ pub struct Options {
     pub debug: bool,
     /// `service=NAME`: apply the rules of `[service.NAME]` instead of PAM_SERVICE's.
     pub rules_service: Option<String>,
+    /// `local_users=host|crowd|NAME,NAME`: the config's `local_users`, for this line.
+    pub local_users: Option<LocalUsers>,
 }
 
 impl Default for Options {
@@ -21,6 +24,7 @@ impl Default for Options {
             config_path: PathBuf::from(DEFAULT_PATH),
             debug: false,
             rules_service: None,
+            local_users: None,
         }
     }
 }
@@ -33,8 +37,8 @@ impl std::fmt::Display for UnknownArgument {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "unknown module argument {:?} (known: config=PATH, service=NAME, debug, \
-             use_first_pass, try_first_pass, use_authtok)",
+            "unknown module argument {:?} (known: config=PATH, service=NAME, \
+             local_users=host|crowd|NAME,..., debug, use_first_pass, try_first_pass, use_authtok)",
             self.0
         )
     }
@@ -55,6 +59,12 @@ impl Options {
                 }
                 Some(("service", name)) if !name.is_empty() => {
                     options.rules_service = Some(name.to_owned())
+                }
+                Some(("local_users", value)) => {
+                    options.local_users = Some(
+                        LocalUsers::parse_argument(value)
+                            .ok_or_else(|| UnknownArgument(arg.to_owned()))?,
+                    )
                 }
                 None if arg == "debug" => options.debug = true,
                 // Read by libpam's pam_get_authtok itself.
@@ -85,8 +95,10 @@ mod tests {
             "use_first_pass",
             "try_first_pass",
             "service=sshd",
+            "local_users=crowd",
         ])
         .unwrap();
+        assert_eq!(o.local_users, Some(LocalUsers::Crowd));
         assert_eq!(o.config_path, PathBuf::from("/etc/crowd/other.toml"));
         assert!(o.debug);
         assert_eq!(o.rules_service.as_deref(), Some("sshd"));
@@ -100,6 +112,7 @@ mod tests {
             "config",
             "debug=1",
             "service=",
+            "local_users=",
             "",
         ] {
             let e = Options::parse(&[bad]).unwrap_err();

@@ -111,10 +111,14 @@ impl CrowdName {
 }
 
 /// Every refusal the name alone decides, before Crowd is asked (or a password
-/// prompted for): the host's own accounts (see [`crate::host`]), and names
-/// `user_names` never gives.
+/// prompted for): the host's own accounts (see [`crate::host`]: root, system uids,
+/// and local accounts `local_users` does not hand to Crowd), and names the host's
+/// name rule or `user_names` never gives.
 pub fn crowd_name(config: &Config, user: &str) -> Result<CrowdName, Denial> {
     if let Some(why) = crate::host::system_account(user, config.min_uid) {
+        return Err(Denial::Account(AccountState::HostAccount(why)));
+    }
+    if let Some(why) = crate::host::local_account(user, &config.local_users) {
         return Err(Denial::Account(AccountState::HostAccount(why)));
     }
     config.user_names.check_pam_name(user)?;

@@ -335,3 +335,42 @@ pub(super) fn user_names(
         }),
     }
 }
+
+/// `local_users` as written: `"host"`, `"crowd"` or a list of names.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawLocalUsers {
+    One(String),
+    Names(Vec<String>),
+}
+
+/// `local_users`: `"host"` (the default), `"crowd"`, or the local accounts Crowd
+/// speaks for.
+pub(super) fn local_users(
+    value: Option<Spanned<RawLocalUsers>>,
+    err: Err,
+) -> Result<crate::host::LocalUsers, ConfigError> {
+    use crate::host::LocalUsers;
+    let Some(value) = value else {
+        return Ok(LocalUsers::Host);
+    };
+    let span = value.span();
+    match value.into_inner() {
+        RawLocalUsers::One(word) if word == "host" => Ok(LocalUsers::Host),
+        RawLocalUsers::One(word) if word == "crowd" => Ok(LocalUsers::Crowd),
+        RawLocalUsers::Names(names)
+            if names
+                .iter()
+                .all(|n| crate::names::check_host_name(n).is_ok() && n != "root") =>
+        {
+            Ok(LocalUsers::Only(names))
+        }
+        _ => Err(err(
+            span,
+            "local_users",
+            "expected \"host\" (the default), \"crowd\", or a list of local user names \
+             (never root)"
+                .into(),
+        )),
+    }
+}

@@ -360,3 +360,57 @@ fn without_selinux_a_home_is_made_as_before() {
         .unwrap();
     assert_eq!(made, Made::Created);
 }
+
+#[test]
+fn an_existing_home_that_is_not_the_users_is_refused_and_left_alone() {
+    let scratch = Scratch::new("not-owned");
+    let session = SessionConfig {
+        create_home: true,
+        skel: scratch.0.join("no-skel"),
+        ..SessionConfig::default()
+    };
+    fs::create_dir_all(scratch.at("/home")).unwrap();
+    // Made by the first user to log in with this path: ours here.
+    let first = me(PathBuf::from("/home/alice"));
+    assert_eq!(scratch.ensure(&first, &session).unwrap(), Made::Created);
+    fs::write(scratch.at("/home/alice/.profile"), "planted").unwrap();
+    // The second user whose passwd entry names the same home.
+    let second = Owner {
+        name: "bob".into(),
+        uid: first.uid + 1,
+        ..first.clone()
+    };
+    let refused = scratch.ensure(&second, &session).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            HomeError::NotOwned {
+                directory: true,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("not the user's"), "{refused}");
+    let meta = fs::metadata(scratch.at("/home/alice")).unwrap();
+    assert_eq!(meta.uid(), first.uid, "nothing changed");
+    assert_eq!(
+        fs::read_to_string(scratch.at("/home/alice/.profile")).unwrap(),
+        "planted"
+    );
+    // A file where the home should be is refused too.
+    fs::write(scratch.at("/home/carol"), "x").unwrap();
+    let file = scratch
+        .ensure(&me(PathBuf::from("/home/carol")), &session)
+        .unwrap_err();
+    assert!(
+        matches!(
+            file,
+            HomeError::NotOwned {
+                directory: false,
+                ..
+            }
+        ),
+        "{file:?}"
+    );
+}

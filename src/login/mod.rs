@@ -92,8 +92,11 @@ fn decide<P: PamContext, S: AsRef<str>>(
     let user = check_username(pam.user()?)?;
     subject.user = Some(user.clone());
     let options = Options::parse(args).map_err(|e| Denial::Local(LocalFault::Arguments(e)))?;
-    let config =
+    let mut config =
         Config::load(&options.config_path).map_err(|e| Denial::Local(LocalFault::Config(e)))?;
+    if let Some(local_users) = &options.local_users {
+        config.local_users = local_users.clone();
+    }
     let call = Call {
         user,
         options,

@@ -4,18 +4,23 @@
 use super::Call;
 use crate::home;
 use crate::outcome::{Decision, Denial, Granted, LocalFault, Verdict};
+use crate::resolver::crowd_name;
 
 pub(super) fn open(call: &Call) -> Decision {
     let (config, user) = (&call.config, &call.user);
     if !config.session.create_home {
         return Ok(Verdict::NotOurs("[session] create_home is off".into()));
     }
+    // The host's own accounts (root, system uids, local accounts local_users keeps)
+    // have their homes; Crowd's data makes none for them.
+    if let Err(denial) = crowd_name(config, user) {
+        return Ok(Verdict::NotOurs(denial.to_string()));
+    }
     let fault = |e: home::HomeError| Denial::Local(LocalFault::Home(e.to_string()));
     let Some(owner) = home::Owner::lookup(user).map_err(fault)? else {
         return Ok(Verdict::NotOurs("no local account (passwd entry)".into()));
     };
-    // The host's own accounts have their homes; Crowd's data makes none for them.
-    if user == "root" || owner.uid < config.min_uid {
+    if owner.uid < config.min_uid {
         return Ok(Verdict::NotOurs("a local system account".into()));
     }
     let made = home::ensure(&owner, &config.session).map_err(fault)?;
