@@ -89,8 +89,13 @@ pub fn change<P: PamContext>(
     Ok(Verdict::Granted(Granted::new("password changed in Crowd")))
 }
 
-/// Why Crowd did not change the password, for the user.
+/// Why Crowd did not change the password, for the user: Crowd's words made printable,
+/// as log lines are, so they cannot drive the user's terminal.
 pub fn refusal_message(error: &CrowdError, config: &Config) -> String {
+    printable(&refusal_text(error, config))
+}
+
+fn refusal_text(error: &CrowdError, config: &Config) -> String {
     let elsewhere = config
         .password_change_url
         .as_ref()
@@ -162,6 +167,20 @@ mod tests {
         assert!(
             expired_message(&config(Some("https://id.example/pw")))
                 .contains("https://id.example/pw")
+        );
+    }
+
+    #[test]
+    fn crowds_words_reach_the_user_escaped() {
+        let hostile = CrowdError::Refused {
+            status: 400,
+            reason: Reason::InvalidCredential,
+            message: "no\u{1b}]0;OWNED\u{7}\u{1b}[2J\nFake: prompt\u{202e}".into(),
+        };
+        let shown = refusal_message(&hostile, &config(None));
+        assert_eq!(
+            shown,
+            "Crowd refused the new password: no\\u{1b}]0;OWNED\\u{7}\\u{1b}[2J\\nFake: prompt\\u{202e}"
         );
     }
 }

@@ -52,17 +52,39 @@ pub fn decision_line(subject: &Subject, decision: &Decision, phase: Phase) -> St
 }
 
 /// `text` with control characters escaped, so text from Crowd or the user cannot
-/// break a log line in two.
+/// break a log line in two or drive a terminal (`\e]0;...`, `\e[2J`), and with the
+/// invisible characters that make one name look like another escaped too (`root\u{200b}`,
+/// bidirectional overrides). Log lines, `pam-crowd`'s output and messages to the user
+/// are all made printable by this one function.
 pub fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            if c.is_control() || invisible(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
             }
         })
         .collect()
+}
+
+/// Unicode's format characters that print as nothing or reorder what follows: soft
+/// hyphen, Arabic letter mark, Mongolian vowel separator, zero-width spaces and
+/// joiners, directional marks, embeddings, overrides and isolates, word joiner and
+/// invisible operators, the byte order mark, and the interlinear annotation marks.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
 }
 
 /// A decision line read back: what tests assert on, field by field.

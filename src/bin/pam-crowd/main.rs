@@ -18,7 +18,7 @@ use pam_crowd::crowd::{
     SyncDirectory, UserDirectory,
 };
 use pam_crowd::input::{check_password, check_username};
-use pam_crowd::outcome::{Denial, LocalFault, PamCode, Phase, Verdict, code_of};
+use pam_crowd::outcome::{Denial, LocalFault, PamCode, Phase, Verdict, code_of, printable};
 use pam_crowd::resolver::{Resolver, crowd_name};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -172,11 +172,13 @@ fn main() -> ExitCode {
         println!("{}", report.json);
     } else if report.error {
         for line in &report.text {
-            eprintln!("pam-crowd: {line}");
+            eprintln!("pam-crowd: {}", printable(line));
         }
     } else {
+        // Names, display names, reasons and messages come from Crowd: never raw to a
+        // terminal (JSON escapes as JSON does).
         for line in &report.text {
-            println!("{line}");
+            println!("{}", printable(line));
         }
     }
     ExitCode::from(report.status as u8)
@@ -310,7 +312,10 @@ fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -
         resolver.account(&mut crowd, &user, known.as_ref(), &rules)
     })();
     for problem in resolver.take_problems() {
-        eprintln!("pam-crowd: cache problem: {problem}");
+        eprintln!(
+            "pam-crowd: cache problem: {}",
+            printable(&problem.to_string())
+        );
     }
     let service = d
         .service

@@ -5,6 +5,7 @@ use clap::Args;
 use pam_crowd::cache;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{Client, Deadline};
+use pam_crowd::outcome::printable;
 use pam_crowd::sync::incremental::{self, Kind, SyncState};
 use pam_crowd::sync::{self, Holdings, Plan, SyncError};
 use serde_json::json;
@@ -35,7 +36,7 @@ struct Prepared {
 
 /// One line to standard error and syslog (authpriv, as `pam-crowd`).
 fn log(severity: syslog::Severity, line: &str) {
-    eprintln!("pam-crowd: {line}");
+    eprintln!("pam-crowd: {}", printable(line));
     to_syslog(severity, line);
 }
 
