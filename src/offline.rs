@@ -79,6 +79,28 @@ pub fn after_authenticate<T>(
     }
 }
 
+/// After Crowd set a user's new password: the offline verifier follows (the old
+/// password must not work offline any more). It never marks the user active: only
+/// Crowd's answer to a login does, so a password an admin set for an inactive user
+/// cannot open an offline login.
+pub fn after_password_change(
+    cache: &Cache,
+    settings: &CacheConfig,
+    user: &str,
+    new: &str,
+    now: u64,
+) -> Result<(), CacheError> {
+    let phc = match settings.offline() {
+        true => Some(verifier::hash(new).map_err(CacheError::Hash)?),
+        false => None,
+    };
+    cache.update(user, |entry| {
+        let entry = entry.get_or_insert_with(|| cache.new_entry(user));
+        entry.password = phc.map(|phc| Verifier { phc, at: now });
+        entry.failures = 0;
+    })
+}
+
 /// Authenticates against the verifier Crowd last accepted, when Crowd could not
 /// answer (`crowd`). A wrong attempt is counted before the password is checked, so
 /// parallel guesses cannot exceed `offline_max_failures`.

@@ -6,13 +6,13 @@
 //! ExpiredCredentialException), which is what lets an expired password start the
 //! change instead of locking the user out.
 
-use crate::cache::{self, Cache};
 use crate::config::Config;
 use crate::crowd::{CrowdError, LoginDirectory, Reason};
 use crate::input::check_password;
-use crate::offline;
 use crate::outcome::{AccountState, Denial, Granted, PasswordStep, Verdict, printable};
-use crate::pam_context::{Level, PamContext};
+use crate::pam_context::PamContext;
+use crate::policy::AccessRules;
+use crate::resolver::{CrowdName, Resolver};
 
 /// Whether Crowd's refusal means: the password was right, but has expired.
 pub fn is_expired(error: &CrowdError) -> bool {
@@ -28,26 +28,25 @@ pub fn expired_message(config: &Config) -> String {
     text
 }
 
-/// One call of a password change for `user`. The preliminary check verifies the
-/// current password; the update verifies it again, then sets the new one. A user
-/// Crowd does not know (under exactly this name) is another module's: not ours.
+/// One call of a password change for `user`, through the resolver that admits
+/// logins ([`Resolver::password_account`]: active in Crowd, and `rules`). The
+/// preliminary check verifies the current password; the update verifies it again,
+/// then sets the new one. A user Crowd does not know (under exactly this name) is
+/// another module's: not ours.
 pub fn change<P: PamContext>(
     pam: &mut P,
+    resolver: &mut Resolver,
     crowd: &impl LoginDirectory,
     config: &Config,
-    cache: Option<&Cache>,
-    user: &str,
+    user: &CrowdName,
+    rules: &AccessRules,
     step: PasswordStep,
 ) -> Result<Verdict, Denial> {
     // Before any prompt: a local user's `passwd` must not be asked for a Crowd password.
-    let found = match crowd.user(user) {
-        Err(CrowdError::Refused {
-            reason: Reason::UserNotFound,
-            ..
-        }) => return Ok(Verdict::NotOurs("Crowd does not know this user".into())),
-        other => other?,
-    };
-    let account = match config.user_names.admit(user, &found) {
+    let account = match resolver.password_account(crowd, user, rules) {
+        Err(denial) if denial.reason() == Some(&Reason::UserNotFound) => {
+            return Ok(Verdict::NotOurs("Crowd does not know this user".into()));
+        }
         Err(Denial::Account(AccountState::NameMismatch { canonical, .. })) => {
             return Ok(Verdict::NotOurs(format!(
                 "Crowd knows {canonical:?}, not this user"
@@ -56,7 +55,7 @@ pub fn change<P: PamContext>(
         other => other?,
     };
     let old = check_password(pam.old_password()?)?;
-    match crowd.authenticate(user, &old, pam.rhost().as_deref()) {
+    match crowd.authenticate(user.as_str(), &old, pam.rhost().as_deref()) {
         Ok(_) => {}
         Err(e) if is_expired(&e) => {}
         Err(e) => return Err(e.into()),
@@ -67,24 +66,9 @@ pub fn change<P: PamContext>(
         )));
     }
     let new = check_password(pam.password()?)?;
-    if let Err(e) = crowd.set_password(user, &new) {
+    if let Err(e) = resolver.set_password(crowd, user, &account, &new) {
         pam.tell(true, &refusal_message(&e, config));
         return Err(e.into());
-    }
-    // The offline cache follows: the old password must not work offline any more.
-    if let Some(cache) = cache {
-        let changed: Result<_, Denial> = Ok(account);
-        if let Err(problem) =
-            offline::after_authenticate(cache, &config.cache, user, &new, &changed, cache::now())
-        {
-            pam.log(
-                Level::Err,
-                &format!(
-                    "cache problem user={user:?}: {}",
-                    printable(&problem.to_string())
-                ),
-            );
-        }
     }
     Ok(Verdict::Granted(Granted::new("password changed in Crowd")))
 }

@@ -332,6 +332,50 @@ impl<'a> Resolver<'a> {
         })
     }
 
+    /// The account whose Crowd password may be changed, for the module's chauthtok and
+    /// `pam-crowd passwd` alike: admitted as a login is (Crowd knows it under this
+    /// name, active) and by `rules` (the phase's allow and deny groups). Crowd only:
+    /// a password is never changed on the cache's word.
+    pub fn password_account(
+        &mut self,
+        crowd: &impl LoginDirectory,
+        user: &CrowdName,
+        rules: &AccessRules,
+    ) -> Result<CrowdAccount, Denial> {
+        let user = user.as_str();
+        let account = self.config.user_names.admit(user, &crowd.user(user)?)?;
+        let known = Known::Crowd {
+            account: account.clone(),
+            password_expired: false,
+        };
+        self.ask_account(crowd, user, Some(&known), rules, &mut Answers::default())?;
+        Ok(account)
+    }
+
+    /// Sets `user`'s new password in Crowd, once [`Resolver::password_account`]
+    /// admitted them (`_admitted`), then the offline cache's verifier follows (a
+    /// problem recording it is kept for the log).
+    pub fn set_password(
+        &mut self,
+        crowd: &impl LoginDirectory,
+        user: &CrowdName,
+        _admitted: &CrowdAccount,
+        new: &str,
+    ) -> Result<(), CrowdError> {
+        crowd.set_password(user.as_str(), new)?;
+        if let Some(cache) = &self.cache {
+            let recorded = offline::after_password_change(
+                cache,
+                &self.config.cache,
+                user.as_str(),
+                new,
+                self.now,
+            );
+            self.note(recorded);
+        }
+        Ok(())
+    }
+
     /// The keys sshd may accept for `user` (`authorized-keys`): only for a user the
     /// account phase of service sshd admits, from Crowd's `attribute`; from the keys
     /// cache when Crowd cannot be reached.

@@ -7,13 +7,8 @@ use crate::pam_context::PamContext;
 use crate::resolver::crowd_name;
 
 pub(super) fn account<P: PamContext>(pam: &mut P, call: &Call, subject: &mut Subject) -> Decision {
-    let service = call
-        .options
-        .rules_service
-        .as_deref()
-        .unwrap_or(&subject.service);
     let user = crowd_name(&call.config, &call.user)?;
-    let rules = call.config.rules_for(service);
+    let rules = call.rules(subject);
     let known = call.known(pam);
     let mut resolver = call.resolver();
     let mut crowd = call.connection(pam);

@@ -116,6 +116,16 @@ impl Call {
         Resolver::for_login(&self.config)
     }
 
+    /// The access rules of this call: `service=`'s, else the PAM service's.
+    fn rules(&self, subject: &Subject) -> crate::policy::AccessRules {
+        let service = self
+            .options
+            .rules_service
+            .as_deref()
+            .unwrap_or(&subject.service);
+        self.config.rules_for(service)
+    }
+
     /// What authenticate learned earlier in this transaction, for this user and file.
     fn known<P: PamContext>(&self, pam: &P) -> Option<Known> {
         pam.data::<KnownUser>()

@@ -1,7 +1,6 @@
 //! `pam_sm_chauthtok`: a password change through Crowd, for Crowd's users only.
 
 use super::{Call, log_cache_problems};
-use crate::cache::Cache;
 use crate::outcome::{AccountState, Decision, Denial, PasswordStep, Subject, Verdict};
 use crate::pam_context::PamContext;
 use crate::resolver::{Connect, crowd_name};
@@ -13,14 +12,13 @@ pub(super) fn change<P: PamContext>(
     subject: &mut Subject,
 ) -> Decision {
     // pam_unix changes the host's own passwords.
-    if let Err(denial) = crowd_name(&call.config, &call.user) {
-        return match denial {
-            Denial::Account(AccountState::HostAccount(_)) => {
-                Ok(Verdict::NotOurs(denial.to_string()))
-            }
-            denial => Err(denial),
-        };
-    }
+    let user = match crowd_name(&call.config, &call.user) {
+        Ok(user) => user,
+        Err(denial @ Denial::Account(AccountState::HostAccount(_))) => {
+            return Ok(Verdict::NotOurs(denial.to_string()));
+        }
+        Err(denial) => return Err(denial),
+    };
     let expired = call.known(pam).is_some_and(|k| k.password_expired());
     // sshd and login ask for a change of expired passwords only: not ours unless
     // Crowd said this one has expired.
@@ -29,14 +27,21 @@ pub(super) fn change<P: PamContext>(
             "only expired passwords are to be changed, and Crowd did not say this one is".into(),
         ));
     }
-    let cache = Cache::open(&call.config).unwrap_or_else(|problem| {
-        log_cache_problems(pam, &call.user, vec![problem]);
-        None
-    });
+    let mut resolver = call.resolver();
+    let rules = call.rules(subject);
     let mut crowd = call.connection(pam);
     let result = crowd.crowd().and_then(|client| {
-        crate::password::change(pam, client, &call.config, cache.as_ref(), &call.user, step)
+        crate::password::change(
+            pam,
+            &mut resolver,
+            client,
+            &call.config,
+            &user,
+            &rules,
+            step,
+        )
     });
+    log_cache_problems(pam, &call.user, resolver.take_problems());
     // The update reuses the preliminary check's connection; after it, none is needed.
     call.finish(pam, crowd, !step.update, subject);
     result
