@@ -114,19 +114,9 @@ fn empty_password_is_refused_without_asking_crowd() {
 
 #[test]
 fn odd_usernames_and_passwords_reach_crowd_exactly() {
-    let names = [
-        "a&b=c",
-        "x/y",
-        "100%",
-        "sp ace",
-        "ü-ñ-日本",
-        "a+b",
-        "quo\"te",
-        "back\\slash",
-        "semi;colon",
-        "q?x#y",
-        "o'neil",
-    ];
+    // Every character the host's name rule admits, in names Crowd sites use (e-mail
+    // style), with a password of URL metacharacters.
+    let names = ["jane.doe@example.com", "o_neil-2", "A.B@c-d_e", "x@y"];
     let password = "p &%+\"\\/ü=?#'";
     let fixture = names.iter().fold(Fixture::default(), |f, n| {
         f.user(n, password, true).member("linux-users", n)
@@ -153,6 +143,50 @@ fn odd_usernames_and_passwords_reach_crowd_exactly() {
             .find(|r| r.op() == "authenticate")
             .expect("an authentication");
         assert_eq!(auth.password().as_deref(), Some(password));
+    }
+}
+
+#[test]
+fn names_a_host_cannot_show_unambiguously_are_unknown_and_crowd_is_not_asked() {
+    let names = [
+        "a&b=c",
+        "x/y",
+        "100%",
+        "sp ace",
+        "ü-ñ-日本",
+        "a+b",
+        "quo\"te",
+        "back\\slash",
+        "semi;colon",
+        "q?x#y",
+        "o'neil",
+        "0",
+        "1000",
+        "root\u{200b}",
+        "-rf",
+        ".profile",
+    ];
+    let fixture = names.iter().fold(Fixture::default(), |f, n| {
+        f.user(n, "pw-of-odd-user", true).member("linux-users", n)
+    });
+    let double = Double::start(fixture, Transport::Https);
+    let host = Host::for_double(&double, RULES);
+    for name in names {
+        double.clear_requests();
+        let run = host.run(name, "pw-of-odd-user", &["authenticate"]);
+        assert_eq!(run.codes, vec![Code::UserUnknown], "{name}: {}", run.log);
+        assert!(
+            run.log.contains("no Crowd user has this name here"),
+            "{name}: {}",
+            run.log
+        );
+        let run = host.run(name, "", &["acct_mgmt"]);
+        assert_eq!(run.codes, vec![Code::UserUnknown], "{name}: {}", run.log);
+        assert!(
+            double.requests().is_empty(),
+            "{name}: {:?}",
+            double.requests()
+        );
     }
 }
 

@@ -73,8 +73,11 @@ fn check_warns_of_crowd_users_named_like_local_system_accounts() {
     assert_eq!(out.code, 0, "a warning, not a failure: {}", out.stdout);
     assert!(
         out.stdout.contains(
-            "local accounts: WARNING: Crowd has users named like local system accounts: root, daemon"
-        ),
+            "local accounts: WARNING: Crowd has users named like local accounts: \
+             root (uid 0): the host's: a system account (below min_uid 1000)"
+        ) && out
+            .stdout
+            .contains("; daemon (uid 1): the host's: a system account"),
         "{}",
         out.stdout
     );

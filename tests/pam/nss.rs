@@ -22,7 +22,7 @@ fn directory() -> Fixture {
         .user("daemon", "daemon-pw", true)
         .member("linux-users", "daemon")
         .attribute("erin", "uidNumber", &["250000"])
-        .attribute("erin", "loginShell", &["/bin/zsh"])
+        .attribute("erin", "loginShell", &["/bin/sh"])
         .group_attribute("sudo-admins", "gidNumber", &["260000"])
 }
 
@@ -88,7 +88,7 @@ fn sync_writes_active_members_and_never_shadows_a_local_name() {
     assert_eq!((alice.gid, alice.home.as_str()), (100, "/home/alice"));
     assert_eq!(
         (users[2].uid, users[2].shell.as_str()),
-        (250_000, "/bin/zsh")
+        (250_000, "/bin/sh")
     );
     let groups = Files::new(site.dir()).groups().expect("groups");
     let sudo = groups

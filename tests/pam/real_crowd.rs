@@ -150,7 +150,7 @@ fn sync_keeps_crowd_attributes_though_member_lists_carry_none_in_few_requests() 
             .user(&name, "pw", true)
             .member("linux-users", &name)
             .attribute(&name, "uidNumber", &[&(250_000 + i).to_string()])
-            .attribute(&name, "loginShell", &["/bin/zsh"])
+            .attribute(&name, "loginShell", &["/bin/sh"])
             .attribute(&name, "homeDirectory", &[&format!("/home/staff/{name}")]);
     }
     let double = Double::start(fixture, Transport::Https);
@@ -171,7 +171,7 @@ fn sync_keeps_crowd_attributes_though_member_lists_carry_none_in_few_requests() 
     let user = users.iter().find(|u| u.name == "user042").expect("user042");
     assert_eq!(
         (user.uid, user.shell.as_str(), user.home.as_str()),
-        (250_042, "/bin/zsh", "/home/staff/user042"),
+        (250_042, "/bin/sh", "/home/staff/user042"),
         "the attributes come from Crowd's search, not the member list"
     );
     assert_eq!(

@@ -66,7 +66,8 @@ fn min_uid_moves_the_line() {
     let double = Double::start(hostile_directory(), Transport::Https);
     // daemon's uid is 1 or 2: with min_uid = 1 it is no longer a system account by
     // uid, and Crowd decides; root stays the host's whatever min_uid says.
-    let host = Host::for_double(&double, "min_uid = 1\n");
+    // daemon is in /etc/passwd: handed to Crowd by name (local_users).
+    let host = Host::for_double(&double, "min_uid = 1\nlocal_users = [\"daemon\"]\n");
     let run = host.run("daemon", "daemon-crowd-pw", &["authenticate"]);
     assert_eq!(run.last(), Code::Success, "{}", run.log);
     let run = host.run("root", "root-crowd-pw", &["authenticate"]);

@@ -9,11 +9,13 @@ use pam_crowd::cache::Cache;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{
     AdminDirectory, Client, ClientSettings, CrowdError, Deadline, FailureKind, Protocol,
-    UserDirectory,
 };
 use serde_json::json;
 
 use crate::{Report, Status};
+
+mod accounts;
+use accounts::{check_id_ranges, check_local_accounts};
 
 /// One step's result.
 struct Step {
@@ -89,6 +91,7 @@ pub fn run(path: &Path) -> Report {
             if config.cache.enabled() {
                 steps.push(check_cache(&config));
             }
+            steps.extend(check_id_ranges(&config));
             for url in &config.urls {
                 check_url(&config, url, &mut steps);
             }
@@ -144,65 +147,6 @@ fn check_keys_application(config: &Config, path: &Path) -> Step {
             "check ssh_keys_application and its password file against Crowd's Applications page",
         ),
     }
-}
-
-/// Whether Crowd has users named like this host's own accounts (root, uids below
-/// `min_uid`): pam_crowd never admits them, but their existence says someone can
-/// create Crowd users with such names, which other applications may trust.
-fn check_local_accounts(config: &Config) -> Step {
-    let names = match pam_crowd::sync::system_accounts(Path::new("/etc/passwd"), config.min_uid) {
-        Ok(names) => names,
-        Err(e) => {
-            return Step::warning(
-                "local accounts",
-                format!("/etc/passwd: {e}"),
-                "cannot tell which local accounts Crowd must not name",
-            );
-        }
-    };
-    let client = match Client::new(
-        &ClientSettings::from(config),
-        Deadline::after(config.timeout),
-    ) {
-        Ok(client) => client,
-        Err(e) => return Step::warning("local accounts", e.to_string(), "see the steps above"),
-    };
-    let mut in_crowd = Vec::new();
-    for name in &names {
-        client.begin(Deadline::after(config.timeout));
-        match client.user(name) {
-            Ok(user) => in_crowd.push(user.name),
-            Err(CrowdError::Refused { .. }) => {}
-            Err(e) => {
-                return Step::warning(
-                    "local accounts",
-                    format!("could not ask Crowd about {name:?}: {e}"),
-                    "run pam-crowd check again when Crowd answers",
-                );
-            }
-        }
-    }
-    if in_crowd.is_empty() {
-        return Step::ok(
-            None,
-            "local accounts",
-            format!(
-                "none of the {} local system accounts (root, uids below min_uid {}) is a Crowd user",
-                names.len(),
-                config.min_uid
-            ),
-        );
-    }
-    Step::warning(
-        "local accounts",
-        format!(
-            "Crowd has users named like local system accounts: {} (pam_crowd never \
-             authenticates, admits or serves keys for them here: min_uid {})",
-            in_crowd.join(", "),
-            config.min_uid
-        ),
-        "remove or rename them in Crowd, and check who may create Crowd users",
-    )
 }
 
 /// The `[cache]` directory, as the module will find it when run as root.
