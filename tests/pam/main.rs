@@ -13,6 +13,7 @@ mod connection;
 mod docs;
 mod harness;
 mod hostile;
+mod identity;
 mod incremental;
 mod inproc;
 mod keys;

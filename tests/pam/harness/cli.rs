@@ -1,7 +1,5 @@
 //! The `pam-crowd` command, run as an admin would.
 
-use std::process::Command;
-
 use super::{APP_PASSWORD, Host, KEYS_APP_PASSWORD, run_bounded};
 
 /// What one `pam-crowd` run printed and returned.
@@ -20,7 +18,7 @@ impl Out {
 /// Runs `pam-crowd --config HOST_CONFIG ARGS` with `stdin`; fails the test if it
 /// prints a secret.
 pub fn pam_crowd(host: &Host, args: &[&str], stdin: &str) -> Out {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pam-crowd"));
+    let mut command = host.command(env!("CARGO_BIN_EXE_pam-crowd"));
     command.arg("--config").arg(host.config_path()).args(args);
     let done = run_bounded(&mut command, stdin);
     let out = Out {

@@ -99,6 +99,9 @@ pub struct Host {
     pub dir: PathBuf,
     /// Extra environment for pamtester, as a hostile invoking user might set it.
     pub env: Vec<(String, String)>,
+    /// Shell lines that make a private mount namespace (as root) for pamtester and
+    /// `pam-crowd` to run in: a host of the test's own ([`Host::own_etc`]).
+    pub namespace: Option<String>,
 }
 
 impl Host {
@@ -115,6 +118,7 @@ impl Host {
         let host = Host {
             dir,
             env: Vec::new(),
+            namespace: None,
         };
         host.write_config(config);
         host.service(
@@ -170,7 +174,7 @@ impl Host {
         // share a dir and read each other's service file, with another test's config.
         static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-        let mut pamtester = Command::new("pamtester");
+        let mut pamtester = self.command("pamtester");
         pamtester
             .arg("-v")
             .arg("-I")
@@ -232,6 +236,56 @@ impl Host {
 }
 
 impl Host {
+    /// `program`, to run in this host's namespace when it has one.
+    pub fn command(&self, program: &str) -> Command {
+        let Some(setup) = &self.namespace else {
+            return Command::new(program);
+        };
+        let mut command = Command::new("unshare");
+        command
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(format!("{setup}\nexec \"$0\" \"$@\""))
+            .arg(program)
+            .env("LD_LIBRARY_PATH", super::nss_module_dir());
+        command
+    }
+
+    /// From now on pamtester and `pam-crowd` run in a private mount namespace where
+    /// this host has files of its own: `/etc` an overlay with `etc`'s files (name,
+    /// contents) written over the real ones, `passwd: files crowd` and `group: files
+    /// crowd` in nsswitch.conf, `/var/lib/pam_crowd` this host's `nss` directory, and
+    /// `/home` this host's `home` directory. The host's own /etc is never touched.
+    pub fn own_etc(&mut self, etc: &[(&str, &str)]) {
+        let files = self.dir.join("etc-files");
+        std::fs::create_dir_all(&files).expect("etc-files");
+        std::fs::create_dir_all(self.dir.join("nss")).expect("nss dir");
+        let mut etc: Vec<(&str, &str)> = etc.to_vec();
+        etc.push((
+            "nsswitch.conf",
+            "passwd: files crowd\ngroup: files crowd\nshadow: files\nhosts: files\n",
+        ));
+        for (name, text) in &etc {
+            std::fs::write(files.join(name), text).expect("etc file");
+        }
+        // /home: root's, 0755, kept between runs (the session phase's homes).
+        let home = self.dir.join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod home");
+        let d = self.dir.display();
+        self.namespace = Some(format!(
+            "set -e\n\
+             mkdir -p {d}/etc-up {d}/etc-work\n\
+             mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/etc-up,workdir={d}/etc-work /etc\n\
+             cp {d}/etc-files/* /etc/\n\
+             mount --bind {d}/home /home\n\
+             mount -t tmpfs tmpfs /var/lib\n\
+             mkdir /var/lib/pam_crowd\n\
+             mount --bind {d}/nss /var/lib/pam_crowd\n\
+             set +e"
+        ));
+    }
+
     /// Whether every line of `service`'s stack is the module's.
     fn only_the_module(&self, service: &str) -> bool {
         let module = module().display().to_string();
