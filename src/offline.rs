@@ -101,6 +101,34 @@ pub fn after_password_change(
     })
 }
 
+/// What counting one offline attempt found.
+#[derive(Debug, PartialEq, Eq)]
+enum Attempt {
+    /// Counted as a failure until the password proves right.
+    Counted,
+    /// Too many failures already.
+    Locked(u32),
+    /// The entry is not the one loaded (its verifier was replaced or cleared since):
+    /// the password must not be checked against a verifier that is no longer there.
+    Gone,
+}
+
+/// Counts an offline attempt on `entry` (under the cache's lock), if it still holds
+/// `loaded`, the verifier the check is about to use.
+fn count_attempt(entry: &mut Option<Entry>, loaded: &Verifier, max_failures: u32) -> Attempt {
+    match entry {
+        Some(e) if e.password.as_ref() == Some(loaded) => {
+            if e.failures >= max_failures {
+                Attempt::Locked(e.failures)
+            } else {
+                e.failures += 1;
+                Attempt::Counted
+            }
+        }
+        _ => Attempt::Gone,
+    }
+}
+
 /// Authenticates against the verifier Crowd last accepted, when Crowd could not
 /// answer (`crowd`). A wrong attempt is counted before the password is checked, so
 /// parallel guesses cannot exceed `offline_max_failures`.
@@ -133,22 +161,9 @@ pub fn authenticate(
         )));
     }
 
-    enum Attempt {
-        Counted,
-        Locked(u32),
-        Gone,
-    }
     let attempt = cache
-        .update(user, |entry| match entry {
-            Some(e) if e.password.as_ref() == Some(&verifier) => {
-                if e.failures >= settings.offline_max_failures {
-                    Attempt::Locked(e.failures)
-                } else {
-                    e.failures += 1;
-                    Attempt::Counted
-                }
-            }
-            _ => Attempt::Gone,
+        .update(user, |entry| {
+            count_attempt(entry, &verifier, settings.offline_max_failures)
         })
         .map_err(|e| not_cached(e.to_string()))?;
     match attempt {

@@ -132,6 +132,22 @@ mod tests {
     }
 
     #[test]
+    fn a_max_age_other_than_zero_keeps_the_cookie() {
+        let jar = Jar::default();
+        jar.keep(
+            0,
+            &headers(&["JSESSIONID=ABC; Path=/crowd; HttpOnly; Max-Age=1800"]),
+        );
+        assert_eq!(
+            jar.header(0).as_deref().map(String::as_str),
+            Some("JSESSIONID=ABC")
+        );
+        assert_eq!(parse("a=b; Max-Age=1800"), Some(("a", "b", false)));
+        assert_eq!(parse("a=b; max-age = 0"), Some(("a", "b", true)));
+        assert_eq!(parse("a=b; Expires=0"), Some(("a", "b", false)));
+    }
+
+    #[test]
     fn odd_cookies_are_ignored() {
         for line in ["noequals", "=value", "bad name=x", "a=b\u{7f}", "a=b,c"] {
             assert_eq!(parse(line).map(|p| p.0), None, "{line:?}");

@@ -452,3 +452,46 @@ fn recent_answers_admit_without_crowd_but_never_refuse() {
         Ok(None)
     );
 }
+
+#[test]
+fn an_attempt_counts_only_on_the_entry_that_was_loaded() {
+    let s = setup("attempt", "offline_days = 7\n");
+    let loaded = Verifier {
+        phc: verifier::hash("pw").unwrap(),
+        at: 100,
+    };
+    let mut entry = Some(s.cache.new_entry("alice"));
+    // Replaced since the load (Crowd accepted another password meanwhile): not counted,
+    // and the caller refuses rather than check against the old verifier.
+    entry.as_mut().unwrap().password = Some(Verifier {
+        phc: verifier::hash("other").unwrap(),
+        at: 200,
+    });
+    assert_eq!(count_attempt(&mut entry, &loaded, 5), Attempt::Gone);
+    entry.as_mut().unwrap().password = None;
+    assert_eq!(count_attempt(&mut entry, &loaded, 5), Attempt::Gone);
+    assert_eq!(count_attempt(&mut None, &loaded, 5), Attempt::Gone);
+    // Unchanged: counted, then locked at the limit.
+    entry.as_mut().unwrap().password = Some(loaded.clone());
+    assert_eq!(count_attempt(&mut entry, &loaded, 1), Attempt::Counted);
+    assert_eq!(count_attempt(&mut entry, &loaded, 1), Attempt::Locked(1));
+    assert_eq!(entry.unwrap().failures, 1);
+}
+
+#[test]
+fn a_changed_password_is_recorded_without_marking_the_user_active() {
+    let s = setup("changed", "offline_days = 7\n");
+    after_password_change(&s.cache, &s.settings, "carol", "new-pw", 1_000).unwrap();
+    let entry = s.cache.load("carol").unwrap().unwrap();
+    assert!(entry.password.is_some());
+    assert_eq!(entry.active_at, None);
+    let offline = account(
+        &s.cache,
+        &s.settings,
+        "carol",
+        &AccessRules::default(),
+        down(FailureKind::Connect),
+        1_001,
+    );
+    assert!(matches!(refusal(offline), OfflineRefusal::NotCached(_)));
+}

@@ -43,52 +43,98 @@ fn crowd_reasons_map_to_the_documented_codes() {
     }
 }
 
-/// One of each kind of denial.
-fn every_denial() -> Vec<Denial> {
+/// One of each kind of denial, with the exact code it gives in each phase: auth,
+/// account, a password change's preliminary check, its update, and the session.
+fn every_denial() -> Vec<(Denial, [PamCode; 5])> {
+    use PamCode::*;
     vec![
-        Denial::Input(BadInput::Username("x".into())),
-        Denial::Input(BadInput::EmptyPassword),
-        Denial::Input(BadInput::Password("x".into())),
-        refused("X"),
-        refused("USER_NOT_FOUND"),
-        Denial::from(CrowdError::Unavailable(vec![])),
-        Denial::from(CrowdError::Setup("x".into())),
-        Denial::Account(AccountState::NameMismatch {
-            canonical: "x".into(),
-            case_only: false,
-        }),
-        Denial::Account(AccountState::Inactive),
-        Denial::Account(AccountState::Access(Access::NotInAllowGroups(vec![]))),
-        Denial::Account(AccountState::HostAccount("x".into())),
-        Denial::Account(AccountState::GoneFromCrowd("x".into())),
-        offline(OfflineRefusal::NotCached("x".into())),
-        offline(OfflineRefusal::WrongPassword),
-        offline(OfflineRefusal::Locked { failures: 3 }),
-        offline(OfflineRefusal::Access(Access::NobodyAllowed)),
-        Denial::Local(LocalFault::Arguments(crate::options::UnknownArgument(
-            "x".into(),
-        ))),
-        Denial::Local(LocalFault::Client("x".into())),
-        Denial::Local(LocalFault::Pam {
-            what: "x",
-            code: PamCode::ConvErr,
-        }),
-        Denial::Local(LocalFault::Home("x".into())),
-        Denial::Local(LocalFault::Panic),
+        (
+            Denial::Input(BadInput::Username("x".into())),
+            [UserUnknown; 5],
+        ),
+        (Denial::Input(BadInput::EmptyPassword), [AuthErr; 5]),
+        (Denial::Input(BadInput::Password("x".into())), [AuthErr; 5]),
+        (
+            refused("X"),
+            [AuthErr, PermDenied, AuthErr, AuthErr, AuthErr],
+        ),
+        (refused("USER_NOT_FOUND"), [UserUnknown; 5]),
+        (
+            Denial::from(CrowdError::Unavailable(vec![])),
+            [AuthinfoUnavail; 5],
+        ),
+        (Denial::from(CrowdError::Setup("x".into())), [ServiceErr; 5]),
+        (
+            Denial::Account(AccountState::NameMismatch {
+                canonical: "x".into(),
+                case_only: false,
+            }),
+            [AuthErr, UserUnknown, AuthErr, AuthErr, AuthErr],
+        ),
+        (
+            Denial::Account(AccountState::Inactive),
+            [AuthErr, AcctExpired, AuthErr, AuthErr, AuthErr],
+        ),
+        (
+            Denial::Account(AccountState::Access(Access::NotInAllowGroups(vec![]))),
+            [PermDenied; 5],
+        ),
+        (
+            Denial::Account(AccountState::HostAccount("x".into())),
+            [UserUnknown; 5],
+        ),
+        (
+            Denial::Account(AccountState::GoneFromCrowd("x".into())),
+            [PermDenied; 5],
+        ),
+        (
+            offline(OfflineRefusal::NotCached("x".into())),
+            [AuthinfoUnavail; 5],
+        ),
+        (offline(OfflineRefusal::WrongPassword), [AuthErr; 5]),
+        (
+            offline(OfflineRefusal::Locked { failures: 3 }),
+            [AuthErr; 5],
+        ),
+        (
+            offline(OfflineRefusal::Access(Access::NobodyAllowed)),
+            [PermDenied; 5],
+        ),
+        (
+            Denial::Local(LocalFault::Arguments(crate::options::UnknownArgument(
+                "x".into(),
+            ))),
+            [ServiceErr; 5],
+        ),
+        (
+            Denial::Local(LocalFault::Client("x".into())),
+            [ServiceErr; 5],
+        ),
+        (
+            Denial::Local(LocalFault::Pam {
+                what: "x",
+                code: PamCode::ConvErr,
+            }),
+            [ConvErr; 5],
+        ),
+        (Denial::Local(LocalFault::Home("x".into())), [SessionErr; 5]),
+        (Denial::Local(LocalFault::Panic), [SystemErr; 5]),
     ]
 }
 
 #[test]
-fn every_denial_denies() {
-    for d in every_denial() {
-        for phase in [
-            Phase::Auth,
-            Phase::Account,
-            change(false),
-            change(true),
-            Phase::Session,
-        ] {
+fn every_denial_gives_its_exact_code_in_every_phase() {
+    let phases = [
+        Phase::Auth,
+        Phase::Account,
+        change(false),
+        change(true),
+        Phase::Session,
+    ];
+    for (d, codes) in every_denial() {
+        for (phase, want) in phases.into_iter().zip(codes) {
             let code = d.code(phase);
+            assert_eq!(code, want, "{d:?} in {phase:?}");
             assert!(
                 ![PamCode::Success, PamCode::Ignore].contains(&code),
                 "{d:?} in {phase:?}"
@@ -213,7 +259,7 @@ fn every_line_reads_back_with_its_code() {
         rhost: None,
         asked_crowd: None,
     };
-    let mut decisions: Vec<Decision> = every_denial().into_iter().map(Err).collect();
+    let mut decisions: Vec<Decision> = every_denial().into_iter().map(|(d, _)| Err(d)).collect();
     decisions.push(Ok(Verdict::Granted(Granted::new("ok"))));
     decisions.push(Ok(Verdict::NotOurs("not ours".into())));
     decisions.push(Ok(Verdict::NewPasswordRequired));

@@ -312,3 +312,89 @@ fn keys_follow_the_account_rules_of_sshd() {
         Err(Denial::Account(AccountState::HostAccount(_)))
     ));
 }
+
+#[test]
+fn an_expired_password_asks_for_a_new_one_even_when_recent_answers_would_admit() {
+    let s = setup("expired_ttl", "positive_ttl = 60\n", "");
+    let r = rules(&["linux-users"], &[]);
+    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    // Recent answers admit alice (positive_ttl)...
+    let crowd = Script::alice_and_bob();
+    assert!(resolver.account(&mut &crowd, &n("alice"), None, &r).is_ok());
+    // ...but Crowd just said her password has expired: a new one first.
+    let expired = Script {
+        expired: true,
+        ..Script::alice_and_bob()
+    };
+    let (_, known) = resolver
+        .authenticate(&mut &expired, &n("alice"), "pw", None)
+        .unwrap();
+    let verdict = resolver.account(&mut &expired, &n("alice"), Some(&known), &r);
+    assert_eq!(verdict, Ok(Verdict::NewPasswordRequired));
+    assert_eq!(
+        crate::outcome::code_of(&verdict, crate::outcome::Phase::Account),
+        crate::outcome::PamCode::NewAuthtokReqd
+    );
+}
+
+#[test]
+fn a_synced_user_with_crowd_down_is_decided_offline_not_refused_as_gone() {
+    let synced =
+        std::env::temp_dir().join(format!("pam_crowd_resolver_synced_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&synced);
+    let alice = nss_crowd_files::Passwd {
+        name: "alice".into(),
+        uid: 70_000,
+        gid: 100,
+        gecos: String::new(),
+        home: "/home/alice".into(),
+        shell: "/bin/sh".into(),
+    };
+    std::fs::create_dir_all(&synced).unwrap();
+    nss_crowd_files::write(&synced, &[alice], &[]).unwrap();
+    let nss = format!("[nss]\ndir = {:?}\n", synced.display().to_string());
+    let s = setup("synced_down", &format!("offline_days = 7\n{nss}"), "");
+    assert!(crate::host::synced_user(&synced, "alice"));
+    let r = rules(&["linux-users"], &[]);
+    let down = Script {
+        down: true,
+        ..Script::alice_and_bob()
+    };
+    // No cache yet: Crowd could not answer, which is PAM_AUTHINFO_UNAVAIL.
+    let verdict = no_cache(&s).account(&mut &down, &n("alice"), None, &r);
+    assert!(matches!(verdict, Err(Denial::Offline(_))), "{verdict:?}");
+    assert_eq!(
+        crate::outcome::code_of(&verdict, crate::outcome::Phase::Account),
+        crate::outcome::PamCode::AuthinfoUnavail
+    );
+    // With a fresh cache: admitted offline.
+    let crowd = Script::alice_and_bob();
+    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let (_, known) = resolver
+        .authenticate(&mut &crowd, &n("alice"), "pw", None)
+        .unwrap();
+    assert!(
+        resolver
+            .account(&mut &crowd, &n("alice"), Some(&known), &r)
+            .is_ok()
+    );
+    let verdict = resolver.account(&mut &down, &n("alice"), None, &r);
+    assert!(
+        matches!(verdict, Ok(Verdict::Granted(Granted { offline: true, .. }))),
+        "{verdict:?}"
+    );
+    // Gone from Crowd is for Crowd's word that it does not know her.
+    let gone = Script {
+        users: vec![("bob", "pw", false)],
+        ..Script::alice_and_bob()
+    };
+    let verdict = no_cache(&s).account(&mut &gone, &n("alice"), None, &r);
+    assert!(
+        matches!(
+            verdict,
+            Err(Denial::Account(AccountState::GoneFromCrowd(_)))
+        ),
+        "{verdict:?}"
+    );
+    std::fs::remove_dir_all(&synced).unwrap();
+}

@@ -635,9 +635,16 @@ fn crowd_answer(state: &Mutex<State>, request: &mut Request, authorized: bool) -
     s.app_checks += 1;
     let session = format!("{:032X}", 0x5e55_1000_u64 + s.app_checks as u64);
     s.app_sessions.insert(session.clone());
+    // Tomcat adds Max-Age when the webapp's session-config sets a cookie max-age:
+    // every other session here has one, so a client dropping such cookies pays an
+    // application check per request, and the counting tests see it.
+    let max_age = match s.app_checks % 2 {
+        0 => "; Max-Age=1800",
+        _ => "",
+    };
     answer.header(
         "Set-Cookie",
-        &format!("JSESSIONID={session}; Path=/crowd; HttpOnly"),
+        &format!("JSESSIONID={session}; Path=/crowd; HttpOnly{max_age}"),
     )
 }
 
