@@ -46,19 +46,7 @@ pub fn after_authenticate<T>(
     now: u64,
 ) -> Result<(), CacheError> {
     match result {
-        Ok(_) => {
-            // Hashed before the lock: it is the slow part.
-            let phc = match settings.offline() {
-                true => Some(verifier::hash(password).map_err(CacheError::Hash)?),
-                false => None,
-            };
-            cache.update(user, |entry| {
-                let entry = entry.get_or_insert_with(|| cache.new_entry(user));
-                entry.password = phc.map(|phc| Verifier { phc, at: now });
-                entry.failures = 0;
-                entry.active_at = Some(now);
-            })
-        }
+        Ok(_) => record_password(cache, settings, user, password, now, true),
         Err(denial) if user_is_gone(denial) => cache.remove(user).map(drop),
         Err(Denial::Refused(_)) => {
             let Some(Verifier { phc, .. }) = cache.load(user)?.and_then(|e| e.password) else {
@@ -90,14 +78,31 @@ pub fn after_password_change(
     new: &str,
     now: u64,
 ) -> Result<(), CacheError> {
+    record_password(cache, settings, user, new, now, false)
+}
+
+/// Keeps `password`'s verifier (when offline use is on) as the one Crowd accepted,
+/// clearing the failures; `active` also records Crowd's word that the user is active.
+fn record_password(
+    cache: &Cache,
+    settings: &CacheConfig,
+    user: &str,
+    password: &str,
+    now: u64,
+    active: bool,
+) -> Result<(), CacheError> {
+    // Hashed before the lock: it is the slow part.
     let phc = match settings.offline() {
-        true => Some(verifier::hash(new).map_err(CacheError::Hash)?),
+        true => Some(verifier::hash(password).map_err(CacheError::Hash)?),
         false => None,
     };
     cache.update(user, |entry| {
         let entry = entry.get_or_insert_with(|| cache.new_entry(user));
         entry.password = phc.map(|phc| Verifier { phc, at: now });
         entry.failures = 0;
+        if active {
+            entry.active_at = Some(now);
+        }
     })
 }
 

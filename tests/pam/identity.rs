@@ -233,7 +233,8 @@ fn a_local_account_is_the_hosts_unless_handed_to_crowd() {
         "passwd",
         "alice:x:1000:1000:Local Admin:/home/alice:/bin/sh\n",
     );
-    let key = public_key();
+    let scratch = Host::new("");
+    let key = ssh_public_key(&scratch.dir, "alice");
     let fixture = Fixture::demo().attribute("alice", "sshPublicKey", &[&key]);
     let (double, host) = site(
         fixture,
@@ -281,22 +282,6 @@ fn a_local_account_is_the_hosts_unless_handed_to_crowd() {
         host.run("alice", "alice-pw", &["authenticate"]).last(),
         Code::Success
     );
-}
-
-/// A public key line from ssh-keygen.
-fn public_key() -> String {
-    let scratch = Host::new("");
-    let file = scratch.dir.join("id_alice");
-    let made = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f"])
-        .arg(&file)
-        .status()
-        .expect("ssh-keygen");
-    assert!(made.success());
-    std::fs::read_to_string(file.with_extension("pub"))
-        .expect("public key")
-        .trim()
-        .to_owned()
 }
 
 #[test]

@@ -3,8 +3,6 @@
 //! and the offline cache alike; `"exact"` (the default) is unchanged and says which
 //! key would admit a case-only difference.
 
-use std::process::Command;
-
 use nss_crowd_files::Files;
 
 use crate::harness::*;
@@ -20,21 +18,6 @@ fn directory(key: &str) -> Fixture {
         .writable()
 }
 
-/// A key pair made by ssh-keygen in `dir`: the public key line.
-fn public_key(dir: &std::path::Path) -> String {
-    let file = dir.join("id_jsmith");
-    let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "jsmith", "-f"])
-        .arg(&file)
-        .status()
-        .expect("ssh-keygen");
-    assert!(made.success());
-    std::fs::read_to_string(file.with_extension("pub"))
-        .expect("public key")
-        .trim()
-        .to_owned()
-}
-
 struct Site {
     double: Double,
     host: Host,
@@ -44,7 +27,7 @@ struct Site {
 impl Site {
     fn new(extra: &str) -> Site {
         let scratch = Host::new("");
-        let key = public_key(&scratch.dir);
+        let key = ssh_public_key(&scratch.dir, "jsmith");
         let double = Double::start(directory(&key), Transport::Https);
         let host = Host::new("");
         let site = Site { double, host, key };

@@ -34,3 +34,19 @@ pub fn pam_crowd(host: &Host, args: &[&str], stdin: &str) -> Out {
     }
     out
 }
+
+/// A key pair made by ssh-keygen in `dir` (`id_NAME`, comment NAME): the public key
+/// line.
+pub fn ssh_public_key(dir: &std::path::Path, name: &str) -> String {
+    let file = dir.join(format!("id_{name}"));
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&file)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    std::fs::read_to_string(file.with_extension("pub"))
+        .expect("public key")
+        .trim()
+        .to_owned()
+}
