@@ -157,6 +157,11 @@ mod tests {
         assert_eq!(LocalUsers::parse_argument("crowd"), Some(LocalUsers::Crowd));
         assert_eq!(LocalUsers::parse_argument(""), None);
         std::fs::remove_file(&dir).unwrap();
+        // The host's own /etc/passwd.
+        assert!(local_account("root", &host).is_some());
+        assert!(local_account("daemon", &host).is_some());
+        assert_eq!(local_account("daemon", &LocalUsers::Crowd), None);
+        assert_eq!(local_account("no-such-user-pam-crowd", &host), None);
     }
 
     #[test]

@@ -145,12 +145,6 @@ pub struct CrowdAccount {
     name: String,
 }
 
-impl CrowdAccount {
-    /// Crowd's canonical name of the account.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,8 @@ pub struct Script {
     pub expired: bool,
     /// Crowd cannot be reached.
     pub down: bool,
+    /// Crowd rejects the application (401 at every URL): an answer, not an outage.
+    pub app_rejected: bool,
     /// What was asked, in order.
     pub asked: RefCell<Vec<String>>,
 }
@@ -39,6 +41,13 @@ impl Script {
     fn find(&self, name: &str) -> Result<User, CrowdError> {
         if self.down {
             return Err(CrowdError::Unavailable(vec![]));
+        }
+        if self.app_rejected {
+            return Err(CrowdError::Unavailable(vec![crate::crowd::Failure {
+                url: "https://crowd.example".into(),
+                kind: crate::crowd::FailureKind::ApplicationRejected,
+                detail: "401".into(),
+            }]));
         }
         self.users
             .iter()

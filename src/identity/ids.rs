@@ -442,6 +442,48 @@ mod tests {
     }
 
     #[test]
+    fn the_proposal_is_the_same_on_every_host_and_release() {
+        // Hosts sync on their own: a user gets the same uid everywhere only if the
+        // proposal from the key never changes (blake2s of the key, modulo the range).
+        let nothing = BTreeSet::new();
+        let host = HostIds {
+            local: &nothing,
+            subordinate: &[],
+        };
+        let mut map = IdMap::default();
+        let mut given = BTreeSet::new();
+        let mut ids = Vec::new();
+        for key in ["32769:alice", "32770:bob", "carol"] {
+            let request = Request {
+                range: (65_536, 99_999),
+                ..user(key, key, None)
+            };
+            ids.push(
+                map.assign(&request, &host, &mut given, &BTreeSet::new())
+                    .unwrap(),
+            );
+        }
+        assert_eq!(ids, PINNED);
+        // Keeping its id retires nothing.
+        let again = map.assign(
+            &Request {
+                range: (65_536, 99_999),
+                ..user("carol", "carol", None)
+            },
+            &host,
+            &mut BTreeSet::new(),
+            &BTreeSet::new(),
+        );
+        assert_eq!(again, Ok(ids[2]));
+        assert!(map.retired_uids.is_empty(), "{:?}", map.retired_uids);
+    }
+
+    /// The ids [`the_proposal_is_the_same_on_every_host_and_release`] expects: blake2s-256
+    /// of the key, its first 8 bytes little-endian, modulo the range size (checked with
+    /// Python's hashlib).
+    const PINNED: [u32; 3] = [95_820, 78_978, 70_400];
+
+    #[test]
     fn the_proposal_does_not_depend_on_order() {
         let (mut one, mut two) = (IdMap::default(), IdMap::default());
         let nothing = BTreeSet::new();
