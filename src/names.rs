@@ -145,7 +145,6 @@ pub struct CrowdAccount {
     name: String,
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

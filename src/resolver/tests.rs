@@ -396,5 +396,35 @@ fn a_synced_user_with_crowd_down_is_decided_offline_not_refused_as_gone() {
         ),
         "{verdict:?}"
     );
+    // So is Crowd knowing her only under another name (renamed to Alice).
+    let renamed = Script {
+        users: vec![("Alice", "pw", true)],
+        ..Script::alice_and_bob()
+    };
+    let verdict = no_cache(&s).account(&mut &renamed, &n("alice"), None, &r);
+    assert!(
+        matches!(
+            verdict,
+            Err(Denial::Account(AccountState::GoneFromCrowd(_)))
+        ),
+        "{verdict:?}"
+    );
+    // Crowd rejecting the application is an answer: the cache does not decide.
+    let rejected = Script {
+        app_rejected: true,
+        ..Script::alice_and_bob()
+    };
+    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let verdict = resolver.account(&mut &rejected, &n("alice"), None, &r);
+    assert!(
+        matches!(verdict, Err(Denial::Offline(Offline { cache: None, .. }))),
+        "{verdict:?}"
+    );
+    let auth = resolver.authenticate(&mut &rejected, &n("alice"), "pw", None);
+    assert!(
+        matches!(auth, Err(Denial::Offline(Offline { cache: None, .. }))),
+        "{auth:?}"
+    );
+    assert_eq!(resolver.went_offline(), None);
     std::fs::remove_dir_all(&synced).unwrap();
 }
