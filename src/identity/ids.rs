@@ -509,6 +509,34 @@ mod tests {
     }
 
     #[test]
+    fn allocation_looks_only_where_no_subordinate_range_is() {
+        let nothing = BTreeSet::new();
+        // Every way a subordinate range can meet the range, to the id.
+        let free = |first: u32, last: u32| {
+            let sub = [SubRange {
+                owner: "o".into(),
+                first,
+                last,
+            }];
+            HostIds {
+                local: &nothing,
+                subordinate: &sub,
+            }
+            .free_segments((1000, 1009))
+        };
+        assert_eq!(free(990, 999), [(1000, 1009)], "just before");
+        assert_eq!(free(900, 950), [(1000, 1009)], "before");
+        assert_eq!(free(1010, 1020), [(1000, 1009)], "just after");
+        assert_eq!(free(1050, 1100), [(1000, 1009)], "after");
+        assert_eq!(free(990, 1000), [(1001, 1009)], "over the first id");
+        assert_eq!(free(1009, 1020), [(1000, 1008)], "over the last id");
+        assert_eq!(free(1000, 1009), [], "the whole range");
+        assert_eq!(free(1000, 1000), [(1001, 1009)]);
+        assert_eq!(free(1009, 1009), [(1000, 1008)]);
+        assert_eq!(free(1001, 1008), [(1000, 1000), (1009, 1009)]);
+    }
+
+    #[test]
     fn subordinate_ranges_are_never_given_nor_taken_from_crowd() {
         let nothing = BTreeSet::new();
         let subordinate = [SubRange {
@@ -524,27 +552,6 @@ mod tests {
             host.free_segments((1000, 1009)),
             [(1000, 1001), (1008, 1009)]
         );
-        // Every way a subordinate range can meet the range, to the id.
-        let free = |first: u32, last: u32| {
-            let sub = [SubRange {
-                owner: "o".into(),
-                first,
-                last,
-            }];
-            HostIds {
-                local: &nothing,
-                subordinate: &sub,
-            }
-            .free_segments((1000, 1009))
-        };
-        assert_eq!(free(990, 999), [(1000, 1009)], "before");
-        assert_eq!(free(1010, 1020), [(1000, 1009)], "after");
-        assert_eq!(free(990, 1000), [(1001, 1009)], "over the first id");
-        assert_eq!(free(1009, 1020), [(1000, 1008)], "over the last id");
-        assert_eq!(free(1000, 1009), [], "the whole range");
-        assert_eq!(free(1000, 1000), [(1001, 1009)]);
-        assert_eq!(free(1009, 1009), [(1000, 1008)]);
-        assert_eq!(free(1001, 1008), [(1000, 1000), (1009, 1009)]);
         let mut map = IdMap::default();
         let mut given = BTreeSet::new();
         for i in 0..4 {

@@ -409,7 +409,25 @@ fn a_synced_user_with_crowd_down_is_decided_offline_not_refused_as_gone() {
         ),
         "{verdict:?}"
     );
-    // Crowd rejecting the application is an answer: the cache does not decide.
+    std::fs::remove_dir_all(&synced).unwrap();
+}
+
+#[test]
+fn an_application_crowd_rejects_is_an_answer_not_an_outage() {
+    let s = setup("rejected", "offline_days = 7\n", "");
+    let r = rules(&["linux-users"], &[]);
+    let crowd = Script::alice_and_bob();
+    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let (_, known) = resolver
+        .authenticate(&mut &crowd, &n("alice"), "pw", None)
+        .unwrap();
+    assert!(
+        resolver
+            .account(&mut &crowd, &n("alice"), Some(&known), &r)
+            .is_ok()
+    );
+    // A fresh cache would admit alice offline; Crowd rejecting the application (401 at
+    // every URL) is not Crowd being down, so the cache does not decide.
     let rejected = Script {
         app_rejected: true,
         ..Script::alice_and_bob()
@@ -426,5 +444,4 @@ fn a_synced_user_with_crowd_down_is_decided_offline_not_refused_as_gone() {
         "{auth:?}"
     );
     assert_eq!(resolver.went_offline(), None);
-    std::fs::remove_dir_all(&synced).unwrap();
 }
