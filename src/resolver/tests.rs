@@ -445,3 +445,19 @@ fn an_application_crowd_rejects_is_an_answer_not_an_outage() {
     );
     assert_eq!(resolver.went_offline(), None);
 }
+
+#[test]
+fn a_cache_that_cannot_be_written_is_a_problem_to_log_and_the_decision_stands() {
+    let s = setup("unwritable", "offline_days = 7\n", "");
+    let crowd = Script::alice_and_bob();
+    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    // The directory goes away after it was opened: every record fails.
+    std::fs::remove_dir_all(&s.dir).unwrap();
+    let (granted, _) = resolver
+        .authenticate(&mut &crowd, &n("alice"), "pw", None)
+        .unwrap();
+    assert!(!granted.offline);
+    let problems = resolver.take_problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(resolver.take_problems().is_empty(), "taken once");
+}
