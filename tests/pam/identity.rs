@@ -16,6 +16,15 @@ fn etc_with(file: &str, extra: &str) -> String {
     format!("{real}{extra}")
 }
 
+/// The demo directory. Over SOAP a group's members are those the server lists
+/// (direct), so alice, a nested member of linux-users over REST, is a direct one there.
+fn demo() -> Fixture {
+    match soap() {
+        true => Fixture::demo().member("linux-users", "alice"),
+        false => Fixture::demo(),
+    }
+}
+
 /// A host synced from `fixture`: `[nss]` syncs linux-users and exposes developers and
 /// sudo-admins, `[session]` makes homes, with `extra` config lines and /etc files.
 fn site(fixture: Fixture, extra: &str, etc: &[(&str, &str)]) -> (Double, Host) {
@@ -62,7 +71,7 @@ fn a_crowd_gid_never_makes_a_user_a_member_of_a_local_or_unjoined_group() {
     }
     // dave asks for the local admin group, erin for sudo-admins (she is not in it),
     // alice for sudo-admins (she is).
-    let fixture = Fixture::demo()
+    let fixture = demo()
         .group_attribute("sudo-admins", "gidNumber", &["260000"])
         .attribute("dave", "gidNumber", &["1000"])
         .attribute("erin", "gidNumber", &["260000"])
@@ -111,7 +120,7 @@ fn one_home_per_user_and_a_session_never_opens_on_someone_elses_home() {
         return;
     }
     // mallory's directory admin points her home at alice's, and below it.
-    let fixture = Fixture::demo()
+    let fixture = demo()
         .user("mallory", "mallory-pw", true)
         .member("linux-users", "mallory")
         .attribute("mallory", "homeDirectory", &["/home/alice"])
@@ -168,7 +177,7 @@ fn no_synced_id_lies_in_a_subordinate_range() {
     }
     // A local user's subordinate ranges cover most of the default range.
     let sub = "builder:65536:30000\n";
-    let fixture = Fixture::demo().attribute("erin", "uidNumber", &["70000"]);
+    let fixture = demo().attribute("erin", "uidNumber", &["70000"]);
     let (_double, host) = site(fixture, "", &[("subuid", sub), ("subgid", sub)]);
     let sync = pam_crowd(&host, &["sync"], "");
     assert_eq!(sync.code, 0, "{}", sync.stderr);
@@ -189,7 +198,7 @@ fn no_synced_id_lies_in_a_subordinate_range() {
     }
     // Ranges wholly inside: refused, nothing written.
     let (_double, inside) = site(
-        Fixture::demo(),
+        demo(),
         "",
         &[("subuid", "builder:65536:34464\n"), ("subgid", sub)],
     );
@@ -204,7 +213,7 @@ fn no_synced_id_lies_in_a_subordinate_range() {
     );
     assert!(!inside.dir.join("nss").join("passwd").exists());
     // The old default range overlaps useradd's window for new subordinate ranges.
-    let (_double, old) = site(Fixture::demo(), "", &[]);
+    let (_double, old) = site(demo(), "", &[]);
     let config = std::fs::read_to_string(old.config_path()).expect("config");
     old.write_config(&config.replace("[nss]\n", "[nss]\nuid_min = 200000\nuid_max = 299999\n"));
     let check = pam_crowd(&old, &["check"], "");
@@ -235,7 +244,7 @@ fn a_local_account_is_the_hosts_unless_handed_to_crowd() {
     );
     let scratch = Host::new("");
     let key = ssh_public_key(&scratch.dir, "alice");
-    let fixture = Fixture::demo().attribute("alice", "sshPublicKey", &[&key]);
+    let fixture = demo().attribute("alice", "sshPublicKey", &[&key]);
     let (double, host) = site(
         fixture,
         "ssh_keys_attribute = \"sshPublicKey\"\n",
@@ -289,8 +298,16 @@ fn names_shells_and_escapes_from_crowd_are_the_hosts_to_allow() {
     if !root_or_skip("identity::names") {
         return;
     }
-    let escape = "x\u{1b}]0;OWNED\u{7}\u{1b}[2J";
-    let fixture = Fixture::demo()
+    // XML cannot carry ESC or BEL (Crowd's SOAP answers neither): there, the C1 CSI
+    // (an 8-bit terminal's escape) and a right-to-left override, which XML can.
+    let (escape, escaped) = match soap() {
+        false => (
+            "x\u{1b}]0;OWNED\u{7}\u{1b}[2J",
+            "x\\u{1b}]0;OWNED\\u{7}\\u{1b}[2J",
+        ),
+        true => ("x\u{9b}2J\u{202e}", "x\\u{9b}2J\\u{202e}"),
+    };
+    let fixture = demo()
         .user("0", "zero-pw", true)
         .member("linux-users", "0")
         .user("root\u{200b}", "zw-pw", true)
@@ -306,7 +323,7 @@ fn names_shells_and_escapes_from_crowd_are_the_hosts_to_allow() {
     for expected in [
         "user \"0\" skipped: its name is no user name here: all digits",
         "user \"root\\u{200b}\" skipped: its name is no user name here",
-        "user \"x\\u{1b}]0;OWNED\\u{7}\\u{1b}[2J\" skipped",
+        &format!("user \"{escaped}\" skipped"),
         "user \"erin\": loginShell [\"/tmp/evilshell\"] refused (not a shell /etc/shells lists); \"/bin/bash\" used",
     ] {
         assert!(
@@ -315,7 +332,12 @@ fn names_shells_and_escapes_from_crowd_are_the_hosts_to_allow() {
             sync.stderr
         );
     }
-    assert!(!sync.stderr.contains('\u{1b}') && !sync.stderr.contains('\u{7}'));
+    assert!(!sync.stderr.contains(escape), "{}", sync.stderr);
+    assert!(
+        !sync
+            .stderr
+            .contains(['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'])
+    );
     let out = shell(&host, "getent passwd erin dave");
     assert!(
         out.stdout.contains(":/home/erin:/bin/bash\n"),
@@ -338,12 +360,12 @@ fn names_shells_and_escapes_from_crowd_are_the_hosts_to_allow() {
     // What pam-crowd prints of Crowd's names is escaped as log lines are.
     let members = pam_crowd(&host, &["members", "linux-users"], "");
     assert_eq!(members.code, 0, "{}", members.stderr);
-    assert!(!members.stdout.contains('\u{1b}') && !members.stdout.contains('\u{7}'));
     assert!(
-        members.stdout.contains("x\\u{1b}]0;OWNED\\u{7}\\u{1b}[2J"),
-        "{}",
-        members.stdout
+        !members
+            .stdout
+            .contains(['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'])
     );
+    assert!(members.stdout.contains(escaped), "{}", members.stdout);
     assert!(
         members.stdout.contains("root\\u{200b}"),
         "{}",
@@ -353,7 +375,7 @@ fn names_shells_and_escapes_from_crowd_are_the_hosts_to_allow() {
 
 #[test]
 fn pam_crowd_passwd_admits_as_a_login_does_and_never_marks_a_user_active() {
-    let double = Double::start(Fixture::demo().writable(), Transport::Https);
+    let double = Double::start(demo().writable(), Transport::Https);
     let host = Host::new("");
     let cache = host.dir.join("cache");
     let write = |double: &Double| {
@@ -412,7 +434,7 @@ fn pam_crowd_passwd_admits_as_a_login_does_and_never_marks_a_user_active() {
         run.log
     );
     // A cache it cannot use is reported, not ignored.
-    let double = Double::start_on(Fixture::demo().writable(), Transport::Https, port);
+    let double = Double::start_on(demo().writable(), Transport::Https, port);
     std::fs::remove_dir_all(&cache).expect("cache dir");
     std::fs::write(&cache, "not a directory").expect("file");
     write(&double);
