@@ -139,7 +139,16 @@ mod tests {
 
     #[test]
     fn local_accounts_are_the_hosts_unless_handed_over() {
-        let dir = std::env::temp_dir().join(format!("pam-crowd-host-{}", std::process::id()));
+        // The passwd file, removed on drop even when an assertion fails.
+        struct Removed(std::path::PathBuf);
+        impl Drop for Removed {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+        let file =
+            Removed(std::env::temp_dir().join(format!("pam-crowd-host-{}", std::process::id())));
+        let dir = file.0.clone();
         std::fs::write(&dir, "root:x:0:0::/root:/bin/sh\nadmin:x:1000:1000::/home/admin:/bin/sh\nops:x:1001:1001::/home/ops:/bin/sh\n").unwrap();
         let host = LocalUsers::Host;
         assert!(
@@ -156,7 +165,6 @@ mod tests {
         assert_eq!(LocalUsers::parse_argument("host"), Some(LocalUsers::Host));
         assert_eq!(LocalUsers::parse_argument("crowd"), Some(LocalUsers::Crowd));
         assert_eq!(LocalUsers::parse_argument(""), None);
-        std::fs::remove_file(&dir).unwrap();
         // The host's own /etc/passwd.
         assert!(local_account("root", &host).is_some());
         assert!(local_account("daemon", &host).is_some());

@@ -10,6 +10,15 @@ struct Setup {
     dir: PathBuf,
 }
 
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 impl Drop for Setup {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -339,8 +348,11 @@ fn an_expired_password_asks_for_a_new_one_even_when_recent_answers_would_admit()
 
 #[test]
 fn a_synced_user_with_crowd_down_is_decided_offline_not_refused_as_gone() {
-    let synced =
-        std::env::temp_dir().join(format!("pam_crowd_resolver_synced_{}", std::process::id()));
+    // Removed on drop, even when an assertion fails.
+    let guard = Scratch(
+        std::env::temp_dir().join(format!("pam_crowd_resolver_synced_{}", std::process::id())),
+    );
+    let synced = guard.0.clone();
     let _ = std::fs::remove_dir_all(&synced);
     let alice = nss_crowd_files::Passwd {
         name: "alice".into(),
@@ -409,7 +421,6 @@ fn a_synced_user_with_crowd_down_is_decided_offline_not_refused_as_gone() {
         ),
         "{verdict:?}"
     );
-    std::fs::remove_dir_all(&synced).unwrap();
 }
 
 #[test]
