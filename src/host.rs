@@ -92,6 +92,12 @@ pub fn system_account(user: &str, min_uid: u32) -> Option<String> {
     system_account_with(user, min_uid, crate::ffi::local_account_uid)
 }
 
+/// The one rule for the host's own accounts by their entry: `root`, or a uid below
+/// `min_uid`. Never Crowd's, whatever `local_users` says.
+pub fn is_system(user: &str, uid: u32, min_uid: u32) -> bool {
+    user == "root" || uid < min_uid
+}
+
 /// [`system_account`] with the passwd lookup given (for tests).
 pub fn system_account_with(
     user: &str,
@@ -102,7 +108,7 @@ pub fn system_account_with(
         return Some("root is always the host's own account".into());
     }
     match lookup(user) {
-        Ok(Some(uid)) if uid < min_uid => Some(format!(
+        Ok(Some(uid)) if is_system(user, uid, min_uid) => Some(format!(
             "a local system account (uid {uid}, below min_uid {min_uid})"
         )),
         Ok(_) => None,

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use nss_crowd_files::{Files, Group, Passwd, check_text};
 
-pub use crate::identity::holdings::{Holdings, system_accounts};
+pub use crate::identity::holdings::Holdings;
 pub use crate::identity::ids::{Assigned, IdMap, Kind};
 use crate::identity::{Candidate, Given, RangeRefused, Rules};
 

@@ -135,15 +135,6 @@ fn entries(text: &str) -> impl Iterator<Item = Entry> + '_ {
         })
 }
 
-/// The names in the passwd-format file `passwd` that are the host's own accounts:
-/// `root`, and every uid below `min_uid`.
-pub fn system_accounts(passwd: &Path, min_uid: u32) -> io::Result<Vec<String>> {
-    Ok(entries(&std::fs::read_to_string(passwd)?)
-        .filter(|e| e.name == "root" || e.id.is_some_and(|id| id < min_uid))
-        .map(|e| e.name)
-        .collect())
-}
-
 /// `(name, uid)` of every account in the passwd-format file `passwd`.
 pub fn accounts(passwd: &Path) -> io::Result<Vec<(String, Option<u32>)>> {
     Ok(entries(&std::fs::read_to_string(passwd)?)
@@ -222,8 +213,9 @@ mod tests {
             ]
         );
         let system = Holdings::system().unwrap();
-        let accounts = system_accounts(Path::new("/etc/passwd"), 1000).unwrap();
-        assert!(accounts.contains(&"root".to_string()) && accounts.contains(&"daemon".to_string()));
+        let accounts = accounts(Path::new("/etc/passwd")).unwrap();
+        let has = |name: &str| accounts.iter().any(|(n, _)| n == name);
+        assert!(has("root") && has("daemon"));
         assert!(system.users.contains("root") && system.uids.contains(&0));
         assert!(system.groups.contains("root") && system.gids.contains(&0));
     }

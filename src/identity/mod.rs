@@ -164,15 +164,11 @@ impl Rules<'_> {
         if let Some(service) = &self.held.subid_service {
             return Err(RangeRefused::SubidService(service.clone()));
         }
-        for (word, range, sub) in [
-            ("uid", self.nss.uids, &self.held.subuids),
-            ("gid", self.nss.gids, &self.held.subgids),
+        for (word, range, kind) in [
+            ("uid", self.nss.uids, Kind::User),
+            ("gid", self.nss.gids, Kind::Group),
         ] {
-            let host = HostIds {
-                local: &Default::default(),
-                subordinate: sub,
-            };
-            if host.free_segments(range).is_empty() {
+            if self.host_ids(kind).free_segments(range).is_empty() {
                 return Err(RangeRefused::Subordinate { word, range });
             }
         }

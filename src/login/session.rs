@@ -12,7 +12,8 @@ pub(super) fn open(call: &Call) -> Decision {
         return Ok(Verdict::NotOurs("[session] create_home is off".into()));
     }
     // The host's own accounts (root, system uids, local accounts local_users keeps)
-    // have their homes; Crowd's data makes none for them.
+    // have their homes; Crowd's data makes none for them. crowd_name looked the name
+    // up as Owner::lookup does, so a uid below min_uid never gets this far.
     if let Err(denial) = crowd_name(config, user) {
         return Ok(Verdict::NotOurs(denial.to_string()));
     }
@@ -20,9 +21,6 @@ pub(super) fn open(call: &Call) -> Decision {
     let Some(owner) = home::Owner::lookup(user).map_err(fault)? else {
         return Ok(Verdict::NotOurs("no local account (passwd entry)".into()));
     };
-    if owner.uid < config.min_uid {
-        return Ok(Verdict::NotOurs("a local system account".into()));
-    }
     let made = home::ensure(&owner, &config.session).map_err(fault)?;
     Ok(Verdict::Granted(Granted::new(match made {
         home::Made::Created => format!("home {} created", owner.home.display()),

@@ -71,7 +71,8 @@ pub(super) fn check_local_accounts(config: &Config) -> Step {
 /// What `name` (uid `uid`) is here, in words.
 fn rule_for(config: &Config, name: &str, uid: Option<u32>) -> String {
     let uid_text = uid.map_or("no uid".into(), |u| format!("uid {u}"));
-    let system = name == "root" || uid.is_none_or(|u| u < config.min_uid);
+    // An entry without a usable uid is counted as the host's, as the module does.
+    let system = uid.is_none_or(|u| pam_crowd::host::is_system(name, u, config.min_uid));
     let rule = match (system, config.local_users.hands_over(name)) {
         (true, _) => format!(
             "the host's: a system account (below min_uid {})",
