@@ -26,7 +26,7 @@ use crate::identity::{Candidate, Given, RangeRefused, Rules};
 
 use crate::cache::store::{self, Lock};
 use crate::config::NssConfig;
-use crate::crowd::{Attributes, CrowdError, SyncDirectory, User, UserIndex};
+use crate::crowd::{Attributes, CrowdError, Reason, SyncDirectory, User, UserIndex};
 
 /// The file (in `[nss] dir`, mode 0600) remembering every id given.
 pub const ID_MAP: &str = "idmap.json";
@@ -62,9 +62,14 @@ pub fn fetch(
     let everyone = crowd.active_users_with_attributes()?.map(UserIndex::new);
     for group in &nss.groups {
         begin();
+        let names = group_members(crowd, group)?;
         let members = match &everyone {
-            Some(all) => all.members(&crowd.nested_group_members(group)?),
-            None => crowd.nested_group_users(group)?,
+            Some(all) => all.members(&names),
+            None => crowd
+                .users_with_attributes(&names)?
+                .into_iter()
+                .filter(|(user, _)| user.active)
+                .collect(),
         };
         for (user, attributes) in members {
             users.entry(user.name.clone()).or_insert((user, attributes));
@@ -73,8 +78,10 @@ pub fn fetch(
     let mut groups = Vec::new();
     for name in &nss.expose_groups {
         begin();
-        let attributes = crowd.group_attributes(name)?;
-        let members = crowd.nested_group_members(name)?;
+        let attributes = crowd
+            .group_attributes(name)
+            .map_err(|e| named_group(e, name))?;
+        let members = group_members(crowd, name)?;
         groups.push(FetchedGroup {
             name: name.clone(),
             attributes,
@@ -85,6 +92,42 @@ pub fn fetch(
         users: users.into_values().collect(),
         groups,
     })
+}
+
+/// A synced or exposed group's nested members. An empty list is trusted only once
+/// Crowd confirms the group exists: Crowd 2.x lists an unknown group's members as
+/// none, and nested queries over a failing directory can come back empty. A group
+/// Crowd does not have is an error naming it: nothing is written.
+pub fn group_members(crowd: &impl SyncDirectory, group: &str) -> Result<Vec<String>, CrowdError> {
+    let members = crowd
+        .nested_group_members(group)
+        .map_err(|e| named_group(e, group))?;
+    if members.is_empty() && !crowd.group_exists(group)? {
+        return Err(unknown_group(group));
+    }
+    Ok(members)
+}
+
+/// The refusal for a configured group Crowd does not have, naming it.
+pub fn unknown_group(group: &str) -> CrowdError {
+    CrowdError::Refused {
+        status: 404,
+        reason: Reason::GroupNotFound,
+        message: format!(
+            "group {group:?}, named in [nss] groups or expose_groups, does not exist in Crowd"
+        ),
+    }
+}
+
+/// Crowd's "no such group" about a configured group, said with its name.
+pub(crate) fn named_group(e: CrowdError, group: &str) -> CrowdError {
+    match e {
+        CrowdError::Refused {
+            reason: Reason::GroupNotFound,
+            ..
+        } => unknown_group(group),
+        other => other,
+    }
 }
 
 /// The entries a sync would write, what it left out and why, and the id map after it.

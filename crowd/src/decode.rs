@@ -16,7 +16,9 @@ pub(crate) struct ErrorBody {
     pub(crate) message: Option<String>,
 }
 
-/// A page of a list: `{"groups": [{"name": ...}]}` or `{"users": [...]}`.
+/// A page of a list: `{"groups": [{"name": ...}]}` or `{"users": [...]}`. Crowd 6.0.1's
+/// REST reference shows the lists singular (`{"group": [...]}`, `{"user": [...]}`),
+/// every older capture plural: both are read.
 pub(crate) trait Page: DeserializeOwned {
     type Item;
     fn items(self) -> Vec<Self::Item>;
@@ -29,6 +31,7 @@ pub(crate) struct Named {
 
 #[derive(Deserialize)]
 pub(crate) struct GroupPage {
+    #[serde(alias = "group")]
     groups: Vec<Named>,
 }
 
@@ -41,6 +44,7 @@ impl Page for GroupPage {
 
 #[derive(Deserialize)]
 pub(crate) struct UserPage {
+    #[serde(alias = "user")]
     users: Vec<Named>,
 }
 
@@ -54,6 +58,7 @@ impl Page for UserPage {
 /// A page of users listed with `expand=user,attributes`.
 #[derive(Deserialize)]
 pub(crate) struct UserEntityPage {
+    #[serde(alias = "user")]
     users: Vec<UserWithAttributes>,
 }
 
@@ -67,11 +72,53 @@ impl Page for UserEntityPage {
     }
 }
 
-/// Crowd's reason and message, if `body` is Crowd's error body.
+/// Crowd's reason and message, if `body` is Crowd's error body: JSON, or the XML
+/// `<error><reason>..</reason><message>..</message></error>` a server answers when it
+/// ignores `Accept` (a Crowd 2.6 recording shows it) or a proxy asked for XML.
 pub fn crowd_error(body: &[u8]) -> Option<(Reason, String)> {
-    serde_json::from_slice::<ErrorBody>(body)
+    let error = serde_json::from_slice::<ErrorBody>(body)
         .ok()
-        .map(|e| (Reason::parse(&e.reason), e.message.unwrap_or_default()))
+        .or_else(|| xml_error(body))?;
+    Some((Reason::parse(&error.reason), error.message.unwrap_or_default()))
+}
+
+/// Crowd's error body in XML.
+fn xml_error(body: &[u8]) -> Option<ErrorBody> {
+    let text = std::str::from_utf8(body).ok()?;
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(text, options).ok()?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "error" {
+        return None;
+    }
+    let text_of = |name: &str| {
+        root.children()
+            .find(|n| n.tag_name().name() == name)
+            .and_then(|n| n.text())
+            .map(str::to_owned)
+    };
+    Some(ErrorBody {
+        reason: text_of("reason")?,
+        message: text_of("message"),
+    })
+}
+
+/// Whether `body` is XML (not an HTML page): what a server ignoring `Accept`, or a
+/// proxy, sends to a request for JSON.
+pub fn is_xml(body: &[u8]) -> bool {
+    let start: Vec<u8> = body
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take(64)
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    start.starts_with(b"<")
+        && !start.starts_with(b"<html")
+        && !start.starts_with(b"<!doctype html")
+        && !(start.starts_with(b"<?xml") && body.windows(5).any(|w| w.eq_ignore_ascii_case(b"<html")))
 }
 
 /// A user entity.
@@ -120,19 +167,46 @@ mod tests {
 }
 
 /// A user entity with `expand=attributes`: `{..., "attributes": {"attributes":
-/// [{"name": N, "values": [...]}]}}`.
+/// [{"name": N, "values": [...]}]}}` (Crowd 6.0.1's reference: `"attribute": [...]`).
+/// No `attributes` at all: the server did not expand them (Crowd 2.x's search).
 #[derive(Deserialize)]
 pub(crate) struct UserWithAttributes {
     #[serde(flatten)]
     user: User,
     #[serde(default)]
-    attributes: AttributeList,
+    attributes: Option<AttributeList>,
 }
 
+/// An attribute list, plural or singular. One with neither list is a shape not
+/// understood: an error naming the field, never an empty list.
 #[derive(Deserialize, Default)]
+#[serde(try_from = "RawAttributeList")]
 struct AttributeList {
-    #[serde(default)]
     attributes: Vec<Attribute>,
+}
+
+#[derive(Deserialize)]
+struct RawAttributeList {
+    #[serde(default)]
+    attributes: Option<Vec<Attribute>>,
+    #[serde(default)]
+    attribute: Option<Vec<Attribute>>,
+}
+
+impl TryFrom<RawAttributeList> for AttributeList {
+    type Error = String;
+    fn try_from(raw: RawAttributeList) -> Result<AttributeList, String> {
+        match (raw.attributes, raw.attribute) {
+            (Some(mut a), Some(b)) => {
+                a.extend(b);
+                Ok(AttributeList { attributes: a })
+            }
+            (Some(attributes), None) | (None, Some(attributes)) => Ok(AttributeList { attributes }),
+            (None, None) => {
+                Err("`attributes` holds neither an `attributes` nor an `attribute` list".into())
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -144,7 +218,15 @@ struct Attribute {
 
 impl UserWithAttributes {
     pub(crate) fn split(self) -> (User, Attributes) {
-        (self.user, self.attributes.into_map())
+        (self.user, self.attributes.unwrap_or_default().into_map())
+    }
+
+    /// [`UserWithAttributes::split`] for an answer that must carry attributes.
+    pub(crate) fn expanded(self) -> Result<(User, Attributes), String> {
+        match self.attributes {
+            Some(list) => Ok((self.user, list.into_map())),
+            None => Err("no `attributes` in a user read with expand=attributes".into()),
+        }
     }
 }
 
@@ -160,7 +242,6 @@ impl AttributeList {
 /// A group with `expand=attributes`.
 #[derive(Deserialize)]
 pub(crate) struct GroupWithAttributes {
-    #[serde(default)]
     attributes: AttributeList,
 }
 
@@ -182,6 +263,18 @@ pub fn soap_reply(body: &[u8]) -> Result<String, NotSoap> {
 }
 
 /// A user entity with its attributes.
-pub fn user_with_attributes(body: &[u8]) -> Result<(User, Attributes), serde_json::Error> {
-    serde_json::from_slice::<UserWithAttributes>(body).map(UserWithAttributes::split)
+pub fn user_with_attributes(body: &[u8]) -> Result<(User, Attributes), String> {
+    serde_json::from_slice::<UserWithAttributes>(body)
+        .map_err(|e| e.to_string())?
+        .expanded()
+}
+
+/// One page of users listed with their attributes (`/search`, member lists).
+pub fn users_with_attributes(body: &[u8]) -> Result<Vec<(User, Attributes)>, serde_json::Error> {
+    serde_json::from_slice::<UserEntityPage>(body).map(Page::items)
+}
+
+/// A group's attributes (`GET /group?expand=attributes`).
+pub fn group_attributes(body: &[u8]) -> Result<Attributes, serde_json::Error> {
+    serde_json::from_slice::<GroupWithAttributes>(body).map(GroupWithAttributes::attributes)
 }

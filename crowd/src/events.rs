@@ -29,7 +29,9 @@ pub enum Operation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A user created, changed or deleted; `stored` are the attributes set (all
-    /// values of each), `deleted` the names of those removed.
+    /// values of each), `deleted` the names of those removed. Few attribute changes
+    /// are events (only `synch.*` ones, in Crowd's listener store; none in Data
+    /// Center's timestamp store): a changed user is re-read, not patched.
     User {
         /// What happened.
         operation: Operation,
@@ -51,20 +53,21 @@ pub enum Event {
         /// Attributes removed.
         deleted: Vec<String>,
     },
-    /// A user added to or removed from groups, directly.
+    /// A user added to or removed from groups, directly; `Updated`: `parents` is the
+    /// complete set of the user's direct groups (Crowd's `EventTransformer` sends
+    /// that when, say, a user left one directory but is still in another).
     UserMembership {
-        /// Added or removed.
+        /// Added, removed, or the complete set.
         operation: Operation,
         /// The user.
         user: String,
         /// The groups.
         parents: Vec<String>,
-        /// `parents` is every direct group of the user (newer servers).
-        absolute: bool,
     },
-    /// A group nested into or out of groups, or groups into or out of it.
+    /// A group nested into or out of groups, or groups into or out of it; `Updated`:
+    /// the complete sets.
     GroupMembership {
-        /// Added or removed.
+        /// Added, removed, or the complete sets.
         operation: Operation,
         /// The group.
         group: String,
@@ -81,8 +84,9 @@ pub enum EventStart {
     /// The token of now: ask for the events since it later.
     Token(String),
     /// Crowd cannot offer events to this application (a directory it does not cache,
-    /// access-based synchronisation filtering), or the server predates them.
-    Unavailable,
+    /// access-based synchronisation filtering), does not guarantee them, or the server
+    /// predates them: why, in words for the sync's report.
+    Unavailable(String),
 }
 
 /// The events since a token, and the token to ask with next.
@@ -94,12 +98,25 @@ pub struct EventBatch {
     pub events: Vec<Event>,
 }
 
-/// Reads `GET /event`'s answer.
+/// Reads `GET /event`'s answer. Only an explicit `incrementalSynchronisationAvailable`
+/// true is a start: Crowd 2.3's answer has no such field, and Atlassian's own client
+/// (`RestCrowdClient.getCurrentEventToken`) refuses it as "not guaranteed to be
+/// available"; its test expects that refusal.
 pub fn start(body: &[u8]) -> Result<EventStart, String> {
     let (token, available, _) = read(body)?;
     match (available, token) {
-        (Some(false), _) | (_, None) => Ok(EventStart::Unavailable),
-        (_, Some(token)) => Ok(EventStart::Token(token)),
+        (Some(true), Some(token)) => Ok(EventStart::Token(token)),
+        (Some(true), None) => Err("incremental synchronisation available, but no token".into()),
+        (Some(false), _) => Ok(EventStart::Unavailable(
+            "Crowd offers this application no events (incrementalSynchronisationAvailable \
+             false: a directory Crowd does not cache, or access-based filtering)"
+                .into(),
+        )),
+        (None, _) => Ok(EventStart::Unavailable(
+            "Crowd does not guarantee incremental synchronisation (GET /event has no \
+             incrementalSynchronisationAvailable: Crowd 2.x)"
+                .into(),
+        )),
     }
 }
 
@@ -174,28 +191,48 @@ mod json {
         Ok(match kind {
             "userEvent" => Event::User {
                 operation,
-                user: serde_json::from_value(e["user"].clone()).map_err(|x| x.to_string())?,
-                stored: attributes(&e["storedAttributes"]),
-                deleted: attributes(&e["deletedAttributes"]).into_keys().collect(),
+                user: user(&e["user"], operation)?,
+                stored: attributes(&e["storedAttributes"], "storedAttributes")?,
+                deleted: attributes(&e["deletedAttributes"], "deletedAttributes")?
+                    .into_keys()
+                    .collect(),
             },
             "groupEvent" => Event::Group {
                 operation,
                 group: name(&e["group"])?,
-                stored: attributes(&e["storedAttributes"]),
-                deleted: attributes(&e["deletedAttributes"]).into_keys().collect(),
+                stored: attributes(&e["storedAttributes"], "storedAttributes")?,
+                deleted: attributes(&e["deletedAttributes"], "deletedAttributes")?
+                    .into_keys()
+                    .collect(),
             },
             "userMembershipEvent" => Event::UserMembership {
                 operation,
                 user: name(&e["childUser"])?,
-                parents: groups(&e["parentGroups"])?,
-                absolute: e["absolute"].as_bool().unwrap_or(false),
+                parents: groups(&e["parentGroups"], "parentGroups")?,
             },
             _ => Event::GroupMembership {
                 operation,
                 group: name(&e["group"])?,
-                parents: groups(&e["parentGroups"])?,
-                children: groups(&e["childGroups"])?,
+                parents: groups(&e["parentGroups"], "parentGroups")?,
+                children: groups(&e["childGroups"], "childGroups")?,
             },
+        })
+    }
+
+    /// The event's user. A deletion is read from the name alone: the server builds
+    /// it from a bare template, so any other field may be absent or default. A
+    /// missing `active` elsewhere reads as active: the user is re-read anyway.
+    fn user(entity: &Value, operation: Operation) -> Result<User, String> {
+        let text = |key: &str| entity[key].as_str().map(str::to_owned);
+        Ok(User {
+            name: name(entity)?,
+            active: match operation {
+                Operation::Deleted => false,
+                _ => entity["active"].as_bool().unwrap_or(true),
+            },
+            display_name: text("display-name"),
+            email: text("email"),
+            key: text("key"),
         })
     }
 
@@ -206,16 +243,35 @@ mod json {
             .ok_or_else(|| format!("an entity without a name: {entity}"))
     }
 
-    fn groups(list: &Value) -> Result<Vec<String>, String> {
-        match &list["groups"] {
-            Value::Array(groups) => groups.iter().map(name).collect(),
-            _ => Ok(Vec::new()),
+    /// The list in `{"groups": [...]}`, or `{"group": [...]}` (Crowd 6.0.1's
+    /// reference); absent: none. A container with neither names its field.
+    fn groups(list: &Value, field: &str) -> Result<Vec<String>, String> {
+        list_of(list, field, "groups", "group")?
+            .iter()
+            .map(name)
+            .collect()
+    }
+
+    fn list_of<'v>(
+        container: &'v Value,
+        field: &str,
+        plural: &str,
+        singular: &str,
+    ) -> Result<&'v [Value], String> {
+        if container.is_null() {
+            return Ok(&[]);
+        }
+        match (&container[plural], &container[singular]) {
+            (Value::Array(list), _) | (Value::Null, Value::Array(list)) => Ok(list),
+            _ => Err(format!(
+                "{field} holds neither a {plural:?} nor a {singular:?} list: {container}"
+            )),
         }
     }
 
-    fn attributes(list: &Value) -> Attributes {
+    fn attributes(list: &Value, field: &str) -> Result<Attributes, String> {
         let mut out = Attributes::new();
-        for attribute in list["attributes"].as_array().into_iter().flatten() {
+        for attribute in list_of(list, field, "attributes", "attribute")? {
             if let Some(name) = attribute["name"].as_str() {
                 let values = attribute["values"]
                     .as_array()
@@ -226,7 +282,7 @@ mod json {
                 out.insert(name.to_owned(), values);
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -275,7 +331,10 @@ mod xml {
         Ok(match e.tag_name().name() {
             "userEvent" => Event::User {
                 operation,
-                user: user(child(e, "user").ok_or("a user event without a user")?)?,
+                user: user(
+                    child(e, "user").ok_or("a user event without a user")?,
+                    operation,
+                )?,
                 stored: attributes(child(e, "storedAttributes")),
                 deleted: attributes(child(e, "deletedAttributes"))
                     .into_keys()
@@ -293,7 +352,6 @@ mod xml {
                 operation,
                 user: name(child(e, "childUser").ok_or("a membership without a user")?)?,
                 parents: groups(child(e, "parentGroups"))?,
-                absolute: e.attribute("absolute") == Some("true"),
             },
             "groupMembershipEvent" => Event::GroupMembership {
                 operation,
@@ -313,13 +371,18 @@ mod xml {
             .ok_or_else(|| format!("<{}> without a name", entity.tag_name().name()))
     }
 
-    fn user(entity: Node) -> Result<User, String> {
+    /// As in JSON: a deletion by name alone. JAXB writes the key as an element.
+    fn user(entity: Node, operation: Operation) -> Result<User, String> {
         Ok(User {
             name: name(entity)?,
-            active: text(entity, "active").as_deref() == Some("true"),
+            active: match (operation, text(entity, "active")) {
+                (Operation::Deleted, _) => false,
+                (_, Some(active)) => active == "true",
+                (_, None) => true,
+            },
             display_name: text(entity, "display-name"),
             email: text(entity, "email"),
-            key: entity.attribute("key").map(str::to_owned),
+            key: text(entity, "key").or_else(|| entity.attribute("key").map(str::to_owned)),
         })
     }
 
@@ -353,7 +416,6 @@ mod tests {
             operation: Operation::Created,
             user: "alice".into(),
             parents: vec!["linux-users".into()],
-            absolute: false,
         }
     }
 
@@ -415,14 +477,59 @@ mod tests {
             start(br#"{"newEventToken":"t1","incrementalSynchronisationAvailable":true}"#),
             Ok(EventStart::Token("t1".into()))
         );
-        assert_eq!(
+        assert!(matches!(
             start(br#"{"incrementalSynchronisationAvailable":false}"#),
-            Ok(EventStart::Unavailable)
-        );
+            Ok(EventStart::Unavailable(why)) if why.contains("false")
+        ));
         assert_eq!(
             start(br#"<events newEventToken="t1" incrementalSynchronisationAvailable="true"/>"#),
             Ok(EventStart::Token("t1".into()))
         );
+        // RestCrowdClientTest (JIRA 5.1.1's bundled source): a token without the flag
+        // is refused as "not guaranteed", in XML and in JSON.
+        for body in [
+            &br#"<events newEventToken="1234:12"/>"#[..],
+            br#"{"newEventToken":"1234:12"}"#,
+        ] {
+            assert!(matches!(
+                start(body),
+                Ok(EventStart::Unavailable(why)) if why.contains("not guarantee")
+            ));
+        }
+    }
+
+    #[test]
+    fn a_deletion_is_read_from_the_name_alone_and_keys_from_elements() {
+        let json = br#"{"newEventToken":"t","events":[
+            {"operation":"DELETED","user":{"name":"gone"}},
+            {"operation":"UPDATED","user":{"name":"bob","key":"1:{b}"}},
+            {"operation":"UPDATED","childUser":{"name":"bob"},"parentGroups":{"group":[{"name":"a"},{"name":"b"}]}}]}"#;
+        let xml = br#"<events newEventToken="t">
+            <userEvent><operation>DELETED</operation><user name="gone"/></userEvent>
+            <userEvent><operation>UPDATED</operation><user name="bob"><key>1:{b}</key></user></userEvent>
+            <userMembershipEvent><operation>UPDATED</operation><childUser name="bob"/>
+              <parentGroups><group name="a"/><group name="b"/></parentGroups></userMembershipEvent>
+            </events>"#;
+        for body in [&json[..], xml] {
+            let events = batch(body).unwrap().events;
+            assert!(matches!(&events[0],
+                Event::User { operation: Operation::Deleted, user, .. } if user.name == "gone" && !user.active));
+            assert!(matches!(&events[1],
+                Event::User { user, .. } if user.key.as_deref() == Some("1:{b}") && user.active));
+            assert!(matches!(&events[2],
+                Event::UserMembership { operation: Operation::Updated, parents, .. } if parents == &["a", "b"]));
+        }
+    }
+
+    #[test]
+    fn a_list_of_an_unknown_shape_names_its_field() {
+        let body = br#"{"newEventToken":"t","events":[
+            {"operation":"CREATED","childUser":{"name":"bob"},"parentGroups":{"members":[{"name":"a"}]}}]}"#;
+        let error = batch(body).unwrap_err();
+        assert!(error.contains("parentGroups"), "{error}");
+        let body = br#"{"newEventToken":"t","events":[{"operation":"UPDATED","user":{"name":"bob"},
+            "storedAttributes":{"attrs":[]}}]}"#;
+        assert!(batch(body).unwrap_err().contains("storedAttributes"));
     }
 
     #[test]

@@ -126,8 +126,27 @@ pub trait SyncDirectory: UserDirectory {
             .map(|name| self.user_attributes(name))
             .collect()
     }
+    /// The users named, as Crowd has them (active or not), with their attributes;
+    /// names Crowd does not know are left out. This default reads each in turn; REST
+    /// searches for many at once.
+    fn users_with_attributes(&self, names: &[String]) -> Result<Vec<(User, Attributes)>, CrowdError> {
+        each_user_with_attributes(self, names)
+    }
     /// A group's attributes (a `gidNumber`, say).
     fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError>;
+    /// Whether Crowd has `group`. An empty member list is no proof that a group
+    /// emptied: Crowd 2.x lists an unknown group's members as none, and nested
+    /// queries over a failing directory can come back empty.
+    fn group_exists(&self, group: &str) -> Result<bool, CrowdError> {
+        match self.group_attributes(group) {
+            Ok(_) => Ok(true),
+            Err(CrowdError::Refused {
+                reason: Reason::GroupNotFound,
+                ..
+            }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
     /// Every group nested in `group`, at any depth, all pages fetched. Only what
     /// incremental sync needs: protocols without events answer none.
     fn nested_child_groups(&self, _group: &str) -> Result<Vec<String>, CrowdError> {
@@ -136,7 +155,9 @@ pub trait SyncDirectory: UserDirectory {
     /// The start of incremental synchronisation (`GET /event`): the token of now, or
     /// `Unavailable` where the server or the protocol (SOAP) offers no events.
     fn event_start(&self) -> Result<events::EventStart, CrowdError> {
-        Ok(events::EventStart::Unavailable)
+        Ok(events::EventStart::Unavailable(
+            "this protocol has no events".into(),
+        ))
     }
     /// The events since `token`. A token Crowd can no longer use is a refusal with
     /// [`Reason::EventTokenExpired`]: synchronise in full, and start again.
@@ -275,9 +296,18 @@ impl SyncDirectory for Client {
     fn active_users_with_attributes(&self) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
         self.directory().active_users_with_attributes()
     }
+    fn users_with_attributes(&self, names: &[String]) -> Result<Vec<(User, Attributes)>, CrowdError> {
+        // An empty name is no name to Crowd: it is not asked about.
+        let named: Vec<String> = names.iter().filter(|n| user_named(n).is_ok()).cloned().collect();
+        self.directory().users_with_attributes(&named)
+    }
     fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {
         group_named(group)?;
         self.directory().group_attributes(group)
+    }
+    fn group_exists(&self, group: &str) -> Result<bool, CrowdError> {
+        group_named(group)?;
+        self.directory().group_exists(group)
     }
     fn nested_child_groups(&self, group: &str) -> Result<Vec<String>, CrowdError> {
         group_named(group)?;
@@ -339,6 +369,25 @@ impl AdminDirectory for Client {
         attribute_named(name)?;
         self.directory().remove_user_attribute(username, name)
     }
+}
+
+/// Each named user's attributes in turn; one Crowd does not know is left out.
+pub fn each_user_with_attributes(
+    directory: &(impl UserDirectory + ?Sized),
+    names: &[String],
+) -> Result<Vec<(User, Attributes)>, CrowdError> {
+    let mut found = Vec::new();
+    for name in names {
+        match directory.user_attributes(name) {
+            Ok(entry) => found.push(entry),
+            Err(CrowdError::Refused {
+                reason: Reason::UserNotFound,
+                ..
+            }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
 }
 
 /// Refuses, before any request, a name Crowd would not answer about: an empty one,

@@ -2,6 +2,8 @@
 //! runtime, one connection reused across the requests of one client.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -10,7 +12,7 @@ use serde_json::json;
 use ureq::http::HeaderMap;
 use zeroize::Zeroizing;
 
-use super::decode::{self, ErrorBody, GroupPage, Page, UserEntityPage, UserPage};
+use super::decode::{self, GroupPage, Page, UserEntityPage, UserPage};
 use super::events::{self, EventBatch, EventStart};
 use super::http::{self, Answer, Exchange, Http, Method, preview};
 use super::{
@@ -25,6 +27,9 @@ const API: &str = "/rest/usermanagement/1";
 const PAGE_SIZE: usize = 1000;
 /// Bound on paging: 200 pages is 200,000 entries.
 const MAX_PAGES: usize = 200;
+/// Names asked for in one user search: a longer OR is a heavier query for Crowd's
+/// database than the round trip it saves.
+const NAMES_PER_SEARCH: usize = 100;
 
 /// What a client needs to know: where Crowd is, and the application's credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +53,9 @@ pub struct ClientSettings {
 pub struct RestClient {
     http: Http,
     authorization: Zeroizing<String>,
+    /// The server's user search ignored `expand=attributes` (Crowd 2.x): every user
+    /// came back with an empty list. Learned once, kept for the client's life.
+    search_without_attributes: Arc<AtomicBool>,
 }
 
 /// One request: method, path below the API base, query, JSON body.
@@ -98,6 +106,7 @@ impl RestClient {
         Ok(RestClient {
             http: Http::new(settings, deadline)?,
             authorization,
+            search_without_attributes: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -159,13 +168,40 @@ impl RestClient {
         if !(200..300).contains(&answer.status) {
             return Err(refusal(&answer));
         }
-        serde_json::from_slice(&answer.body).map_err(|e| {
-            self.http.not_crowd(format!(
-                "{}: the answer is not Crowd's ({e}; starts with {:?})",
-                call.path,
-                preview(&answer.body)
-            ))
+        serde_json::from_slice(&answer.body).map_err(|e| self.not_understood(call.path, &answer, e))
+    }
+
+    /// An answer whose shape is not what was asked for: XML where JSON was asked for
+    /// is said so, with the field serde names otherwise.
+    fn not_understood(&self, path: &str, answer: &Answer, e: impl std::fmt::Display) -> CrowdError {
+        let start = preview(&answer.body);
+        self.http.not_crowd(match decode::is_xml(&answer.body) {
+            true => format!(
+                "{path}: answered XML where JSON was asked for (a proxy, or a server \
+                 ignoring Accept; starts with {start:?})"
+            ),
+            false => format!("{path}: the answer is not Crowd's ({e}; starts with {start:?})"),
         })
+    }
+
+    /// The search's users with their attributes, one page at a time; `None` when the
+    /// server ignores the expansion (remembered: see `search_without_attributes`).
+    /// A real user read with attributes always has internal ones
+    /// (`requiresPasswordChange`), so a page whose users all have none was not expanded.
+    fn search_users(&self, restriction: &str) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
+        if self.search_without_attributes.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let found = self.paged_call::<UserEntityPage>(
+            "/search",
+            &[("entity-type", "user"), ("expand", "user,attributes")],
+            Some(restriction.as_bytes()),
+        )?;
+        if !found.is_empty() && found.iter().all(|(_, attributes)| attributes.is_empty()) {
+            self.search_without_attributes.store(true, Ordering::Relaxed);
+            return Ok(None);
+        }
+        Ok(Some(found))
     }
 
     /// A request whose success has no entity (204); Crowd's refusals become errors.
@@ -270,8 +306,15 @@ impl UserDirectory for RestClient {
 
     fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError> {
         let query = [("username", username), ("expand", "attributes")];
-        self.fetch::<decode::UserWithAttributes>(&Call::get("/user", &query))
-            .map(decode::UserWithAttributes::split)
+        let call = Call::get("/user", &query);
+        let answer = self.request(&call)?;
+        if !(200..300).contains(&answer.status) {
+            return Err(refusal(&answer));
+        }
+        serde_json::from_slice::<decode::UserWithAttributes>(&answer.body)
+            .map_err(|e| e.to_string())
+            .and_then(decode::UserWithAttributes::expanded)
+            .map_err(|e| self.not_understood(call.path, &answer, e))
     }
 }
 
@@ -338,13 +381,17 @@ impl SyncDirectory for RestClient {
         let answer = self.request_judged(&Call::get("/event", &[]), classify_events)?;
         match answer.status {
             200..=299 => self.events_answer("/event", &answer, events::start),
-            // A server before REST API 1.2 has no such resource.
-            404 => Ok(EventStart::Unavailable),
+            404 => Ok(EventStart::Unavailable(
+                "the server has no event API (GET /event: 404, before REST API 1.2)".into(),
+            )),
             _ => match refusal(&answer) {
                 CrowdError::Refused {
                     reason: Reason::IncrementalSyncNotAvailable,
+                    message,
                     ..
-                } => Ok(EventStart::Unavailable),
+                } => Ok(EventStart::Unavailable(format!(
+                    "Crowd: INCREMENTAL_SYNC_NOT_AVAILABLE ({message})"
+                ))),
                 other => Err(other),
             },
         }
@@ -366,13 +413,16 @@ impl SyncDirectory for RestClient {
 
     fn nested_group_users(&self, group: &str) -> Result<Vec<(User, Attributes)>, CrowdError> {
         let members = self.nested_group_members(group)?;
-        let all = self.active_users_with_attributes()?.unwrap_or_default();
-        Ok(super::UserIndex::new(all).members(&members))
+        match self.active_users_with_attributes()? {
+            Some(all) => Ok(super::UserIndex::new(all).members(&members)),
+            None => self.users_with_attributes(&members),
+        }
     }
 
     /// Crowd's user search, as its own Java client pages it for users with attributes
     /// (`POST /search?entity-type=user&expand=user,attributes`), restricted to active
-    /// users: about one request per thousand users.
+    /// users: about one request per thousand users. `None` from a server whose search
+    /// ignores the expansion (Crowd 2.x).
     fn active_users_with_attributes(&self) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
         let active = json!({
             "restriction-type": "property-search-restriction",
@@ -381,12 +431,38 @@ impl SyncDirectory for RestClient {
             "value": "true",
         })
         .to_string();
-        self.paged_call::<UserEntityPage>(
-            "/search",
-            &[("entity-type", "user"), ("expand", "user,attributes")],
-            Some(active.as_bytes()),
-        )
-        .map(Some)
+        self.search_users(&active)
+    }
+
+    /// The search restricted to the names (an OR of exact name matches,
+    /// `NAMES_PER_SEARCH` at a time); each user in turn where the search ignores the
+    /// expansion.
+    fn users_with_attributes(&self, names: &[String]) -> Result<Vec<(User, Attributes)>, CrowdError> {
+        let mut found = Vec::new();
+        for chunk in names.chunks(NAMES_PER_SEARCH) {
+            let by_name: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|name| {
+                    json!({
+                        "restriction-type": "property-search-restriction",
+                        "property": { "name": "name", "type": "STRING" },
+                        "match-mode": "EXACTLY_MATCHES",
+                        "value": name,
+                    })
+                })
+                .collect();
+            let any = json!({
+                "restriction-type": "boolean-search-restriction",
+                "boolean-logic": "or",
+                "restrictions": by_name,
+            })
+            .to_string();
+            match self.search_users(&any)? {
+                Some(users) => found.extend(users),
+                None => found.extend(super::each_user_with_attributes(self, chunk)?),
+            }
+        }
+        Ok(found)
     }
 
     fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {
@@ -480,13 +556,13 @@ fn classify(
     if let Some(failure) = http::redirect_or_rate_limit(status, headers) {
         return Err(failure);
     }
-    let crowd_error = serde_json::from_slice::<ErrorBody>(&body).ok();
+    let crowd_error = decode::crowd_error(&body);
     match status {
         200..=299 => Ok(Answer { status, body }),
         500..=599 => Err((
             FailureKind::ServerError,
             match crowd_error {
-                Some(e) => format!("server error ({status} {})", e.reason),
+                Some((reason, _)) => format!("server error ({status} {})", reason.as_str()),
                 None => format!("server error ({status})"),
             },
         )),
@@ -500,6 +576,14 @@ fn classify(
             FailureKind::AddressRejected,
             "Crowd refused this application or host (403): is this host's address allowed for the application?"
                 .into(),
+        )),
+        _ if decode::is_xml(&body) => Err((
+            FailureKind::NotCrowd,
+            format!(
+                "answered {status} in XML where JSON was asked for, without Crowd's error \
+                 (a proxy, or a server ignoring Accept; starts with {:?})",
+                preview(&body)
+            ),
         )),
         _ => Err((
             FailureKind::NotCrowd,

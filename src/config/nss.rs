@@ -29,6 +29,10 @@ const DEFAULT_SHELL: &str = "/bin/bash";
 const DEFAULT_FULL_SYNC_HOURS: u64 = 24;
 const MAX_FULL_SYNC_HOURS: u64 = 168;
 const DEFAULT_MAX_DROP: f64 = 0.2;
+/// Most attribute changes are no event in Crowd (only `synch.*` ones are stored):
+/// between full syncs, the synced users' attributes are read again this often.
+const DEFAULT_ATTRIBUTES_MINUTES: u64 = 60;
+const ATTRIBUTES_MINUTES: std::ops::RangeInclusive<u64> = 5..=1440;
 /// Ids below this are the system's (and 65534 is nobody's): never Crowd users'.
 pub const LOWEST_ID: u32 = 1000;
 
@@ -60,6 +64,9 @@ pub struct NssConfig {
     /// Hours after which a sync is a full one again, whatever Crowd's events say: the
     /// backstop against anything the events missed.
     pub full_sync_hours: u64,
+    /// Minutes after which an incremental sync reads the users' attributes again
+    /// (`loginShell`, `uidNumber` and the rest change without an event).
+    pub attributes_minutes: u64,
     /// Ids below this are the host's: a Crowd `uidNumber`/`gidNumber` under it is
     /// refused. The larger of [`LOWEST_ID`] and the top-level `min_uid`.
     pub min_uid: u32,
@@ -81,6 +88,7 @@ impl Default for NssConfig {
             home_bases: vec![PathBuf::from("/home")],
             max_drop: DEFAULT_MAX_DROP,
             full_sync_hours: DEFAULT_FULL_SYNC_HOURS,
+            attributes_minutes: DEFAULT_ATTRIBUTES_MINUTES,
             min_uid: LOWEST_ID,
             user_names: crate::names::UserNames::Exact,
         }
@@ -104,6 +112,7 @@ pub(super) struct RawNss {
     home_bases: Option<Spanned<Vec<String>>>,
     max_drop: Option<Spanned<f64>>,
     full_sync_hours: Option<Spanned<u64>>,
+    attributes_minutes: Option<Spanned<u64>>,
 }
 
 type Err<'a> = &'a dyn Fn(Range<usize>, &str, String) -> ConfigError;
@@ -184,6 +193,20 @@ impl RawNss {
                 ));
             }
             nss.full_sync_hours = hours.into_inner();
+        }
+        if let Some(minutes) = self.attributes_minutes {
+            if !ATTRIBUTES_MINUTES.contains(minutes.get_ref()) {
+                return Err(err(
+                    minutes.span(),
+                    "nss.attributes_minutes",
+                    format!(
+                        "must be between {} and {} (a day)",
+                        ATTRIBUTES_MINUTES.start(),
+                        ATTRIBUTES_MINUTES.end()
+                    ),
+                ));
+            }
+            nss.attributes_minutes = minutes.into_inner();
         }
         Ok(nss)
     }

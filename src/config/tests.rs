@@ -378,3 +378,14 @@ fn min_uid_and_home_bases() {
         assert!(parse(&format!("{MINIMAL}[nss]\n{bad}\n")).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn attributes_minutes_is_bounded() {
+    assert_eq!(parse(MINIMAL).unwrap().nss.attributes_minutes, 60);
+    let c = parse(&format!("{MINIMAL}[nss]\nattributes_minutes = 5\n")).unwrap();
+    assert_eq!(c.nss.attributes_minutes, 5);
+    for bad in ["4", "1441", "0"] {
+        let e = parse(&format!("{MINIMAL}[nss]\nattributes_minutes = {bad}\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("nss.attributes_minutes"), "{e}");
+    }
+}

@@ -5,15 +5,21 @@
 //! changed). Anything it cannot apply, and every fallback Crowd calls for, is a full
 //! sync, which also takes a new token.
 //!
-//! Applying events is idempotent: a clustered Crowd's event store rewinds a few
-//! minutes, so the same events can come twice.
+//! Applying events is idempotent: Data Center's event store replays about the last
+//! five minutes on every call, so the same events come again and again.
+//!
+//! Events are read as real servers store them (Crowd 5.1.6's `StoringEventListener`,
+//! `TimestampBasedEventStore`, `EventTransformer`; ../shared/crowd-rest-api.md):
+//! attribute changes are mostly not events, so a changed user is read again, and
+//! every `[nss] attributes_minutes` the synced users' attributes are read again in
+//! bulk; a membership `UPDATED` is the complete set of direct parents.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Fetched, FetchedGroup, SyncError};
+use super::{Fetched, FetchedGroup, SyncError, group_members, named_group};
 use crate::cache::store;
 use crate::config::NssConfig;
 use crate::crowd::events::{Event, EventStart, Operation};
@@ -24,6 +30,10 @@ use crate::crowd::{
 /// The file (in `[nss] dir`, mode 0600) holding the event token and what the last
 /// sync learned.
 pub const STATE: &str = "sync-state.json";
+
+/// Incremental syncs that fell back on an expired token in a row before the report
+/// says why that may keep happening.
+const EXPIRED_IN_A_ROW_NOTE: u32 = 3;
 
 /// A user as the last sync learned it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +86,14 @@ pub struct SyncState {
     pub token: String,
     /// When the last full sync was (seconds since the epoch).
     pub full_at: u64,
+    /// When the users' attributes were last read in bulk (a full sync, or the
+    /// `attributes_minutes` refresh).
+    #[serde(default)]
+    pub attributes_at: u64,
+    /// Incremental syncs in a row that fell back to a full one on an expired token
+    /// (410): reset by a batch of events applied.
+    #[serde(default)]
+    pub expired_in_a_row: u32,
     /// `[nss] groups` and `[nss] expose_groups` then: another configuration is
     /// another sync.
     pub synced: Vec<String>,
@@ -91,8 +109,20 @@ pub struct SyncState {
 pub enum Kind {
     /// Everything asked again, and why.
     Full(String),
-    /// The events since the last sync applied: how many.
-    Incremental(usize),
+    /// The events since the last sync applied: how many, and whether the users'
+    /// attributes were read again (`[nss] attributes_minutes`).
+    Incremental { events: usize, attributes: bool },
+}
+
+/// What a sync has to plan from.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub fetched: Fetched,
+    /// What the next sync takes up from; `None` without events.
+    pub state: Option<SyncState>,
+    pub kind: Kind,
+    /// What the admin should know, for the report and the log.
+    pub notes: Vec<String>,
 }
 
 impl SyncState {
@@ -162,11 +192,8 @@ pub fn apply(state: &mut SyncState, nss: &NssConfig, events: &[Event]) -> Result
     for event in events {
         match event {
             Event::User {
-                operation,
-                user,
-                stored,
-                deleted,
-            } => applier.user(*operation, user, stored, deleted),
+                operation, user, ..
+            } => applier.user(*operation, user),
             Event::Group {
                 operation, group, ..
             } => applier.group(*operation, group)?,
@@ -174,14 +201,13 @@ pub fn apply(state: &mut SyncState, nss: &NssConfig, events: &[Event]) -> Result
                 operation,
                 user,
                 parents,
-                absolute,
-            } => applier.user_membership(*operation, user, parents, *absolute),
+            } => applier.user_membership(*operation, user, parents),
             Event::GroupMembership {
+                operation,
                 group,
                 parents,
                 children,
-                ..
-            } => applier.group_membership(group, parents, children),
+            } => applier.group_membership(*operation, group, parents, children),
         }
     }
     Ok(applier.needs)
@@ -207,9 +233,11 @@ impl Applier<'_> {
                 .is_some_and(|r| r.nested.contains(group))
     }
 
-    /// A user deleted leaves every group; a synced member's changes are taken over
-    /// (an unknown or reactivated one is asked for).
-    fn user(&mut self, operation: Operation, user: &User, stored: &Attributes, deleted: &[String]) {
+    /// A user deleted leaves every group, one deactivated is dropped; any other
+    /// change of a synced member reads them again. The event's attributes are not
+    /// patched in: Crowd stores few attribute changes as events (only `synch.*`
+    /// ones), and Data Center's store sends a changed user with none.
+    fn user(&mut self, operation: Operation, user: &User) {
         let state = &mut *self.state;
         if operation == Operation::Deleted {
             state.users.remove(&user.name);
@@ -221,25 +249,11 @@ impl Applier<'_> {
         if !state.is_synced_member(self.nss, &user.name) {
             return;
         }
-        match (user.active, state.users.get_mut(&user.name)) {
-            (false, _) => {
-                state.users.remove(&user.name);
-            }
-            (true, Some(record)) => {
-                let attributes = std::mem::take(&mut record.attributes);
-                // Crowd's key is stable: an event that leaves it out (XML, older
-                // servers) does not change it.
-                let key = user.key.clone().or(record.key.take());
-                *record = UserRecord::new(user, attributes);
-                record.key = key;
-                record.attributes.extend(stored.clone());
-                for name in deleted {
-                    record.attributes.remove(name);
-                }
-            }
-            (true, None) => {
-                self.needs.users.insert(user.name.clone());
-            }
+        if user.active {
+            self.needs.users.insert(user.name.clone());
+        } else {
+            state.users.remove(&user.name);
+            self.needs.users.remove(&user.name);
         }
     }
 
@@ -262,14 +276,10 @@ impl Applier<'_> {
     }
 
     /// A user joining a group within a synced one joins it; one leaving is asked
-    /// about (another path may keep them in).
-    fn user_membership(
-        &mut self,
-        operation: Operation,
-        user: &str,
-        parents: &[String],
-        absolute: bool,
-    ) {
+    /// about (another path may keep them in). `Updated` lists every direct group of
+    /// the user (Crowd's cache refresher reads it so): in a synced group through one
+    /// of them, or out of it.
+    fn user_membership(&mut self, operation: Operation, user: &str, parents: &[String]) {
         for root in self.tracked.clone() {
             let touched = parents.iter().any(|p| self.within(&root, p));
             let member = self
@@ -277,32 +287,46 @@ impl Applier<'_> {
                 .groups
                 .get(&root)
                 .is_some_and(|r| r.members.contains(user));
-            let recheck = match (operation, absolute) {
-                (Operation::Created, false) if touched => {
+            match operation {
+                Operation::Created | Operation::Updated if touched => self.joined(user, &root),
+                Operation::Updated if member => {
                     if let Some(record) = self.state.groups.get_mut(&root) {
-                        record.members.insert(user.to_owned());
+                        record.members.remove(user);
                     }
-                    if self.nss.groups.contains(&root) && !self.state.users.contains_key(user) {
-                        self.needs.users.insert(user.to_owned());
-                    }
-                    false
                 }
-                (_, true) => touched || member,
-                (Operation::Deleted, _) => touched && member,
-                _ => false,
-            };
-            if recheck {
-                self.needs.recheck.insert((user.to_owned(), root));
+                Operation::Deleted if touched && member => {
+                    self.needs.recheck.insert((user.to_owned(), root));
+                }
+                _ => {}
             }
         }
     }
 
+    /// `user` is a member of `root` now; a synced member not known yet is read.
+    fn joined(&mut self, user: &str, root: &str) {
+        if let Some(record) = self.state.groups.get_mut(root) {
+            record.members.insert(user.to_owned());
+        }
+        if self.nss.groups.iter().any(|g| g == root) && !self.state.users.contains_key(user) {
+            self.needs.users.insert(user.to_owned());
+        }
+    }
+
     /// A group nested into or out of a group within a synced one changes its
-    /// members: that one is asked again.
-    fn group_membership(&mut self, group: &str, parents: &[String], children: &[String]) {
+    /// members: that one is asked again. `Updated` gives the complete sets: any such
+    /// event about a group within a synced one may have changed it.
+    fn group_membership(
+        &mut self,
+        operation: Operation,
+        group: &str,
+        parents: &[String],
+        children: &[String],
+    ) {
         for root in &self.tracked {
             let parent_within = parents.iter().any(|p| self.within(root, p));
-            if parent_within || (self.within(root, group) && !children.is_empty()) {
+            let changes_within = self.within(root, group)
+                && (operation == Operation::Updated || !children.is_empty());
+            if parent_within || changes_within {
                 self.needs.groups.insert(root.clone());
             }
         }
@@ -343,24 +367,13 @@ pub fn resolve(
             needs.users.insert(user.clone());
         }
     }
-    for user in &needs.users {
-        if !state.is_synced_member(nss, user) {
-            continue;
-        }
-        match crowd.user_attributes(user) {
-            Ok((found, attributes)) if found.active => {
-                state
-                    .users
-                    .insert(found.name.clone(), UserRecord::new(&found, attributes));
-            }
-            Ok(_) => {}
-            Err(CrowdError::Refused {
-                reason: Reason::UserNotFound,
-                ..
-            }) => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let wanted: Vec<String> = needs
+        .users
+        .iter()
+        .filter(|user| state.is_synced_member(nss, user))
+        .cloned()
+        .collect();
+    read_users(crowd, state, &wanted)?;
     // Users no synced group holds any more are not synced.
     let members: BTreeSet<String> = nss
         .groups
@@ -372,6 +385,50 @@ pub fn resolve(
     Ok(())
 }
 
+/// The users named read again, many in one search: the active ones recorded anew,
+/// the others (deactivated, gone) dropped.
+fn read_users(
+    crowd: &impl SyncDirectory,
+    state: &mut SyncState,
+    names: &[String],
+) -> Result<(), CrowdError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut found = BTreeSet::new();
+    for (user, attributes) in crowd.users_with_attributes(names)? {
+        if user.active {
+            found.insert(user.name.to_lowercase());
+            state
+                .users
+                .insert(user.name.clone(), UserRecord::new(&user, attributes));
+        }
+    }
+    for name in names {
+        if !found.contains(&name.to_lowercase()) {
+            state.users.remove(name);
+        }
+    }
+    Ok(())
+}
+
+/// Every synced user's attributes read again through the paged user search (no
+/// member lists): what changed without an event. Users the search no longer finds
+/// active are dropped.
+fn refresh_attributes(crowd: &impl SyncDirectory, state: &mut SyncState) -> Result<(), CrowdError> {
+    let names: Vec<String> = state.users.keys().cloned().collect();
+    let found = match crowd.active_users_with_attributes()? {
+        Some(everyone) => UserIndex::new(everyone).members(&names),
+        None => crowd.users_with_attributes(&names)?,
+    };
+    state.users = found
+        .into_iter()
+        .filter(|(user, _)| user.active)
+        .map(|(user, attributes)| (user.name.clone(), UserRecord::new(&user, attributes)))
+        .collect();
+    Ok(())
+}
+
 /// One group's nested members and nested groups (and attributes, if exposed).
 fn fetch_group(
     crowd: &impl SyncDirectory,
@@ -379,35 +436,37 @@ fn fetch_group(
     exposed: bool,
 ) -> Result<GroupRecord, CrowdError> {
     Ok(GroupRecord {
-        members: crowd.nested_group_members(group)?.into_iter().collect(),
+        members: group_members(crowd, group)?.into_iter().collect(),
         nested: crowd.nested_child_groups(group)?.into_iter().collect(),
         attributes: match exposed {
-            true => crowd.group_attributes(group)?,
+            true => crowd
+                .group_attributes(group)
+                .map_err(|e| named_group(e, group))?,
             false => Attributes::new(),
         },
     })
 }
 
 /// A full fetch that also keeps what events will be applied to: Crowd's token first
-/// (so no change after it is missed), then every synced and exposed group. `None`
-/// for the state when Crowd offers no events (or speaks SOAP): the plain full fetch.
+/// (so no change after it is missed), then every synced and exposed group. `Err`
+/// for the state says why there is none (Crowd offers no events, or speaks SOAP):
+/// then it is the plain full fetch.
 pub fn fetch_full(
     crowd: &impl SyncDirectory,
     nss: &NssConfig,
     now: u64,
     begin: &dyn Fn(),
-) -> Result<(Fetched, Option<SyncState>), CrowdError> {
+) -> Result<(Fetched, Result<SyncState, String>), CrowdError> {
     begin();
-    let EventStart::Token(token) = crowd.event_start()? else {
-        return Ok((super::fetch(crowd, nss, begin)?, None));
+    let token = match crowd.event_start()? {
+        EventStart::Token(token) => token,
+        EventStart::Unavailable(why) => return Ok((super::fetch(crowd, nss, begin)?, Err(why))),
     };
     let everyone = crowd.active_users_with_attributes()?.map(UserIndex::new);
-    let Some(everyone) = everyone else {
-        return Ok((super::fetch(crowd, nss, begin)?, None));
-    };
     let mut state = SyncState {
         token,
         full_at: now,
+        attributes_at: now,
         synced: nss.groups.clone(),
         exposed: nss.expose_groups.clone(),
         ..SyncState::default()
@@ -419,8 +478,18 @@ pub fn fetch_full(
         begin();
         let record = fetch_group(crowd, group, nss.expose_groups.contains(group))?;
         if nss.groups.contains(group) {
-            let members: Vec<String> = record.members.iter().cloned().collect();
-            for (user, attributes) in everyone.members(&members) {
+            let members: Vec<String> = record
+                .members
+                .iter()
+                .filter(|m| !state.users.contains_key(*m))
+                .cloned()
+                .collect();
+            let found = match &everyone {
+                Some(everyone) => everyone.members(&members),
+                // Crowd 2.x's search gives no attributes: the members, many at once.
+                None => crowd.users_with_attributes(&members)?,
+            };
+            for (user, attributes) in found.into_iter().filter(|(u, _)| u.active) {
                 state
                     .users
                     .entry(user.name.clone())
@@ -429,7 +498,7 @@ pub fn fetch_full(
         }
         state.groups.insert(group.clone(), record);
     }
-    Ok((state.fetched(nss), Some(state)))
+    Ok((state.fetched(nss), Ok(state)))
 }
 
 /// The data for a sync: the events since `previous` applied when it can be taken up
@@ -441,38 +510,91 @@ pub fn refresh(
     full: bool,
     now: u64,
     begin: &dyn Fn(),
-) -> Result<(Fetched, Option<SyncState>, Kind), CrowdError> {
+) -> Result<Refreshed, CrowdError> {
+    let mut expired_in_a_row = 0;
     let why = match (full, previous) {
+        (true, Ok(Some(state))) => {
+            expired_in_a_row = state.expired_in_a_row;
+            "--full".to_owned()
+        }
         (true, _) => "--full".to_owned(),
         (false, Err(why)) => why,
         (false, Ok(None)) => "no earlier sync state".to_owned(),
-        (false, Ok(Some(state))) => match stale(&state, nss, now) {
-            Some(why) => why,
-            None => match incremental(crowd, nss, state, begin)? {
-                Ok(done) => return Ok(done),
-                Err(why) => why,
-            },
-        },
+        (false, Ok(Some(state))) => {
+            expired_in_a_row = state.expired_in_a_row;
+            match stale(&state, nss, now) {
+                Some(why) => why,
+                None => match incremental(crowd, nss, state, now, begin)? {
+                    Ok(done) => return Ok(done),
+                    Err(fallback) => {
+                        if fallback.expired {
+                            expired_in_a_row += 1;
+                        }
+                        fallback.why
+                    }
+                },
+            }
+        }
     };
     let (fetched, state) = fetch_full(crowd, nss, now, begin)?;
-    Ok((fetched, state, Kind::Full(why)))
+    let (state, why) = match state {
+        Ok(mut state) => {
+            state.expired_in_a_row = expired_in_a_row;
+            (Some(state), why)
+        }
+        Err(unavailable) => (None, format!("{why}; {unavailable}")),
+    };
+    let notes = state.iter().filter_map(fallback_note).collect();
+    Ok(Refreshed {
+        fetched,
+        state,
+        kind: Kind::Full(why),
+        notes,
+    })
 }
 
-type Done = (Fetched, Option<SyncState>, Kind);
+/// Why an incremental sync could not be: its words, and whether Crowd called the
+/// token expired (410).
+struct Fallback {
+    why: String,
+    expired: bool,
+}
 
-/// The events since `state`'s token, applied; `Ok(Err(why))` when a full sync must
-/// do instead (the token expired, events unavailable, an event it cannot apply).
+/// What the admin should know when incremental syncs keep falling back on expired
+/// tokens: Crowd's access-based filtering answers 410 to every batch with changes.
+pub fn fallback_note(state: &SyncState) -> Option<String> {
+    (state.expired_in_a_row >= EXPIRED_IN_A_ROW_NOTE).then(|| {
+        format!(
+            "the last {} incremental syncs fell back to full ones: Crowd called the event \
+             token expired (410) each time. Crowd does so for every batch with changes when \
+             access-based synchronisation filtering is on for this application, and after \
+             every restart of its in-memory event store; turn the filtering off for this \
+             application in Crowd, or every change costs a full sync",
+            state.expired_in_a_row
+        )
+    })
+}
+
+/// The events since `state`'s token, applied (and, when due, the users' attributes
+/// read again); `Ok(Err(..))` when a full sync must do instead (the token expired,
+/// events unavailable, an event it cannot apply).
 fn incremental(
     crowd: &(impl SyncDirectory + LoginDirectory),
     nss: &NssConfig,
     mut state: SyncState,
+    now: u64,
     begin: &dyn Fn(),
-) -> Result<Result<Done, String>, CrowdError> {
+) -> Result<Result<Refreshed, Fallback>, CrowdError> {
     begin();
     let batch = match crowd.events_since(&state.token) {
         Ok(batch) => batch,
-        Err(CrowdError::Refused { reason, .. }) => {
-            return Ok(Err(format!("Crowd: {}", reason.as_str())));
+        Err(CrowdError::Refused {
+            reason, message, ..
+        }) => {
+            return Ok(Err(Fallback {
+                expired: reason == Reason::EventTokenExpired,
+                why: format!("Crowd: {} ({message})", reason.as_str()),
+            }));
         }
         Err(CrowdError::Unavailable(failures))
             if failures.iter().all(|f| f.kind == FailureKind::NotCrowd) =>
@@ -481,23 +603,44 @@ fn incremental(
                 .first()
                 .map(|f| f.detail.clone())
                 .unwrap_or_default();
-            return Ok(Err(format!("events not understood: {why}")));
+            return Ok(Err(Fallback {
+                why: format!("events not understood: {why}"),
+                expired: false,
+            }));
         }
         Err(e) => return Err(e),
     };
     let needs = match apply(&mut state, nss, &batch.events) {
         Ok(needs) => needs,
-        Err(why) => return Ok(Err(why)),
+        Err(why) => {
+            return Ok(Err(Fallback {
+                why,
+                expired: false,
+            }));
+        }
     };
     begin();
     resolve(crowd, &mut state, nss, needs)?;
+    let attributes = now.saturating_sub(state.attributes_at) >= nss.attributes_minutes * 60;
+    if attributes {
+        begin();
+        refresh_attributes(crowd, &mut state)?;
+        state.attributes_at = now;
+    }
     state.token = batch.token;
-    let count = batch.events.len();
-    Ok(Ok((
-        state.fetched(nss),
-        Some(state),
-        Kind::Incremental(count),
-    )))
+    if !batch.events.is_empty() {
+        state.expired_in_a_row = 0;
+    }
+    let notes = fallback_note(&state).into_iter().collect();
+    Ok(Ok(Refreshed {
+        fetched: state.fetched(nss),
+        kind: Kind::Incremental {
+            events: batch.events.len(),
+            attributes,
+        },
+        state: Some(state),
+        notes,
+    }))
 }
 
 /// Why the last state cannot be taken up from, if it cannot.

@@ -32,6 +32,7 @@ struct Prepared {
     diff: sync::Diff,
     state: Option<SyncState>,
     kind: Kind,
+    notes: Vec<String>,
 }
 
 /// One line to standard error and syslog (authpriv, as `pam-crowd`).
@@ -50,17 +51,17 @@ fn fetch_and_plan(
     let nss = &config.nss;
     let begin = || client.begin(Deadline::after(config.timeout));
     let previous = incremental::read_state(&nss.dir);
-    let (fetched, state, kind) =
-        incremental::refresh(client, nss, previous, args.full, cache::now(), &begin)
-            .map_err(SyncError::Crowd)?;
+    let refreshed = incremental::refresh(client, nss, previous, args.full, cache::now(), &begin)
+        .map_err(SyncError::Crowd)?;
     let held = Holdings::system().map_err(|e| SyncError::Files("/etc".into(), e.to_string()))?;
-    let plan = sync::plan(&fetched, &held, &sync::read_ids(&nss.dir)?, nss)?;
+    let plan = sync::plan(&refreshed.fetched, &held, &sync::read_ids(&nss.dir)?, nss)?;
     let diff = plan.diff(&nss.dir)?;
     Ok(Prepared {
         plan,
         diff,
-        state,
-        kind,
+        state: refreshed.state,
+        kind: refreshed.kind,
+        notes: refreshed.notes,
     })
 }
 
@@ -84,7 +85,14 @@ fn write(prepared: &Prepared, dir: &std::path::Path) -> Result<(), SyncError> {
 fn kind_words(kind: &Kind) -> String {
     match kind {
         Kind::Full(why) => format!("full sync ({why})"),
-        Kind::Incremental(n) => format!("incremental sync, {n} event(s)"),
+        Kind::Incremental {
+            events,
+            attributes: false,
+        } => format!("incremental sync, {events} event(s)"),
+        Kind::Incremental {
+            events,
+            attributes: true,
+        } => format!("incremental sync, {events} event(s), attributes read again"),
     }
 }
 
@@ -111,6 +119,9 @@ pub fn run(args: &SyncArgs, config: &Config, client: &Client) -> Report {
         for skipped in &plan.skipped {
             log(syslog::Severity::LOG_NOTICE, &format!("sync: {skipped}"));
         }
+        for note in &prepared.notes {
+            log(syslog::Severity::LOG_WARNING, &format!("sync: {note}"));
+        }
     }
     let counts = format!(
         "{}: {} users, {} groups ({} added, {} removed, {} changed users)",
@@ -128,11 +139,15 @@ pub fn run(args: &SyncArgs, config: &Config, client: &Client) -> Report {
             "added": diff.users_added, "removed": diff.users_removed,
             "changed": diff.users_changed, "skipped": plan.skipped,
             "changes": diff.lines, "written": written, "refused": refused,
-            "kind": match prepared.kind { Kind::Full(_) => "full", Kind::Incremental(_) => "incremental" },
+            "kind": match prepared.kind { Kind::Full(_) => "full", Kind::Incremental { .. } => "incremental" },
+            "why": match &prepared.kind { Kind::Full(why) => Some(why), Kind::Incremental { .. } => None },
+            "attributes_read": matches!(prepared.kind, Kind::Incremental { attributes: true, .. }),
+            "notes": prepared.notes,
         })
     };
     if args.dry_run {
         text.extend(plan.skipped.iter().map(|s| format!("! {s}")));
+        text.extend(prepared.notes.iter().map(|n| format!("! {n}")));
         text.push(format!("dry run, nothing written: {counts}"));
         return Report {
             status: Status::Ok,
