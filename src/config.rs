@@ -215,6 +215,36 @@ impl Config {
         }
     }
 
+    /// Every Crowd group the file names, with the keys naming it: the access rules
+    /// (top-level and per service), `[nss] groups` and `expose_groups`. A key that
+    /// names groups is added here, so `pam-crowd check` asks Crowd about it.
+    pub fn configured_groups(&self) -> BTreeMap<String, Vec<String>> {
+        let mut named: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut add = |groups: &[String], key: String| {
+            for group in groups {
+                named.entry(group.clone()).or_default().push(key.clone());
+            }
+        };
+        add(
+            self.rules.allow_groups.as_deref().unwrap_or_default(),
+            "allow_groups".into(),
+        );
+        add(&self.rules.deny_groups, "deny_groups".into());
+        for (service, o) in &self.services {
+            add(
+                o.allow_groups.as_deref().unwrap_or_default(),
+                format!("services.{service}.allow_groups"),
+            );
+            add(
+                o.deny_groups.as_deref().unwrap_or_default(),
+                format!("services.{service}.deny_groups"),
+            );
+        }
+        add(&self.nss.groups, "nss.groups".into());
+        add(&self.nss.expose_groups, "nss.expose_groups".into());
+        named
+    }
+
     /// Every group any rule names, for any service: the memberships worth keeping
     /// when Crowd lists all of a user's groups at once.
     pub fn named_groups(&self) -> Vec<String> {

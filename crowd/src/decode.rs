@@ -79,7 +79,10 @@ pub fn crowd_error(body: &[u8]) -> Option<(Reason, String)> {
     let error = serde_json::from_slice::<ErrorBody>(body)
         .ok()
         .or_else(|| xml_error(body))?;
-    Some((Reason::parse(&error.reason), error.message.unwrap_or_default()))
+    Some((
+        Reason::parse(&error.reason),
+        error.message.unwrap_or_default(),
+    ))
 }
 
 /// Crowd's error body in XML.
@@ -118,7 +121,8 @@ pub fn is_xml(body: &[u8]) -> bool {
     start.starts_with(b"<")
         && !start.starts_with(b"<html")
         && !start.starts_with(b"<!doctype html")
-        && !(start.starts_with(b"<?xml") && body.windows(5).any(|w| w.eq_ignore_ascii_case(b"<html")))
+        && !(start.starts_with(b"<?xml")
+            && body.windows(5).any(|w| w.eq_ignore_ascii_case(b"<html")))
 }
 
 /// A user entity.

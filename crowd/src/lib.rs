@@ -129,7 +129,10 @@ pub trait SyncDirectory: UserDirectory {
     /// The users named, as Crowd has them (active or not), with their attributes;
     /// names Crowd does not know are left out. This default reads each in turn; REST
     /// searches for many at once.
-    fn users_with_attributes(&self, names: &[String]) -> Result<Vec<(User, Attributes)>, CrowdError> {
+    fn users_with_attributes(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(User, Attributes)>, CrowdError> {
         each_user_with_attributes(self, names)
     }
     /// A group's attributes (a `gidNumber`, say).
@@ -296,9 +299,16 @@ impl SyncDirectory for Client {
     fn active_users_with_attributes(&self) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
         self.directory().active_users_with_attributes()
     }
-    fn users_with_attributes(&self, names: &[String]) -> Result<Vec<(User, Attributes)>, CrowdError> {
+    fn users_with_attributes(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(User, Attributes)>, CrowdError> {
         // An empty name is no name to Crowd: it is not asked about.
-        let named: Vec<String> = names.iter().filter(|n| user_named(n).is_ok()).cloned().collect();
+        let named: Vec<String> = names
+            .iter()
+            .filter(|n| user_named(n).is_ok())
+            .cloned()
+            .collect();
         self.directory().users_with_attributes(&named)
     }
     fn group_attributes(&self, group: &str) -> Result<Attributes, CrowdError> {

@@ -188,7 +188,10 @@ impl RestClient {
     /// server ignores the expansion (remembered: see `search_without_attributes`).
     /// A real user read with attributes always has internal ones
     /// (`requiresPasswordChange`), so a page whose users all have none was not expanded.
-    fn search_users(&self, restriction: &str) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
+    fn search_users(
+        &self,
+        restriction: &str,
+    ) -> Result<Option<Vec<(User, Attributes)>>, CrowdError> {
         if self.search_without_attributes.load(Ordering::Relaxed) {
             return Ok(None);
         }
@@ -198,7 +201,8 @@ impl RestClient {
             Some(restriction.as_bytes()),
         )?;
         if !found.is_empty() && found.iter().all(|(_, attributes)| attributes.is_empty()) {
-            self.search_without_attributes.store(true, Ordering::Relaxed);
+            self.search_without_attributes
+                .store(true, Ordering::Relaxed);
             return Ok(None);
         }
         Ok(Some(found))
@@ -437,7 +441,10 @@ impl SyncDirectory for RestClient {
     /// The search restricted to the names (an OR of exact name matches,
     /// `NAMES_PER_SEARCH` at a time); each user in turn where the search ignores the
     /// expansion.
-    fn users_with_attributes(&self, names: &[String]) -> Result<Vec<(User, Attributes)>, CrowdError> {
+    fn users_with_attributes(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(User, Attributes)>, CrowdError> {
         let mut found = Vec::new();
         for chunk in names.chunks(NAMES_PER_SEARCH) {
             let by_name: Vec<serde_json::Value> = chunk

@@ -1,7 +1,8 @@
-//! Incremental `pam-crowd sync` against the double's event API: what a quiet run
-//! costs, what a few changes cost, every fallback to a full sync, repeated events,
-//! and, over random sequences of changes, the incremental result equal to a full
-//! sync's.
+//! Incremental `pam-crowd sync` against the double's event API, in each of Crowd's
+//! event stores (REAL-CROWD.md): what a quiet run costs, what a few changes cost,
+//! every fallback to a full sync, repeated events, membership sets, attribute changes
+//! that are no event, and, over random sequences of changes, the incremental result
+//! equal to a full sync's.
 
 use std::path::PathBuf;
 
@@ -29,7 +30,12 @@ struct Site {
 
 impl Site {
     fn new() -> Site {
+        Site::with_store(EventStore::Listener)
+    }
+
+    fn with_store(store: EventStore) -> Site {
         let double = Double::start(directory(), Transport::Https);
+        double.event_store(store);
         let site = Site {
             inc: Host::for_double(&double, RULES),
             full: Host::for_double(&double, RULES),
@@ -57,6 +63,21 @@ impl Site {
         let out = pam_crowd(host, &all, "");
         assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
         out.json()
+    }
+
+    /// Moves `host`'s sync clock: its last attribute read `minutes` earlier.
+    fn age_attributes(&self, host: &Host, minutes: u64) {
+        let file = dir(host).join("sync-state.json");
+        let mut state: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("state")).expect("json");
+        let at = state["attributes_at"].as_u64().expect("attributes_at");
+        state["attributes_at"] = Value::from(at - minutes * 60);
+        std::fs::write(&file, state.to_string()).expect("write state");
+    }
+
+    /// `host`'s passwd file.
+    fn passwd(&self, host: &Host) -> String {
+        std::fs::read_to_string(dir(host).join("passwd")).expect("passwd")
     }
 
     /// Both hosts synced, the incremental one as the timer does; their files compared.
@@ -93,6 +114,23 @@ fn change_user(user: &str, group: &str) -> [Change; 2] {
     ]
 }
 
+fn set_shell(user: &str, shell: &str) -> Change {
+    Change::SetAttribute {
+        user: user.into(),
+        name: "loginShell".into(),
+        values: vec![shell.into()],
+    }
+}
+
+/// What the double was asked since `clear_requests`, up to the next sync's start.
+fn asked_by_one_sync(double: &Double) -> Vec<String> {
+    double
+        .asked()
+        .into_iter()
+        .take_while(|op| op != "events-start")
+        .collect()
+}
+
 #[test]
 fn a_quiet_sync_is_one_request_and_a_few_changes_a_handful() {
     let site = Site::new();
@@ -127,14 +165,8 @@ fn a_quiet_sync_is_one_request_and_a_few_changes_a_handful() {
     });
     let report = site.both_agree("four user-level changes");
     assert_eq!(kind(&report), "incremental");
-    let asked: Vec<String> = site
-        .double
-        .asked()
-        .into_iter()
-        .take_while(|op| op != "events-start")
-        .collect();
-    // The events, then gina's attributes (a new member): no listing.
-    assert_eq!(asked, ["events", "user"], "{asked:?}");
+    // The events, then gina's attributes (a new member) in one search: no listing.
+    assert_eq!(asked_by_one_sync(&site.double), ["events", "search-users"]);
 }
 
 #[test]
@@ -144,7 +176,7 @@ fn each_fallback_is_a_full_sync_with_a_new_token() {
     }
     let mut site = Site::new();
     assert_eq!(kind(&site.sync(&site.inc, &[])), "full");
-    // A restarted Crowd: the token is unknown (410).
+    // A restarted Crowd: the listener store's token is unknown (410).
     let port = site.double.port();
     drop(std::mem::replace(
         &mut site.double,
@@ -155,6 +187,12 @@ fn each_fallback_is_a_full_sync_with_a_new_token() {
     site.configure(&site.full);
     let after_restart = site.sync(&site.inc, &[]);
     assert_eq!(kind(&after_restart), "full", "{after_restart}");
+    assert!(
+        after_restart["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("EVENT_TOKEN_EXPIRED")),
+        "{after_restart}"
+    );
     assert_eq!(kind(&site.sync(&site.inc, &[])), "incremental");
     // Evicted events: 410 too.
     site.double.evict_events();
@@ -168,6 +206,16 @@ fn each_fallback_is_a_full_sync_with_a_new_token() {
     state["full_at"] = Value::from(0);
     std::fs::write(&state_file, state.to_string()).expect("write state");
     assert_eq!(kind(&site.sync(&site.inc, &[])), "full");
+    // Crowd 2.3 over an uncached directory: 400 INCREMENTAL_SYNC_NOT_AVAILABLE.
+    site.double.event_mode(EventMode::NotAvailable);
+    let refused = site.sync(&site.inc, &[]);
+    assert_eq!(kind(&refused), "full");
+    assert!(
+        refused["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("INCREMENTAL_SYNC_NOT_AVAILABLE")),
+        "{refused}"
+    );
     // A Crowd that offers no events (an uncached directory), or predates them (404):
     // full syncs, and no state kept.
     for mode in [EventMode::Unavailable, EventMode::Absent] {
@@ -182,36 +230,164 @@ fn each_fallback_is_a_full_sync_with_a_new_token() {
 }
 
 #[test]
+fn the_timestamp_stores_tokens_survive_a_restart() {
+    if soap() {
+        return;
+    }
+    let mut site = Site::with_store(EventStore::Timestamp);
+    assert_eq!(kind(&site.sync(&site.inc, &[])), "full");
+    let port = site.double.port();
+    drop(std::mem::replace(
+        &mut site.double,
+        Double::start(Fixture::default(), Transport::Https),
+    ));
+    site.double = Double::start_on(directory(), Transport::Https, port);
+    site.double.event_store(EventStore::Timestamp);
+    site.configure(&site.inc);
+    let after_restart = site.sync(&site.inc, &[]);
+    assert_eq!(kind(&after_restart), "incremental", "{after_restart}");
+}
+
+#[test]
 fn events_given_twice_change_nothing() {
+    if soap() {
+        return;
+    }
+    for store in [EventStore::Listener, EventStore::Timestamp] {
+        let site = Site::with_store(store);
+        site.sync(&site.inc, &[]);
+        site.double.change(Change::CreateUser {
+            user: "gina".into(),
+            active: true,
+        });
+        for change in change_user("gina", "developers") {
+            site.double.change(change);
+        }
+        site.double.change(Change::Leave {
+            user: "dave".into(),
+            group: "linux-users".into(),
+        });
+        site.both_agree("changes");
+        let before = site.passwd(&site.inc);
+        // The listener store of a cluster rewinds; the timestamp store gives the
+        // last five minutes again on every call by itself.
+        site.double.rewind_events(3);
+        for _ in 0..2 {
+            let again = site.sync(&site.inc, &[]);
+            assert_eq!(kind(&again), "incremental");
+            assert_eq!(
+                again["changes"].as_array().map(Vec::len),
+                Some(0),
+                "{store:?}: {again}"
+            );
+        }
+        assert_eq!(site.passwd(&site.inc), before, "{store:?}");
+    }
+}
+
+#[test]
+fn a_membership_update_is_the_complete_set_of_direct_groups() {
+    if soap() {
+        return;
+    }
+    for style in [EventStyle::Bare, EventStyle::Xml] {
+        let site = Site::new();
+        site.double.event_style(style);
+        site.sync(&site.inc, &[]);
+        assert!(site.passwd(&site.inc).contains("\ndave:"), "{style:?}");
+        // dave's direct groups are now contractors alone: out of linux-users, by an
+        // UPDATED event that never names it.
+        site.double.change(Change::Regroup {
+            user: "dave".into(),
+            groups: vec!["contractors".into()],
+        });
+        // bob's are developers (nested in linux-users) and unrelated: in.
+        site.double.change(Change::Regroup {
+            user: "bob".into(),
+            groups: vec!["developers".into(), "unrelated".into()],
+        });
+        let report = site.both_agree("membership updates");
+        assert_eq!(kind(&report), "incremental", "{style:?}: {report}");
+        let passwd = site.passwd(&site.inc);
+        assert!(!passwd.contains("\ndave:"), "{style:?}: {passwd}");
+        assert!(passwd.contains("\nbob:"), "{style:?}: {passwd}");
+    }
+}
+
+#[test]
+fn attribute_changes_without_events_arrive_within_attributes_minutes() {
     if soap() {
         return;
     }
     let site = Site::new();
     site.sync(&site.inc, &[]);
-    for change in change_user("erin", "linux-users") {
-        site.double.change(change);
-    }
-    site.double.change(Change::Leave {
-        user: "dave".into(),
-        group: "linux-users".into(),
-    });
-    site.both_agree("changes");
-    let before = std::fs::read(dir(&site.inc).join("passwd")).expect("passwd");
-    // A cluster's event store rewinds: the same events again, twice.
-    site.double.rewind_events(3);
-    for _ in 0..2 {
-        let again = site.sync(&site.inc, &[]);
-        assert_eq!(kind(&again), "incremental");
-        assert_eq!(
-            again["changes"].as_array().map(Vec::len),
-            Some(0),
-            "{again}"
-        );
-    }
+    // The listener store keeps no event for a loginShell change.
+    site.double.change(set_shell("alice", "/bin/sh"));
+    let quiet = site.sync(&site.inc, &[]);
     assert_eq!(
-        std::fs::read(dir(&site.inc).join("passwd")).expect("passwd"),
-        before
+        quiet["changes"].as_array().map(Vec::len),
+        Some(0),
+        "{quiet}"
     );
+    // 59 minutes on: not yet.
+    site.age_attributes(&site.inc, 59);
+    let early = site.sync(&site.inc, &[]);
+    assert_eq!(early["attributes_read"], false, "{early}");
+    // 60 (attributes_minutes' default): the paged user search, no member list.
+    site.age_attributes(&site.inc, 1);
+    site.double.clear_requests();
+    let due = site.both_agree("a loginShell change, attributes due");
+    assert_eq!(kind(&due), "incremental", "{due}");
+    assert_eq!(due["attributes_read"], true, "{due}");
+    assert_eq!(asked_by_one_sync(&site.double), ["events", "search-users"]);
+    assert!(site.passwd(&site.inc).contains(":/home/alice:/bin/sh\n"));
+}
+
+#[test]
+fn the_timestamp_stores_changed_users_are_read_again_in_one_search() {
+    if soap() {
+        return;
+    }
+    let site = Site::with_store(EventStore::Timestamp);
+    site.sync(&site.inc, &[]);
+    site.double.clear_requests();
+    // A user UPDATED event without attributes for each: read again, together.
+    for user in ["alice", "bob", "dave"] {
+        site.double.change(set_shell(user, "/bin/sh"));
+    }
+    let report = site.both_agree("three loginShell changes");
+    assert_eq!(kind(&report), "incremental", "{report}");
+    assert_eq!(asked_by_one_sync(&site.double), ["events", "search-users"]);
+    assert_eq!(site.passwd(&site.inc).matches(":/bin/sh\n").count(), 3);
+}
+
+#[test]
+fn access_based_filtering_is_named_once_it_keeps_forcing_full_syncs() {
+    if soap() {
+        return;
+    }
+    let site = Site::new();
+    site.double.event_mode(EventMode::AccessFiltered);
+    site.sync(&site.inc, &[]);
+    // Nothing changed: an empty batch is still served.
+    assert_eq!(kind(&site.sync(&site.inc, &[])), "incremental");
+    let mut last = Value::Null;
+    for round in 0..3 {
+        site.double
+            .change(set_shell("alice", ["/bin/sh", "/bin/bash"][round % 2]));
+        site.double.change(Change::Activate {
+            user: "bob".into(),
+            active: round % 2 == 1,
+        });
+        last = site.sync(&site.inc, &[]);
+        assert_eq!(kind(&last), "full", "{last}");
+        let notes = last["notes"].as_array().map(Vec::len).unwrap_or_default();
+        assert_eq!(notes, usize::from(round == 2), "round {round}: {last}");
+    }
+    let note = last["notes"][0].as_str().unwrap_or_default();
+    assert!(note.contains("access-based"), "{note}");
+    let check = pam_crowd(&site.inc, &["check"], "");
+    assert!(check.stdout.contains("access-based"), "{}", check.stdout);
 }
 
 /// A small deterministic generator (xorshift): the same sequences on every run.
@@ -279,6 +455,10 @@ fn random_change(rng: &mut Rng) -> Change {
                 },
             }
         }
+        8 if rng.below(2) == 0 => Change::Regroup {
+            user,
+            groups: vec![group, rng.pick(GROUPS).to_owned()],
+        },
         _ => match rng.below(3) {
             0 => Change::CreateUser {
                 user: rng.pick(&["frank", "gina"]).into(),
@@ -301,13 +481,17 @@ fn after_any_sequence_of_changes_incremental_equals_full() {
     if soap() {
         return;
     }
-    for (seed, style) in [
-        (0x5eed_0001_u64, EventStyle::Bare),
-        (0x5eed_0002, EventStyle::Wrapped),
-        (0x5eed_0003, EventStyle::Xml),
+    for (seed, style, store) in [
+        (0x5eed_0001_u64, EventStyle::Bare, EventStore::Listener),
+        (0x5eed_0002, EventStyle::Wrapped, EventStore::Timestamp),
+        (0x5eed_0003, EventStyle::Xml, EventStore::Listener),
+        (0x5eed_0004, EventStyle::Xml, EventStore::Timestamp),
     ] {
-        let site = Site::new();
+        let site = Site::with_store(store);
         site.double.event_style(style);
+        // Replays: a rewinding cluster's listener store; the timestamp store gives
+        // the last five minutes again by itself.
+        site.double.rewind_events(2);
         site.both_agree("the first sync");
         let mut rng = Rng(seed);
         for round in 0..12 {
@@ -317,8 +501,20 @@ fn after_any_sequence_of_changes_incremental_equals_full() {
             for change in &changes {
                 site.double.change(change.clone());
             }
-            let report = site.both_agree(&format!("{style:?} round {round}: {changes:?}"));
-            assert_eq!(kind(&report), "incremental", "{report}");
+            // The listener store has no event for these: they arrive with the
+            // attribute refresh, due here.
+            let attribute_changed = changes.iter().any(|c| {
+                matches!(
+                    c,
+                    Change::SetAttribute { .. } | Change::RemoveAttribute { .. }
+                )
+            });
+            if store == EventStore::Listener && attribute_changed {
+                site.age_attributes(&site.inc, 60);
+            }
+            let what = format!("{style:?} {store:?} round {round}: {changes:?}");
+            let report = site.both_agree(&what);
+            assert_eq!(kind(&report), "incremental", "{what}: {report}");
         }
     }
 }

@@ -9,7 +9,9 @@ use pam_crowd::cache::Cache;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{
     AdminDirectory, Client, ClientSettings, CrowdError, Deadline, FailureKind, Protocol,
+    SyncDirectory,
 };
+use pam_crowd::sync::incremental;
 use serde_json::json;
 
 use crate::{Report, Status};
@@ -98,10 +100,77 @@ pub fn run(path: &Path) -> Report {
             if steps.iter().any(|s| s.step == "application" && s.ok) {
                 steps.push(check_keys_application(&config, path));
                 steps.push(check_local_accounts(&config));
+                steps.push(check_groups(&config));
             }
+            steps.extend(check_sync_state(&config));
         }
     }
     report(steps)
+}
+
+/// Every group the config names, asked of Crowd: a typo in `allow_groups` or
+/// `deny_groups` matches nobody without a word (Crowd answers "not a member" for a
+/// group it does not have), and one in `[nss] groups` syncs nobody.
+fn check_groups(config: &Config) -> Step {
+    let named = config.configured_groups();
+    let client = match Client::new(
+        &ClientSettings::from(config),
+        Deadline::after(config.timeout),
+    ) {
+        Ok(client) => client,
+        Err(e) => return Step::failed(None, "groups", e.to_string(), "see the steps above"),
+    };
+    let mut unknown = Vec::new();
+    for (group, keys) in &named {
+        match client.group_exists(group) {
+            Ok(true) => {}
+            Ok(false) => unknown.push(format!("{group:?} ({})", keys.join(", "))),
+            Err(e) => {
+                return Step::failed(
+                    None,
+                    "groups",
+                    format!("asking Crowd about {group:?}: {e}"),
+                    "see the steps above",
+                );
+            }
+        }
+    }
+    match unknown.is_empty() {
+        true => Step::ok(
+            None,
+            "groups",
+            format!(
+                "the {} group(s) the config names exist in Crowd",
+                named.len()
+            ),
+        ),
+        false => Step::failed(
+            None,
+            "groups",
+            format!("not in Crowd: {}", unknown.join("; ")),
+            "fix the group names (Crowd's names, as its Groups page shows them), or create the groups",
+        ),
+    }
+}
+
+/// What the last sync left to say (`[nss] dir`'s state; root's alone to read).
+fn check_sync_state(config: &Config) -> Option<Step> {
+    let state = incremental::read_state(&config.nss.dir).ok()??;
+    Some(match incremental::fallback_note(&state) {
+        Some(note) => Step::warning(
+            "incremental sync",
+            note,
+            "see README, \"How long a change takes to reach a host\"",
+        ),
+        None => Step::ok(
+            None,
+            "incremental sync",
+            format!(
+                "taken up from Crowd's event token (full sync at most every {} h)",
+                config.nss.full_sync_hours
+            ),
+        ),
+    })
 }
 
 /// The read-only application `authorized-keys` uses: its password file's owner and

@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::{Value, json};
 
+use crate::events::Dialect;
+
 /// A Crowd user of the double.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -337,8 +339,9 @@ impl Request {
     }
 }
 
-/// Crowd's answer: status and JSON body. Sessions change the fixture.
-pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
+/// Crowd's answer: status and JSON body, as `dialect`'s server gives it (singular
+/// lists are renamed by the caller). Sessions change the fixture.
+pub fn answer(fixture: &mut Fixture, req: &Request, dialect: Dialect) -> (u16, Value) {
     if let Some(token) = req.path.strip_prefix("/session/") {
         let token = percent_encoding::percent_decode_str(token).decode_utf8_lossy();
         return session(fixture, req, &token);
@@ -428,6 +431,11 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
         ("GET", "/group/user/nested") if req.param("username").is_none_or(str::is_empty) => {
             let groupname = req.param("groupname").unwrap_or_default();
             let Some(group) = fixture.group_name(groupname).cloned() else {
+                // Crowd 2.3's GroupsController.getNestedUsers: an unknown group has
+                // no members, 200.
+                if dialect == Dialect::Crowd23 {
+                    return (200, json!({ "expand": "user", "users": [] }));
+                }
                 return group_not_found(groupname);
             };
             let members = page(req, fixture.nested_members(&group));
@@ -520,23 +528,14 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
         }
         ("POST", "/search") if req.param("entity-type") == Some("user") => {
             let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
-            // The restrictions clients send for "everyone": none, or active == true.
-            let active_only = match body["restriction-type"].as_str() {
-                Some("null-search-restriction") => false,
-                Some("property-search-restriction")
-                    if body["property"]["name"] == "active"
-                        && body["match-mode"] == "EXACTLY_MATCHES" =>
-                {
-                    body["value"] == "true"
+            let mut names = Vec::new();
+            for user in &fixture.users {
+                match matches(&body, user) {
+                    Some(true) => names.push(user.name.clone()),
+                    Some(false) => {}
+                    None => return error("INVALID_SEARCH_RESTRICTION", "unsupported restriction"),
                 }
-                _ => return error("INVALID_SEARCH_RESTRICTION", "unsupported restriction"),
-            };
-            let names: Vec<String> = fixture
-                .users
-                .iter()
-                .filter(|u| u.active || !active_only)
-                .map(|u| u.name.clone())
-                .collect();
+            }
             let listed = page(req, names);
             let expand = req.param("expand").unwrap_or_default();
             let with = |what: &str| expand.split(',').any(|e| e == what);
@@ -548,9 +547,14 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
                     |entry| match by_name.get(entry["name"].as_str().unwrap_or_default()) {
                         Some(user) if with("user") => {
                             let mut json = user_json(user);
-                            if with("attributes") {
-                                json["attributes"] = attributes_json(user);
-                            }
+                            // Crowd 2.3's SearchResource honours only the `user`
+                            // expansion: every list comes back empty.
+                            json["attributes"] = match (with("attributes"), dialect) {
+                                (true, Dialect::Crowd5 | Dialect::Singular) => {
+                                    attributes_json(user)
+                                }
+                                _ => attribute_list(&BTreeMap::new()),
+                            };
                             json
                         }
                         _ => entry,
@@ -564,6 +568,40 @@ pub fn answer(fixture: &mut Fixture, req: &Request) -> (u16, Value) {
             json!({ "domain": null, "secure": false, "name": "crowd.token_key" }),
         ),
         _ => (404, Value::Null),
+    }
+}
+
+/// Whether `user` meets a search restriction, as Crowd's REST entities write them:
+/// none, a property (`active`, `name`: names without regard to case) matched
+/// exactly, or a boolean `and`/`or` of restrictions. `None`: not one the double knows.
+fn matches(restriction: &Value, user: &User) -> Option<bool> {
+    match restriction["restriction-type"].as_str()? {
+        "null-search-restriction" => Some(true),
+        "property-search-restriction" if restriction["match-mode"] == "EXACTLY_MATCHES" => {
+            let value = restriction["value"].as_str()?;
+            match restriction["property"]["name"].as_str()? {
+                "active" => Some(user.active.to_string() == value),
+                "name" => Some(user.name.eq_ignore_ascii_case(value)),
+                _ => None,
+            }
+        }
+        "boolean-search-restriction" => {
+            let all: Option<Vec<bool>> = restriction["restrictions"]
+                .as_array()?
+                .iter()
+                .map(|r| matches(r, user))
+                .collect();
+            match restriction["boolean-logic"]
+                .as_str()?
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "and" => Some(all?.iter().all(|b| *b)),
+                "or" => Some(all?.iter().any(|b| *b)),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 

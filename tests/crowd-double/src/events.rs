@@ -1,9 +1,11 @@
 //! The double's event API, as Crowd's REST plugin serves it (`EventsController`,
 //! `EventEntityList`, REST API 1.2+; see ../shared/crowd-rest-api.md): `GET /event`
-//! gives the current token, `GET /event/{token}` the events since it, and a token
-//! from before a restart, or older than the events kept, answers 410
-//! EVENT_TOKEN_EXPIRED. Tests change the directory through [`Change`], each change
-//! recording the event Crowd would.
+//! gives the current token, `GET /event/{token}` the events since it. Tests change
+//! the directory through [`Change`], each change recording the event Crowd's store
+//! would, in one of its two stores ([`EventStore`]; REAL-CROWD.md names the classes):
+//! the listener store keeps only `synch.*` attribute changes and loses its tokens on
+//! a restart; Data Center's timestamp store sends a changed user without attributes,
+//! replays the last five minutes on every call, and keeps its tokens across restarts.
 //!
 //! Events come as XML, or as JSON either bare (told apart by their keys) or wrapped by
 //! type, as servers running different JSON libraries send them.
@@ -45,7 +47,45 @@ pub enum Change {
     },
     /// A group removed, with its memberships.
     DeleteGroup { group: String },
+    /// A user's direct groups set to exactly these (created if new): Crowd's
+    /// `EventTransformer` sends one membership `UPDATED` event listing them all, as
+    /// when a user left one directory but is still present in another.
+    Regroup { user: String, groups: Vec<String> },
 }
+
+/// Which of Crowd's event stores the double runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventStore {
+    /// Crowd's in-memory store, fed by `StoringEventListener`: attribute changes
+    /// are events only for attributes named `synch.*`; tokens are `<instance>:<n>`,
+    /// unknown after a restart.
+    #[default]
+    Listener,
+    /// Data Center's `TimestampBasedEventStore`: events rebuilt from entities'
+    /// updated dates (a changed user is a user `UPDATED` without attributes), the
+    /// last five minutes (`TIMESTAMP_SLOP_TOLERANCE`) given again on every call,
+    /// tokens that survive a restart.
+    Timestamp,
+}
+
+/// Which server's JSON the double speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// Crowd 3 to 5 as captured: plural lists (`"users"`, `"groups"`,
+    /// `"attributes": [...]`).
+    #[default]
+    Crowd5,
+    /// Crowd 2.3 (the REST plugin bundled with Jira 4.4): `GET /event` without
+    /// `incrementalSynchronisationAvailable`, a user search that ignores the
+    /// `attributes` expansion, an unknown group's member list 200 and empty.
+    Crowd23,
+    /// Crowd 6.0.1's REST reference: singular lists (`"user"`, `"group"`,
+    /// `"attribute": [...]`).
+    Singular,
+}
+
+/// Crowd's `TIMESTAMP_SLOP_TOLERANCE`: what the timestamp store gives again.
+const SLOP_MS: u128 = 5 * 60 * 1000;
 
 /// How the double words its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,13 +109,27 @@ pub enum EventMode {
     Unavailable,
     /// 404: a server before REST API 1.2.
     Absent,
+    /// Access-based synchronisation filtering on: a token, then 410 for every batch
+    /// that has events.
+    AccessFiltered,
+    /// Crowd 2.3 over a directory it does not cache: `GET /event/{token}` answers
+    /// 400 INCREMENTAL_SYNC_NOT_AVAILABLE.
+    NotAvailable,
 }
 
-/// One recorded event: its type and its bare JSON.
+/// One recorded event: its type, its bare JSON, and when (ms since the epoch).
 #[derive(Debug, Clone)]
 struct Recorded {
     kind: &'static str,
     body: Value,
+    at: u128,
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
 }
 
 /// The event log of one run of the double.
@@ -90,6 +144,10 @@ pub struct EventLog {
     pub mode: EventMode,
     /// Events given again before the token's (a cluster's rewinding store).
     pub rewind: usize,
+    pub store: EventStore,
+    pub dialect: Dialect,
+    /// Timestamp tokens from before this (ms) are expired.
+    expired_before: u128,
 }
 
 impl EventLog {
@@ -105,13 +163,41 @@ impl EventLog {
     }
 
     fn token(&self) -> String {
-        format!("{}-{}", self.epoch, self.evicted + self.log.len())
+        match self.store {
+            EventStore::Listener => format!("{}:{}", self.epoch, self.evicted + self.log.len()),
+            // The timestamp store's token names a time, not this process.
+            EventStore::Timestamp => format!("ts:{}", now_ms()),
+        }
     }
 
     /// Forgets every event so far: earlier tokens expire, even the current one.
     pub fn evict(&mut self) {
         self.evicted += self.log.len() + 1;
         self.log.clear();
+        self.expired_before = now_ms() + 1;
+    }
+
+    /// The events since `token`, as the store gives them; `None`: expired.
+    fn since(&self, token: &str) -> Option<Vec<&Recorded>> {
+        match self.store {
+            EventStore::Listener => {
+                let since = token
+                    .strip_prefix(&format!("{}:", self.epoch))?
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= self.evicted && *n <= self.evicted + self.log.len())?;
+                let from = (since - self.evicted).saturating_sub(self.rewind);
+                Some(self.log[from..].iter().collect())
+            }
+            EventStore::Timestamp => {
+                let at = token
+                    .strip_prefix("ts:")?
+                    .parse::<u128>()
+                    .ok()
+                    .filter(|at| *at >= self.expired_before)?;
+                Some(self.log.iter().filter(|e| e.at + SLOP_MS >= at).collect())
+            }
+        }
     }
 
     /// `GET /event`, `GET /event/{token}`: (status, content type, body).
@@ -127,31 +213,52 @@ impl EventLog {
         };
         let Some(token) = token else {
             return Some(match self.mode {
-                EventMode::Unavailable => self.render(None, false, &[], xml),
-                _ => self.render(Some(self.token()), true, &[], xml),
+                EventMode::Unavailable => self.render(None, Some(false), &[], xml),
+                // Crowd 2.3's EventEntityList has no such field.
+                _ if self.dialect == Dialect::Crowd23 => {
+                    self.render(Some(self.token()), None, &[], xml)
+                }
+                _ => self.render(Some(self.token()), Some(true), &[], xml),
             });
         };
         let token = percent_encoding::percent_decode_str(token).decode_utf8_lossy();
-        let since = token
-            .strip_prefix(&format!("{}-", self.epoch))
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|n| *n >= self.evicted && *n <= self.evicted + self.log.len());
-        let (Some(since), EventMode::Available) = (since, self.mode) else {
-            let body = json!({
-                "reason": "EVENT_TOKEN_EXPIRED",
-                "message": "Event token is not recognised or has expired",
-            });
-            return Some((410, "application/json", body.to_string()));
+        let refusal = |status: u16, reason: &str, message: &str| {
+            let body = json!({ "reason": reason, "message": message });
+            Some((status, "application/json", body.to_string()))
         };
-        let from = (since - self.evicted).saturating_sub(self.rewind);
-        Some(self.render(Some(self.token()), true, &self.log[from..], xml))
+        if self.mode == EventMode::NotAvailable {
+            return refusal(
+                400,
+                "INCREMENTAL_SYNC_NOT_AVAILABLE",
+                "Incremental synchronisation is not available for this directory",
+            );
+        }
+        let events = match (self.since(&token), self.mode) {
+            (Some(events), EventMode::Available) => events,
+            (Some(events), EventMode::AccessFiltered) if events.is_empty() => events,
+            (Some(_), EventMode::AccessFiltered) => {
+                return refusal(
+                    410,
+                    "EVENT_TOKEN_EXPIRED",
+                    "Incremental synchronisation is not available when access based filtering is on",
+                );
+            }
+            _ => {
+                return refusal(
+                    410,
+                    "EVENT_TOKEN_EXPIRED",
+                    "Event token is not recognised or has expired",
+                );
+            }
+        };
+        Some(self.render(Some(self.token()), Some(true), &events, xml))
     }
 
     fn render(
         &self,
         token: Option<String>,
-        available: bool,
-        events: &[Recorded],
+        available: Option<bool>,
+        events: &[&Recorded],
         xml_asked: bool,
     ) -> (u16, &'static str, String) {
         let style = if xml_asked {
@@ -169,12 +276,15 @@ impl EventLog {
                         _ => e.body.clone(),
                     })
                     .collect();
-                let mut body = json!({
-                    "incrementalSynchronisationAvailable": available,
-                    "events": list,
-                });
+                let mut body = json!({ "events": list });
+                if let Some(available) = available {
+                    body["incrementalSynchronisationAvailable"] = json!(available);
+                }
                 if let Some(token) = token {
                     body["newEventToken"] = json!(token);
+                }
+                if self.dialect == Dialect::Singular {
+                    singular(&mut body);
                 }
                 (200, "application/json", body.to_string())
             }
@@ -182,7 +292,32 @@ impl EventLog {
     }
 
     fn record(&mut self, kind: &'static str, body: Value) {
-        self.log.push(Recorded { kind, body });
+        self.log.push(Recorded {
+            kind,
+            body,
+            at: now_ms(),
+        });
+    }
+
+    /// A user attribute set or removed: an event only in the timestamp store (the
+    /// user, without attributes) or for a `synch.*` attribute in the listener store.
+    fn attribute_event(
+        &mut self,
+        fixture: &Fixture,
+        user: &str,
+        name: &str,
+        stored: Value,
+        deleted: Value,
+    ) {
+        match self.store {
+            EventStore::Timestamp => {
+                self.user_event(fixture, "UPDATED", user, json!([]), json!([]));
+            }
+            EventStore::Listener if name.starts_with("synch.") => {
+                self.user_event(fixture, "UPDATED", user, stored, deleted);
+            }
+            EventStore::Listener => {}
+        }
     }
 
     /// Applies `change` to `fixture`, recording the event Crowd would. What Crowd
@@ -202,7 +337,8 @@ impl EventLog {
             DeleteUser { user }
             | Activate { user, .. }
             | SetAttribute { user, .. }
-            | RemoveAttribute { user, .. } => !exists(user),
+            | RemoveAttribute { user, .. }
+            | Regroup { user, .. } => !exists(user),
             Join { user, group } => !exists(user) || member(user, group),
             Leave { user, group } => !member(user, group),
             Nest { parent, child } => {
@@ -234,7 +370,8 @@ impl EventLog {
                 for g in fixture.groups.values_mut() {
                     g.users.retain(|u| u != user);
                 }
-                let body = json!({"operation": "DELETED", "user": {"name": user, "active": false}});
+                // The server builds a deletion from a bare template: the name alone.
+                let body = json!({"operation": "DELETED", "user": {"name": user}});
                 self.record("userEvent", body);
             }
             Activate { user, active } => {
@@ -248,19 +385,36 @@ impl EventLog {
                     u.attributes.insert(name.clone(), values.clone());
                 }
                 let stored = json!([{ "name": name, "values": values }]);
-                self.user_event(fixture, "UPDATED", user, stored, json!([]));
+                self.attribute_event(fixture, user, name, stored, json!([]));
             }
             RemoveAttribute { user, name } => {
                 for u in fixture.users.iter_mut().filter(|u| u.name == *user) {
                     u.attributes.remove(name);
                 }
-                self.user_event(
-                    fixture,
-                    "UPDATED",
-                    user,
-                    json!([]),
-                    json!([{ "name": name }]),
-                );
+                self.attribute_event(fixture, user, name, json!([]), json!([{ "name": name }]));
+            }
+            Regroup { user, groups } => {
+                for (name, group) in fixture.groups.iter_mut() {
+                    let wanted = groups.contains(name);
+                    group.users.retain(|u| u != user || wanted);
+                }
+                for name in groups {
+                    let group = fixture.groups.entry(name.clone()).or_default();
+                    if !group.users.contains(user) {
+                        group.users.push(user.clone());
+                    }
+                }
+                let parents: Vec<Value> = fixture
+                    .direct_groups(user)
+                    .iter()
+                    .map(|g| json!({ "name": g }))
+                    .collect();
+                let body = json!({
+                    "operation": "UPDATED",
+                    "childUser": {"name": user},
+                    "parentGroups": {"groups": parents},
+                });
+                self.record("userMembershipEvent", body);
             }
             Join { user, group } => {
                 let g = fixture.groups.entry(group.clone()).or_default();
@@ -354,16 +508,41 @@ impl EventLog {
     }
 }
 
+/// Crowd 6.0.1's reference's JSON: every list named singular.
+pub fn singular(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (plural, one) in [
+                ("users", "user"),
+                ("groups", "group"),
+                ("attributes", "attribute"),
+            ] {
+                if map.get(plural).is_some_and(Value::is_array) {
+                    if let Some(list) = map.remove(plural) {
+                        map.insert(one.into(), list);
+                    }
+                }
+            }
+            map.values_mut().for_each(singular);
+        }
+        Value::Array(list) => list.iter_mut().for_each(singular),
+        _ => {}
+    }
+}
+
 /// The XML Crowd's JAXB entities give for the same events.
-fn xml(token: Option<String>, available: bool, events: &[Recorded]) -> String {
+fn xml(token: Option<String>, available: Option<bool>, events: &[&Recorded]) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>");
     out.push_str("<events");
     if let Some(token) = token {
         out.push_str(&format!(" newEventToken=\"{}\"", escape(&token)));
     }
-    out.push_str(&format!(
-        " incrementalSynchronisationAvailable=\"{available}\">"
-    ));
+    if let Some(available) = available {
+        out.push_str(&format!(
+            " incrementalSynchronisationAvailable=\"{available}\""
+        ));
+    }
+    out.push('>');
     for e in events {
         let b = &e.body;
         out.push_str(&format!("<{}>", e.kind));
@@ -372,13 +551,18 @@ fn xml(token: Option<String>, available: bool, events: &[Recorded]) -> String {
             b["operation"].as_str().unwrap_or_default()
         ));
         if let Some(user) = b.get("user") {
-            out.push_str(&format!(
-                "<user name=\"{}\"><active>{}</active><display-name>{}</display-name><email>{}</email></user>",
-                escape(user["name"].as_str().unwrap_or_default()),
-                user["active"].as_bool().unwrap_or(false),
-                escape(user["display-name"].as_str().unwrap_or_default()),
-                escape(user["email"].as_str().unwrap_or_default()),
-            ));
+            let name = escape(user["name"].as_str().unwrap_or_default());
+            match user.get("active") {
+                // A deletion's bare template: the name alone.
+                None => out.push_str(&format!("<user name=\"{name}\"/>")),
+                Some(active) => out.push_str(&format!(
+                    "<user name=\"{name}\"><key>{}</key><active>{}</active><display-name>{}</display-name><email>{}</email></user>",
+                    escape(user["key"].as_str().unwrap_or_default()),
+                    active.as_bool().unwrap_or(false),
+                    escape(user["display-name"].as_str().unwrap_or_default()),
+                    escape(user["email"].as_str().unwrap_or_default()),
+                )),
+            }
         }
         for (key, tag) in [("childUser", "childUser"), ("group", "group")] {
             if let Some(name) = b[key]["name"].as_str() {

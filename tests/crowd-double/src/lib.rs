@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 
 pub use directory::{Fixture, Group, Request, User};
-pub use events::{Change, EventMode, EventStyle};
+pub use events::{Change, Dialect, EventMode, EventStore, EventStyle};
 pub use soap::fault_for as soap_fault_for;
 
 /// The Crowd context path the double serves under.
@@ -349,6 +349,16 @@ impl Double {
     /// Forgets the events so far: tokens from before expire (410).
     pub fn evict_events(&self) {
         self.lock().events.evict();
+    }
+
+    /// Which of Crowd's event stores the double runs (REAL-CROWD.md).
+    pub fn event_store(&self, store: EventStore) {
+        self.lock().events.store = store;
+    }
+
+    /// Which server's JSON the double speaks: Crowd 5's, 2.3's or 6.0.1's reference's.
+    pub fn dialect(&self, dialect: Dialect) {
+        self.lock().events.dialect = dialect;
     }
 
     /// Gives `n` events again before each token's, as a cluster's event store does.
@@ -696,10 +706,16 @@ fn rest_answer(state: &Mutex<State>, request: &Request, authorized: bool) -> Can
         );
     }
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-    match directory::answer(&mut s.fixture, request) {
+    let dialect = s.events.dialect;
+    match directory::answer(&mut s.fixture, request, dialect) {
         (404, serde_json::Value::Null) => tomcat_404(),
         (204, _) => Canned::new(204, "application/json", ""),
-        (status, json) => Canned::new(status, "application/json", json.to_string()),
+        (status, mut json) => {
+            if dialect == Dialect::Singular {
+                events::singular(&mut json);
+            }
+            Canned::new(status, "application/json", json.to_string())
+        }
     }
 }
 

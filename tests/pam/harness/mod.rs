@@ -15,8 +15,8 @@ use std::time::Duration;
 pub use build::*;
 pub use cli::*;
 pub use crowd_double::{
-    APP_NAME, APP_PASSWORD, Canned, Change, Double, EventMode, EventStyle, Fault, Fixture,
-    KEYS_APP_NAME, KEYS_APP_PASSWORD, Transport,
+    APP_NAME, APP_PASSWORD, Canned, Change, Dialect, Double, EventMode, EventStore, EventStyle,
+    Fault, Fixture, KEYS_APP_NAME, KEYS_APP_PASSWORD, Transport,
 };
 pub use double::*;
 pub use hosts::*;
