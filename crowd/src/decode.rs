@@ -118,11 +118,10 @@ pub fn is_xml(body: &[u8]) -> bool {
         .take(64)
         .map(u8::to_ascii_lowercase)
         .collect();
-    start.starts_with(b"<")
-        && !start.starts_with(b"<html")
-        && !start.starts_with(b"<!doctype html")
-        && !(start.starts_with(b"<?xml")
-            && body.windows(5).any(|w| w.eq_ignore_ascii_case(b"<html")))
+    let html = start.starts_with(b"<html")
+        || start.starts_with(b"<!doctype html")
+        || body.windows(5).any(|w| w.eq_ignore_ascii_case(b"<html"));
+    start.starts_with(b"<") && !html
 }
 
 /// A user entity.

@@ -117,6 +117,31 @@ pub(super) struct RawNss {
 
 type Err<'a> = &'a dyn Fn(Range<usize>, &str, String) -> ConfigError;
 
+/// A number of `key` inside `bounds` (`words` say the upper one), if given.
+fn within(
+    value: Option<Spanned<u64>>,
+    key: &str,
+    bounds: std::ops::RangeInclusive<u64>,
+    words: &str,
+    err: Err,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if !bounds.contains(value.get_ref()) {
+        return Err(err(
+            value.span(),
+            key,
+            format!(
+                "must be between {} and {} ({words})",
+                bounds.start(),
+                bounds.end()
+            ),
+        ));
+    }
+    Ok(Some(value.into_inner()))
+}
+
 impl RawNss {
     pub(super) fn validate(self, err: Err) -> Result<NssConfig, ConfigError> {
         let mut nss = NssConfig::default();
@@ -174,42 +199,49 @@ impl RawNss {
             None => vec![template_base(&nss.home)],
             Some(list) => home_bases(list, err)?,
         };
-        if let Some(share) = self.max_drop {
-            if !(0.0..=1.0).contains(share.get_ref()) {
-                return Err(err(
-                    share.span(),
-                    "nss.max_drop",
-                    "must be a share between 0.0 and 1.0 (0.2: a fifth of the users)".into(),
-                ));
-            }
-            nss.max_drop = share.into_inner();
-        }
-        if let Some(hours) = self.full_sync_hours {
-            if !(1..=MAX_FULL_SYNC_HOURS).contains(hours.get_ref()) {
-                return Err(err(
-                    hours.span(),
-                    "nss.full_sync_hours",
-                    format!("must be between 1 and {MAX_FULL_SYNC_HOURS} (a week)"),
-                ));
-            }
-            nss.full_sync_hours = hours.into_inner();
-        }
-        if let Some(minutes) = self.attributes_minutes {
-            if !ATTRIBUTES_MINUTES.contains(minutes.get_ref()) {
-                return Err(err(
-                    minutes.span(),
-                    "nss.attributes_minutes",
-                    format!(
-                        "must be between {} and {} (a day)",
-                        ATTRIBUTES_MINUTES.start(),
-                        ATTRIBUTES_MINUTES.end()
-                    ),
-                ));
-            }
-            nss.attributes_minutes = minutes.into_inner();
-        }
+        limits(
+            &mut nss,
+            (self.max_drop, self.full_sync_hours, self.attributes_minutes),
+            err,
+        )?;
         Ok(nss)
     }
+}
+
+/// The keys bounding a sync: `max_drop`, `full_sync_hours`, `attributes_minutes`.
+type Limits = (
+    Option<Spanned<f64>>,
+    Option<Spanned<u64>>,
+    Option<Spanned<u64>>,
+);
+
+fn limits(nss: &mut NssConfig, limits: Limits, err: Err) -> Result<(), ConfigError> {
+    let (max_drop, full_sync_hours, attributes_minutes) = limits;
+    if let Some(share) = max_drop {
+        if !(0.0..=1.0).contains(share.get_ref()) {
+            return Err(err(
+                share.span(),
+                "nss.max_drop",
+                "must be a share between 0.0 and 1.0 (0.2: a fifth of the users)".into(),
+            ));
+        }
+        nss.max_drop = share.into_inner();
+    }
+    let hours = 1..=MAX_FULL_SYNC_HOURS;
+    if let Some(h) = within(full_sync_hours, "nss.full_sync_hours", hours, "a week", err)? {
+        nss.full_sync_hours = h;
+    }
+    let minutes = ATTRIBUTES_MINUTES;
+    if let Some(m) = within(
+        attributes_minutes,
+        "nss.attributes_minutes",
+        minutes,
+        "a day",
+        err,
+    )? {
+        nss.attributes_minutes = m;
+    }
+    Ok(())
 }
 
 /// `[nss] home_bases`: the directories a Crowd `homeDirectory` must be below.

@@ -10,6 +10,7 @@ mod authenticate;
 mod cli;
 mod config;
 mod connection;
+mod crowd_versions;
 mod docs;
 mod harness;
 mod hostile;

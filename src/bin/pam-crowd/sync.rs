@@ -96,6 +96,26 @@ fn kind_words(kind: &Kind) -> String {
     }
 }
 
+/// The `--json` report.
+fn report_json(
+    dir: &std::path::Path,
+    prepared: &Prepared,
+    written: bool,
+    refused: bool,
+) -> serde_json::Value {
+    let (plan, diff) = (&prepared.plan, &prepared.diff);
+    json!({
+        "dir": dir, "users": plan.users.len(), "groups": plan.groups.len(),
+        "added": diff.users_added, "removed": diff.users_removed,
+        "changed": diff.users_changed, "skipped": plan.skipped,
+        "changes": diff.lines, "written": written, "refused": refused,
+        "kind": match prepared.kind { Kind::Full(_) => "full", Kind::Incremental { .. } => "incremental" },
+        "why": match &prepared.kind { Kind::Full(why) => Some(why), Kind::Incremental { .. } => None },
+        "attributes_read": matches!(prepared.kind, Kind::Incremental { attributes: true, .. }),
+        "notes": prepared.notes,
+    })
+}
+
 /// Fetch, plan, guard, write. Exit 0 when written (or shown), 1 when the drop guard
 /// refused, 2 when Crowd, the config or the files failed.
 pub fn run(args: &SyncArgs, config: &Config, client: &Client) -> Report {
@@ -133,18 +153,7 @@ pub fn run(args: &SyncArgs, config: &Config, client: &Client) -> Report {
         diff.users_changed
     );
     let mut text: Vec<String> = diff.lines.clone();
-    let json = |written: bool, refused: bool| {
-        json!({
-            "dir": nss.dir, "users": plan.users.len(), "groups": plan.groups.len(),
-            "added": diff.users_added, "removed": diff.users_removed,
-            "changed": diff.users_changed, "skipped": plan.skipped,
-            "changes": diff.lines, "written": written, "refused": refused,
-            "kind": match prepared.kind { Kind::Full(_) => "full", Kind::Incremental { .. } => "incremental" },
-            "why": match &prepared.kind { Kind::Full(why) => Some(why), Kind::Incremental { .. } => None },
-            "attributes_read": matches!(prepared.kind, Kind::Incremental { attributes: true, .. }),
-            "notes": prepared.notes,
-        })
-    };
+    let json = |written: bool, refused: bool| report_json(&nss.dir, &prepared, written, refused);
     if args.dry_run {
         text.extend(plan.skipped.iter().map(|s| format!("! {s}")));
         text.extend(prepared.notes.iter().map(|n| format!("! {n}")));

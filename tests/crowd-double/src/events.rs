@@ -517,10 +517,10 @@ pub fn singular(value: &mut Value) {
                 ("groups", "group"),
                 ("attributes", "attribute"),
             ] {
-                if map.get(plural).is_some_and(Value::is_array) {
-                    if let Some(list) = map.remove(plural) {
-                        map.insert(one.into(), list);
-                    }
+                if map.get(plural).is_some_and(Value::is_array)
+                    && let Some(list) = map.remove(plural)
+                {
+                    map.insert(one.into(), list);
                 }
             }
             map.values_mut().for_each(singular);
