@@ -69,9 +69,11 @@ pub fn lookup_row(bin: &Path, dir: &Path, lookups: usize) -> Row {
     Row::new("N1", what, Stats::from_samples(samples))
 }
 
-/// N2 to N4: `pam-crowd sync` of 10,000 users, a fresh process each run: a full
+/// N2 to N5: `pam-crowd sync` of 10,000 users, a fresh process each run: a full
 /// sync (`--full`), a quiet incremental one (nothing changed: Crowd's events since
-/// the last), and an incremental one after five user-level changes each.
+/// the last), an incremental one after five user-level changes each, and one whose
+/// attribute refresh is due (`[nss] attributes_minutes` passed: the state's clock
+/// moved back, no sleeping).
 pub fn sync_rows(bin: &Path, dir: &Path, runs: usize) -> Vec<Row> {
     let mut fixture = Fixture::default();
     for i in 0..USERS {
@@ -146,6 +148,16 @@ pub fn sync_rows(bin: &Path, dir: &Path, runs: usize) -> Vec<Row> {
         },
         &[],
     );
+    let state = dir.join("sync-out").join("sync-state.json");
+    let attributes = series(
+        &mut || {
+            let mut json: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("json");
+            json["attributes_at"] = serde_json::Value::from(0);
+            std::fs::write(&state, json.to_string()).expect("write state");
+        },
+        &[],
+    );
     vec![
         Row::new(
             "N2",
@@ -159,8 +171,13 @@ pub fn sync_rows(bin: &Path, dir: &Path, runs: usize) -> Vec<Row> {
         ),
         Row::new(
             "N4",
-            "pam-crowd sync, 10,000 users, after 5 changes (a user created and added, 3 attributes)",
+            "pam-crowd sync, 10,000 users, after 5 changes (a user created and added; 3 attributes set, no event in Crowd's listener store)",
             few,
+        ),
+        Row::new(
+            "N5",
+            "pam-crowd sync, 10,000 users, attribute refresh due (attributes_minutes: the events, then the paged user search)",
+            attributes,
         ),
     ]
 }
