@@ -678,3 +678,111 @@ pub fn write_state(dir: &Path, state: &SyncState) -> Result<(), SyncError> {
         serde_json::to_vec(state).map_err(|e| SyncError::Files(path.clone(), e.to_string()))?;
     store::write(&path, &json).map_err(|e| SyncError::Files(path.clone(), e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state syncing `linux-users` (with `developers` nested in it): alice and bob
+    /// members, both recorded.
+    fn state() -> (SyncState, NssConfig) {
+        let nss = NssConfig {
+            groups: vec!["linux-users".into()],
+            ..NssConfig::default()
+        };
+        let mut state = SyncState::default();
+        state.groups.insert(
+            "linux-users".into(),
+            GroupRecord {
+                members: ["alice", "bob"].map(String::from).into(),
+                nested: ["developers".to_string()].into(),
+                attributes: Attributes::new(),
+            },
+        );
+        for name in ["alice", "bob"] {
+            let user = User {
+                name: name.into(),
+                active: true,
+                display_name: None,
+                email: None,
+                key: None,
+            };
+            state
+                .users
+                .insert(name.into(), UserRecord::new(&user, Attributes::new()));
+        }
+        (state, nss)
+    }
+
+    fn membership(operation: Operation, user: &str, parents: &[&str]) -> Event {
+        Event::UserMembership {
+            operation,
+            user: user.into(),
+            parents: parents.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    fn user_event(operation: Operation, name: &str, active: bool) -> Event {
+        Event::User {
+            operation,
+            user: User {
+                name: name.into(),
+                active,
+                display_name: None,
+                email: None,
+                key: None,
+            },
+            stored: Attributes::new(),
+            deleted: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_membership_update_is_the_complete_set_of_direct_groups() {
+        let (mut state, nss) = state();
+        let events = [
+            // bob's direct groups: none within linux-users any more.
+            membership(Operation::Updated, "bob", &["contractors"]),
+            // carol's: developers, nested in it.
+            membership(Operation::Updated, "carol", &["developers", "other"]),
+        ];
+        let needs = apply(&mut state, &nss, &events).unwrap();
+        let members = &state.groups["linux-users"].members;
+        assert!(!members.contains("bob") && members.contains("carol"));
+        assert!(members.contains("alice"), "untouched");
+        assert_eq!(needs.users, ["carol".to_string()].into());
+        assert!(needs.recheck.is_empty() && needs.groups.is_empty());
+    }
+
+    #[test]
+    fn a_changed_user_is_read_again_and_a_deactivated_one_dropped() {
+        let (mut state, nss) = state();
+        let events = [
+            user_event(Operation::Updated, "alice", true),
+            user_event(Operation::Updated, "bob", true),
+            user_event(Operation::Updated, "bob", false),
+            user_event(Operation::Updated, "stranger", true),
+        ];
+        let needs = apply(&mut state, &nss, &events).unwrap();
+        assert_eq!(needs.users, ["alice".to_string()].into());
+        assert!(!state.users.contains_key("bob"));
+        // A deletion by name alone leaves every group.
+        apply(&mut state, &nss, &[user_event(Operation::Deleted, "alice", false)]).unwrap();
+        assert!(!state.groups["linux-users"].members.contains("alice"));
+    }
+
+    #[test]
+    fn the_same_events_twice_leave_the_same_state() {
+        let (mut once, nss) = state();
+        let events = [
+            membership(Operation::Created, "carol", &["developers"]),
+            membership(Operation::Deleted, "alice", &["linux-users"]),
+            membership(Operation::Updated, "bob", &["other"]),
+            user_event(Operation::Updated, "carol", false),
+        ];
+        apply(&mut once, &nss, &events).unwrap();
+        let mut twice = once.clone();
+        apply(&mut twice, &nss, &events).unwrap();
+        assert_eq!(once, twice);
+    }
+}

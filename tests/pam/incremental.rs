@@ -65,6 +65,20 @@ impl Site {
         out.json()
     }
 
+    /// Crowd restarted on the same port, with the same directory and `store`.
+    fn restart(&mut self, store: EventStore) {
+        let port = self.double.port();
+        drop(std::mem::replace(
+            &mut self.double,
+            Double::start(Fixture::default(), Transport::Https),
+        ));
+        self.double = Double::start_on(directory(), Transport::Https, port);
+        self.double.event_store(store);
+        // A new CA: the hosts are configured for it.
+        self.configure(&self.inc);
+        self.configure(&self.full);
+    }
+
     /// Moves `host`'s sync clock: its last attribute read `minutes` earlier.
     fn age_attributes(&self, host: &Host, minutes: u64) {
         let file = dir(host).join("sync-state.json");
@@ -100,8 +114,13 @@ fn kind(report: &Value) -> &str {
     report["kind"].as_str().unwrap_or_default()
 }
 
-fn change_user(user: &str, group: &str) -> [Change; 2] {
+/// A new user, in `group`, with a shell of their own.
+fn new_member(user: &str, group: &str) -> [Change; 3] {
     [
+        Change::CreateUser {
+            user: user.into(),
+            active: true,
+        },
         Change::Join {
             user: user.into(),
             group: group.into(),
@@ -152,11 +171,7 @@ fn a_quiet_sync_is_one_request_and_a_few_changes_a_handful() {
     );
 
     site.double.clear_requests();
-    site.double.change(Change::CreateUser {
-        user: "gina".into(),
-        active: true,
-    });
-    for change in change_user("gina", "linux-users") {
+    for change in new_member("gina", "linux-users") {
         site.double.change(change);
     }
     site.double.change(Change::Activate {
@@ -177,14 +192,7 @@ fn each_fallback_is_a_full_sync_with_a_new_token() {
     let mut site = Site::new();
     assert_eq!(kind(&site.sync(&site.inc, &[])), "full");
     // A restarted Crowd: the listener store's token is unknown (410).
-    let port = site.double.port();
-    drop(std::mem::replace(
-        &mut site.double,
-        Double::start(Fixture::default(), Transport::Https),
-    ));
-    site.double = Double::start_on(directory(), Transport::Https, port);
-    site.configure(&site.inc);
-    site.configure(&site.full);
+    site.restart(EventStore::Listener);
     let after_restart = site.sync(&site.inc, &[]);
     assert_eq!(kind(&after_restart), "full", "{after_restart}");
     assert!(
@@ -236,14 +244,7 @@ fn the_timestamp_stores_tokens_survive_a_restart() {
     }
     let mut site = Site::with_store(EventStore::Timestamp);
     assert_eq!(kind(&site.sync(&site.inc, &[])), "full");
-    let port = site.double.port();
-    drop(std::mem::replace(
-        &mut site.double,
-        Double::start(Fixture::default(), Transport::Https),
-    ));
-    site.double = Double::start_on(directory(), Transport::Https, port);
-    site.double.event_store(EventStore::Timestamp);
-    site.configure(&site.inc);
+    site.restart(EventStore::Timestamp);
     let after_restart = site.sync(&site.inc, &[]);
     assert_eq!(kind(&after_restart), "incremental", "{after_restart}");
 }
@@ -256,11 +257,7 @@ fn events_given_twice_change_nothing() {
     for store in [EventStore::Listener, EventStore::Timestamp] {
         let site = Site::with_store(store);
         site.sync(&site.inc, &[]);
-        site.double.change(Change::CreateUser {
-            user: "gina".into(),
-            active: true,
-        });
-        for change in change_user("gina", "developers") {
+        for change in new_member("gina", "developers") {
             site.double.change(change);
         }
         site.double.change(Change::Leave {
