@@ -767,7 +767,12 @@ mod tests {
         assert_eq!(needs.users, ["alice".to_string()].into());
         assert!(!state.users.contains_key("bob"));
         // A deletion by name alone leaves every group.
-        apply(&mut state, &nss, &[user_event(Operation::Deleted, "alice", false)]).unwrap();
+        apply(
+            &mut state,
+            &nss,
+            &[user_event(Operation::Deleted, "alice", false)],
+        )
+        .unwrap();
         assert!(!state.groups["linux-users"].members.contains("alice"));
     }
 
