@@ -18,7 +18,9 @@ use crate::policy::{Access, AccessRules, same_group};
 pub fn crowd_unreachable(error: &CrowdError) -> bool {
     match error {
         CrowdError::Unavailable(failures) => failures.iter().all(|f| f.kind.try_next()),
-        CrowdError::Refused { .. } | CrowdError::Setup(_) => false,
+        // A refusal, a client that could not be set up, or a kind this version does
+        // not know: the cache does not decide.
+        _ => false,
     }
 }
 

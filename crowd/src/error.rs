@@ -4,6 +4,7 @@ use std::fmt;
 
 /// Crowd's reason codes that the module acts on; any other is kept verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reason {
     /// Wrong password, or the user may not use this application.
     InvalidUserAuthentication,
@@ -73,6 +74,7 @@ impl Reason {
 
 /// Why one URL gave no usable answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FailureKind {
     /// Name resolution or TCP connection failed.
     Connect,
@@ -126,6 +128,7 @@ impl fmt::Display for Failure {
 
 /// A Crowd operation that did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CrowdError {
     /// Crowd answered and said no, with its reason.
     Refused {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ureq::http::{HeaderMap, Response};
 use ureq::{Body, RequestBuilder};
 
-use super::rest::ClientSettings;
+use super::settings::ClientSettings;
 use super::{CrowdError, Deadline, Failure, FailureKind, cookies, transport};
 
 /// No Crowd answer this crate reads comes near this; a larger one is not Crowd's.

@@ -40,6 +40,7 @@ pub mod events;
 mod http;
 mod rest;
 mod secret;
+mod settings;
 mod soap;
 mod tls_provider;
 mod transport;
@@ -49,8 +50,8 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 pub use error::{CrowdError, Failure, FailureKind, Reason};
-pub use rest::ClientSettings;
 pub use secret::Secret;
+pub use settings::ClientSettings;
 // The protocols' clients are reached through [`Client`] alone, which refuses what
 // must never be sent before either sees it.
 pub(crate) use rest::RestClient;

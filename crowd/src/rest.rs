@@ -1,7 +1,6 @@
 //! [`Directory`] over Crowd's REST API, on ureq with rustls: blocking, no async
 //! runtime, one connection reused across the requests of one client.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -16,10 +15,9 @@ use super::decode::{self, GroupPage, Page, UserEntityPage, UserPage};
 use super::events::{self, EventBatch, EventStart};
 use super::http::{self, Answer, Exchange, Http, Method, preview};
 use super::{
-    AdminDirectory, Attributes, CrowdError, Deadline, FailureKind, LoginDirectory, Protocol,
+    AdminDirectory, Attributes, ClientSettings, CrowdError, Deadline, FailureKind, LoginDirectory,
     Reason, Session, SyncDirectory, User, UserDirectory,
 };
-use crate::Secret;
 
 /// Path of the user-management API below a base URL.
 const API: &str = "/rest/usermanagement/1";
@@ -30,21 +28,6 @@ const MAX_PAGES: usize = 200;
 /// Names asked for in one user search: a longer OR is a heavier query for Crowd's
 /// database than the round trip it saves.
 const NAMES_PER_SEARCH: usize = 100;
-
-/// What a client needs to know: where Crowd is, and the application's credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientSettings {
-    /// Base URLs, tried in order.
-    pub urls: Vec<String>,
-    /// Crowd application name.
-    pub application: String,
-    /// Crowd application password.
-    pub app_password: Secret,
-    /// PEM file of trusted roots; `None` for the system trust store.
-    pub ca_file: Option<PathBuf>,
-    /// Which of Crowd's APIs to speak.
-    pub protocol: Protocol,
-}
 
 /// A Crowd REST client bound to one deadline. Its connection stays open between
 /// requests, and between calls when the client is kept (see [`RestClient::begin`]);

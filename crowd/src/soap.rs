@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 
 use self::xml::{AUTH_NS, ENTITY_NS, Element, Part, Reply};
 use super::http::{self, Answer, Exchange, Http, Method, preview};
-use super::rest::ClientSettings;
+use super::settings::ClientSettings;
 use super::{
     AdminDirectory, Attributes, CrowdError, Deadline, FailureKind, LoginDirectory, Reason, Session,
     SyncDirectory, User, UserDirectory,

@@ -126,7 +126,9 @@ impl From<CrowdError> for Denial {
                 reason, message, ..
             } => Denial::Refused(Refusal { reason, message }),
             CrowdError::Setup(why) => Denial::Local(LocalFault::Client(why)),
-            unavailable @ CrowdError::Unavailable(_) => Denial::Offline(Offline {
+            // Crowd did not answer (or failed in a way this version does not know:
+            // no answer either, never a grant).
+            unavailable => Denial::Offline(Offline {
                 crowd: unavailable,
                 cache: None,
             }),

@@ -355,6 +355,7 @@ fn check_application(config: &Config, url: &str, https: bool, steps: &mut Vec<St
             Some(f) => (f.kind, f.detail),
             None => (FailureKind::Connect, "no answer".into()),
         },
+        Err(other) => (FailureKind::NotCrowd, other.to_string()),
     };
     let (kind, detail) = failure;
     if kind == FailureKind::Tls {
@@ -381,7 +382,7 @@ fn check_application(config: &Config, url: &str, https: bool, steps: &mut Vec<St
             "Crowd is failing or overloaded: see its logs"
         }
         FailureKind::Timeout => "Crowd is too slow to answer: see its logs, or raise `timeout`",
-        FailureKind::Connect | FailureKind::Tls | FailureKind::TooLarge => "is this Crowd?",
+        _ => "is this Crowd?",
     };
     steps.push(Step::failed(u, "application", detail, hint));
 }
