@@ -63,15 +63,7 @@ pub fn fetch(
     for group in &nss.groups {
         begin();
         let names = group_members(crowd, group)?;
-        let members = match &everyone {
-            Some(all) => all.members(&names),
-            None => crowd
-                .users_with_attributes(&names)?
-                .into_iter()
-                .filter(|(user, _)| user.active)
-                .collect(),
-        };
-        for (user, attributes) in members {
+        for (user, attributes) in active_with_attributes(crowd, everyone.as_ref(), &names)? {
             users.entry(user.name.clone()).or_insert((user, attributes));
         }
     }
@@ -106,6 +98,21 @@ pub fn group_members(crowd: &impl SyncDirectory, group: &str) -> Result<Vec<Stri
         return Err(unknown_group(group));
     }
     Ok(members)
+}
+
+/// The active users among `names`, with their attributes: from `everyone` (one bulk
+/// read) when there is one, else asked of Crowd for these names (many in one search,
+/// or one by one where the search gives no attributes: Crowd 2.x, SOAP).
+pub fn active_with_attributes(
+    crowd: &impl SyncDirectory,
+    everyone: Option<&UserIndex>,
+    names: &[String],
+) -> Result<Vec<(User, Attributes)>, CrowdError> {
+    let found = match everyone {
+        Some(all) => all.members(names),
+        None => crowd.users_with_attributes(names)?,
+    };
+    Ok(found.into_iter().filter(|(user, _)| user.active).collect())
 }
 
 /// The refusal for a configured group Crowd does not have, naming it.

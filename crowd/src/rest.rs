@@ -147,11 +147,22 @@ impl RestClient {
 
     /// A request whose success is a JSON entity; Crowd's refusals become errors.
     fn fetch<T: DeserializeOwned>(&self, call: &Call) -> Result<T, CrowdError> {
+        self.fetch_with(call, |body| {
+            serde_json::from_slice(body).map_err(|e| e.to_string())
+        })
+    }
+
+    /// [`RestClient::fetch`], the entity read by `decode`.
+    fn fetch_with<T>(
+        &self,
+        call: &Call,
+        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) -> Result<T, CrowdError> {
         let answer = self.request(call)?;
         if !(200..300).contains(&answer.status) {
             return Err(refusal(&answer));
         }
-        serde_json::from_slice(&answer.body).map_err(|e| self.not_understood(call.path, &answer, e))
+        decode(&answer.body).map_err(|e| self.not_understood(call.path, &answer, e))
     }
 
     /// An answer whose shape is not what was asked for: XML where JSON was asked for
@@ -293,15 +304,7 @@ impl UserDirectory for RestClient {
 
     fn user_attributes(&self, username: &str) -> Result<(User, Attributes), CrowdError> {
         let query = [("username", username), ("expand", "attributes")];
-        let call = Call::get("/user", &query);
-        let answer = self.request(&call)?;
-        if !(200..300).contains(&answer.status) {
-            return Err(refusal(&answer));
-        }
-        serde_json::from_slice::<decode::UserWithAttributes>(&answer.body)
-            .map_err(|e| e.to_string())
-            .and_then(decode::UserWithAttributes::expanded)
-            .map_err(|e| self.not_understood(call.path, &answer, e))
+        self.fetch_with(&Call::get("/user", &query), decode::user_with_attributes)
     }
 }
 
