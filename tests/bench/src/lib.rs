@@ -1,7 +1,13 @@
 //! The floor of a login: what any client must do to ask Crowd what pam_crowd asks,
 //! on the same TLS stack (rustls with ring), and nothing more. One TCP connection,
-//! one TLS handshake, HTTP/1.1 keep-alive: `POST /authentication`, then one
-//! membership test per group until one answers 200.
+//! one TLS handshake, HTTP/1.1 keep-alive: `POST /authentication`, then the user's
+//! nested groups (`GET /user/group/nested`, one page), with Crowd's session cookie
+//! from the first answer sent on the second, so Crowd checks the application once.
+//! The same questions the module asks for a group rule, and nothing more.
+
+// A measurement tool: a step that fails should stop the run loudly, so expect and
+// panic are allowed here, not in the product; every other workspace lint holds.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -27,11 +33,20 @@ pub struct Floor {
     authorization: String,
 }
 
-/// What one login saw: the authentication status and each membership status.
+/// What one login saw: the authentication status, the group list's status, and
+/// whether the list holds one of the rule's groups.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Answers {
     pub auth: u16,
-    pub memberships: Vec<u16>,
+    pub groups: u16,
+    pub member: bool,
+}
+
+/// One answer: status, body, and the session cookie it set, if any.
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+    cookie: Option<String>,
 }
 
 impl Floor {
@@ -59,7 +74,8 @@ impl Floor {
         }
     }
 
-    /// One login over one new connection.
+    /// One login over one new connection: authenticate, then one page of the user's
+    /// nested groups, matched against `groups` as the module does (case-insensitively).
     pub fn login(&self, user: &str, password: &str, groups: &[&str]) -> std::io::Result<Answers> {
         let tcp = TcpStream::connect_timeout(&self.addr, Duration::from_secs(10))?;
         tcp.set_nodelay(true)?;
@@ -69,46 +85,58 @@ impl Floor {
             ClientConnection::new(self.config.clone(), name).map_err(std::io::Error::other)?;
         let mut stream = BufReader::new(StreamOwned::new(conn, tcp));
         let user_q = utf8_percent_encode(user, NON_ALPHANUMERIC).to_string();
-        let body = format!(
-            "{{\"value\":\"{}\"}}",
-            password.replace('\\', "\\\\").replace('"', "\\\"")
-        );
+        let body = serde_json::json!({ "value": password }).to_string();
         let auth = self.exchange(
             &mut stream,
             "POST",
             &format!("/authentication?username={user_q}"),
             Some(&body),
+            None,
         )?;
-        let mut memberships = Vec::new();
-        if auth == 200 {
-            for group in groups {
-                let group_q = utf8_percent_encode(group, NON_ALPHANUMERIC);
-                let status = self.exchange(
-                    &mut stream,
-                    "GET",
-                    &format!("/group/user/nested?groupname={group_q}&username={user_q}"),
-                    None,
-                )?;
-                memberships.push(status);
-                if status == 200 {
-                    break;
-                }
-            }
+        let mut answers = Answers {
+            auth: auth.status,
+            groups: 0,
+            member: false,
+        };
+        if auth.status != 200 {
+            return Ok(answers);
         }
-        Ok(Answers { auth, memberships })
+        let list = self.exchange(
+            &mut stream,
+            "GET",
+            &format!("/user/group/nested?username={user_q}&start-index=0&max-results=1000"),
+            None,
+            auth.cookie.as_deref(),
+        )?;
+        answers.groups = list.status;
+        let listed: serde_json::Value = serde_json::from_slice(&list.body).unwrap_or_default();
+        answers.member = listed["groups"].as_array().is_some_and(|all| {
+            all.iter().filter_map(|g| g["name"].as_str()).any(|name| {
+                groups
+                    .iter()
+                    .any(|wanted| wanted.to_lowercase() == name.to_lowercase())
+            })
+        });
+        Ok(answers)
     }
 
-    /// One request and its answer on the open connection; returns the status.
+    /// One request and its answer on the open connection. With `cookie` (Crowd's
+    /// session), the application's credentials are not sent again.
     fn exchange<S: Read + Write>(
         &self,
         stream: &mut BufReader<S>,
         method: &str,
         target: &str,
         body: Option<&str>,
-    ) -> std::io::Result<u16> {
+        cookie: Option<&str>,
+    ) -> std::io::Result<Reply> {
+        let credentials = match cookie {
+            Some(cookie) => format!("Cookie: {cookie}"),
+            None => format!("Authorization: {}", self.authorization),
+        };
         let mut request = format!(
-            "{method} {API}{target} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nAccept: application/json\r\n",
-            self.addr, self.authorization
+            "{method} {API}{target} HTTP/1.1\r\nHost: {}\r\n{credentials}\r\nAccept: application/json\r\n",
+            self.addr
         );
         if let Some(body) = body {
             request.push_str(&format!(
@@ -143,8 +171,19 @@ impl Floor {
                     .ok()
             })
             .unwrap_or(0);
+        let cookie = response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("set-cookie"))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
         let mut body = vec![0; length];
         stream.read_exact(&mut body)?;
-        Ok(status)
+        Ok(Reply {
+            status,
+            body,
+            cookie,
+        })
     }
 }

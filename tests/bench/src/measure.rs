@@ -135,6 +135,7 @@ fn start(cmd: &mut Command, stdin: &[u8]) -> Started {
 
 /// Reaps one child of this process (`pid`, or any with -1): its pid and exit status,
 /// and when it exited.
+#[allow(unsafe_code)]
 fn reap(pid: i32) -> (i32, i32, Instant) {
     let mut status = 0;
     // SAFETY: plain waitpid on our own children.

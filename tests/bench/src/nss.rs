@@ -75,27 +75,8 @@ pub fn lookup_row(bin: &Path, dir: &Path, lookups: usize) -> Row {
 /// attribute refresh is due (`[nss] attributes_minutes` passed: the state's clock
 /// moved back, no sleeping).
 pub fn sync_rows(bin: &Path, dir: &Path, runs: usize) -> Vec<Row> {
-    let mut fixture = Fixture::default();
-    for i in 0..USERS {
-        fixture = fixture
-            .user(&name(i), "pw", true)
-            .member("linux-users", &name(i));
-    }
-    let double = Double::start(fixture, Transport::Https);
-    let config = dir.join("sync.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "url = {:?}\napplication = {APP_NAME:?}\npassword = {APP_PASSWORD:?}\nca_file = {:?}\n\
-             timeout = 30\n[nss]\ngroups = [\"linux-users\"]\ndir = {:?}\n",
-            double.ip_url(),
-            double.ca_file().expect("CA").display().to_string(),
-            dir.join("sync-out").display().to_string(),
-        ),
-    )
-    .expect("config");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let double = sync_crowd();
+    let config = sync_config(&double, dir);
     let sync = |args: &[&str]| {
         let mut cmd = Command::new(bin.join("pam-crowd"));
         cmd.arg("--config").arg(&config).arg("sync").args(args);
@@ -125,26 +106,7 @@ pub fn sync_rows(bin: &Path, dir: &Path, runs: usize) -> Vec<Row> {
     let few = series(
         &mut || {
             changed += 1;
-            let new = format!("new{changed:05}");
-            for change in [
-                Change::CreateUser {
-                    user: new.clone(),
-                    active: true,
-                },
-                Change::Join {
-                    user: new,
-                    group: "linux-users".into(),
-                },
-            ] {
-                double.change(change);
-            }
-            for i in 0..3 {
-                double.change(Change::SetAttribute {
-                    user: name(changed * 3 + i),
-                    name: "loginShell".into(),
-                    values: vec![format!("/bin/sh{changed}")],
-                });
-            }
+            five_changes(&double, changed);
         },
         &[],
     );
@@ -180,4 +142,55 @@ pub fn sync_rows(bin: &Path, dir: &Path, runs: usize) -> Vec<Row> {
             attributes,
         ),
     ]
+}
+
+/// A Crowd of USERS active users, all in linux-users.
+fn sync_crowd() -> Double {
+    let mut fixture = Fixture::default();
+    for i in 0..USERS {
+        fixture = fixture
+            .user(&name(i), "pw", true)
+            .member("linux-users", &name(i));
+    }
+    Double::start(fixture, Transport::Https)
+}
+
+/// The sync's configuration file (mode 0600, as pam-crowd requires).
+fn sync_config(double: &Double, dir: &Path) -> std::path::PathBuf {
+    let config = dir.join("sync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "url = {:?}\napplication = {APP_NAME:?}\npassword = {APP_PASSWORD:?}\nca_file = {:?}\n\
+             timeout = 30\n[nss]\ngroups = [\"linux-users\"]\ndir = {:?}\n",
+            double.ip_url(),
+            double.ca_file().expect("CA").display().to_string(),
+            dir.join("sync-out").display().to_string(),
+        ),
+    )
+    .expect("config");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    config
+}
+
+/// A user created and added to linux-users, and three users' shells set: five
+/// user-level changes, the `round`th time.
+fn five_changes(double: &Double, round: usize) {
+    let new = format!("new{round:05}");
+    double.change(Change::CreateUser {
+        user: new.clone(),
+        active: true,
+    });
+    double.change(Change::Join {
+        user: new,
+        group: "linux-users".into(),
+    });
+    for i in 0..3 {
+        double.change(Change::SetAttribute {
+            user: name(round * 3 + i),
+            name: "loginShell".into(),
+            values: vec![format!("/bin/sh{round}")],
+        });
+    }
 }

@@ -190,10 +190,12 @@ impl Bench {
         cmd
     }
 
-    /// curl making the module's requests over one connection: each URL prints its
-    /// status and how many new connections it opened.
+    /// curl asking the module's questions over one connection (authenticate, then
+    /// one page of the user's nested groups, Crowd's session cookie kept in between):
+    /// each URL prints its status and how many new connections it opened.
     pub fn curl(&self) -> Command {
         let api = format!("{}/rest/usermanagement/1", self.double.ip_url());
+        let mut cmd = Command::new("curl");
         let common = |cmd: &mut Command| {
             cmd.args([
                 "-sS",
@@ -201,24 +203,24 @@ impl Bench {
                 "/dev/null",
                 "-w",
                 "%{http_code} %{num_connects}\\n",
+                // The cookie engine on, with no file: the session cookie is kept.
+                "-b",
+                "",
             ])
             .arg("--cacert")
             .arg(&self.ca_file)
-            .args(["-u", &format!("{APP_NAME}:{APP_PASSWORD}")])
             .args(["-H", "Accept: application/json"]);
         };
-        let mut cmd = Command::new("curl");
         common(&mut cmd);
-        cmd.args(["-H", "Content-Type: application/json"])
+        cmd.args(["-u", &format!("{APP_NAME}:{APP_PASSWORD}")])
+            .args(["-H", "Content-Type: application/json"])
             .args(["--data", &format!("{{\"value\":\"{BENCH_PASSWORD}\"}}")])
-            .arg(format!("{api}/authentication?username={BENCH_USER}"));
-        for group in BENCH_GROUPS {
-            cmd.arg("--next");
-            common(&mut cmd);
-            cmd.arg(format!(
-                "{api}/group/user/nested?groupname={group}&username={BENCH_USER}"
-            ));
-        }
+            .arg(format!("{api}/authentication?username={BENCH_USER}"))
+            .arg("--next");
+        common(&mut cmd);
+        cmd.arg(format!(
+            "{api}/user/group/nested?username={BENCH_USER}&start-index=0&max-results=1000"
+        ));
         cmd
     }
 

@@ -167,6 +167,11 @@ impl Fixture {
         self.users.iter().find(|u| u.name.to_lowercase() == lower)
     }
 
+    /// Users by canonical name, for answers that list many.
+    fn by_name(&self) -> std::collections::HashMap<&str, &User> {
+        self.users.iter().map(|u| (u.name.as_str(), u)).collect()
+    }
+
     pub(crate) fn group_name(&self, name: &str) -> Option<&String> {
         // The exact name first: a directory of thousands of groups (the benchmark's)
         // should not cost the double a scan per request.
@@ -347,228 +352,244 @@ pub fn answer(fixture: &mut Fixture, req: &Request, dialect: Dialect) -> (u16, V
         return session(fixture, req, &token);
     }
     let username = req.param("username").unwrap_or_default();
-    let user = fixture.find(username);
-    let not_found = || {
-        error(
-            "USER_NOT_FOUND",
-            &format!("User <{username}> does not exist"),
-        )
-    };
-    match (req.method.as_str(), req.path.as_str()) {
-        ("POST", "/authentication") => {
-            let password = serde_json::from_str::<Value>(&req.body)
-                .ok()
-                .and_then(|v| v.get("value").and_then(Value::as_str).map(str::to_owned));
-            match check_password(fixture, username, password.as_deref()) {
-                Ok(user) => (200, user_json(&user)),
-                Err(refusal) => refusal.json(),
-            }
-        }
-        ("GET", "/user") => match user {
-            Some(user) if req.param("expand") == Some("attributes") => {
-                let mut json = user_json(user);
-                json["attributes"] = attributes_json(user);
-                (200, json)
-            }
-            Some(user) => (200, user_json(user)),
-            None => (404, not_found().1),
-        },
-        ("GET", "/user/attribute") => match user {
-            Some(user) => (200, attributes_json(user)),
-            None => (404, not_found().1),
-        },
+    let result = match (req.method.as_str(), req.path.as_str()) {
+        ("POST", "/authentication") => authenticate(fixture, req),
+        ("GET", "/user") => get_user(fixture, req),
+        ("GET", "/user/attribute") => named(fixture, req).map(|user| (200, attributes_json(user))),
         ("PUT", "/user/password") => {
             let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
-            match set_password(fixture, username, body["value"].as_str()) {
-                Ok(()) => (204, Value::Null),
-                Err(refusal) => refusal.json(),
-            }
+            set_password(fixture, username, body["value"].as_str())
+                .map(|()| (204, Value::Null))
+                .map_err(|refusal| refusal.json())
         }
         ("DELETE", "/user/attribute") => {
             let name = req.param("attributename").unwrap_or_default();
-            match set_attribute(fixture, username, name, None) {
-                Ok(()) => (204, Value::Null),
-                Err(refusal) => refusal.json(),
-            }
+            set_attribute(fixture, username, name, None)
+                .map(|()| (204, Value::Null))
+                .map_err(|refusal| refusal.json())
         }
-        ("POST", "/user/attribute") => {
-            let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
-            let Some(list) = body["attributes"].as_array() else {
-                return error("INVALID_ATTRIBUTE", "no attributes in the body");
-            };
-            for attribute in list {
-                let (Some(name), Some(values)) =
-                    (attribute["name"].as_str(), attribute["values"].as_array())
-                else {
-                    return error("INVALID_ATTRIBUTE", "an attribute needs a name and values");
-                };
-                let values = values
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect();
-                if let Err(refusal) = set_attribute(fixture, username, name, Some(values)) {
-                    return refusal.json();
-                }
-            }
-            (204, Value::Null)
-        }
-        ("GET", "/user/group/nested") | ("GET", "/user/group/direct") => {
-            let Some(user) = user else {
-                return (404, not_found().1);
-            };
-            let groups = if req.path.ends_with("nested") {
-                fixture.nested_groups(&user.name)
-            } else {
-                fixture.direct_groups(&user.name)
-            };
-            (
-                200,
-                json!({ "expand": "group", "groups": page(req, groups) }),
-            )
-        }
+        ("POST", "/user/attribute") => store_attributes(fixture, req),
+        ("GET", "/user/group/nested") | ("GET", "/user/group/direct") => user_groups(fixture, req),
         // An empty `username=` is no username to Crowd: it serves the member list
         // (Atlassian's CWD-2474), which a client asking "is '' a member?" reads as yes.
         ("GET", "/group/user/nested") if req.param("username").is_none_or(str::is_empty) => {
-            let groupname = req.param("groupname").unwrap_or_default();
-            let Some(group) = fixture.group_name(groupname).cloned() else {
-                // Crowd 2.3's GroupsController.getNestedUsers: an unknown group has
-                // no members, 200.
-                if dialect == Dialect::Crowd23 {
-                    return (200, json!({ "expand": "user", "users": [] }));
-                }
-                return group_not_found(groupname);
-            };
-            let members = page(req, fixture.nested_members(&group));
-            // `expand=user,attributes` lists whole users, as Crowd's own client asks.
-            let users: Vec<Value> = match req.param("expand") {
-                Some(expand) if expand.split(',').any(|e| e == "user") => {
-                    // Members are canonical names: an index, not a scan per member
-                    // (the sync benchmark lists 10,000).
-                    let by_name: std::collections::HashMap<&str, &User> =
-                        fixture.users.iter().map(|u| (u.name.as_str(), u)).collect();
-                    members
-                        .iter()
-                        .filter_map(|m| {
-                            by_name.get(m["name"].as_str().unwrap_or_default()).copied()
-                        })
-                        .map(|user| {
-                            let mut json = user_json(user);
-                            if expand.split(',').any(|e| e == "attributes") {
-                                // Crowd's member-list resource builds its users without
-                                // attributes: the lists come back empty (REAL-CROWD.md).
-                                json["attributes"] = attribute_list(&BTreeMap::new());
-                            }
-                            json
-                        })
-                        .collect()
-                }
-                _ => members,
-            };
-            (200, json!({ "expand": "user", "users": users }))
+            member_list(fixture, req, dialect)
         }
-        ("GET", "/group/child-group/nested") => {
-            let groupname = req.param("groupname").unwrap_or_default();
-            let Some(group) = fixture.group_name(groupname).cloned() else {
-                return group_not_found(groupname);
-            };
-            let children: Vec<String> = fixture.nested_child_groups(&group).into_iter().collect();
-            (
-                200,
-                json!({ "expand": "group", "groups": page(req, children) }),
-            )
-        }
-        ("GET", "/group") => {
-            let groupname = req.param("groupname").unwrap_or_default();
-            let Some(group) = fixture.group_name(groupname).cloned() else {
-                return group_not_found(groupname);
-            };
-            let mut json = json!({ "name": group, "active": true, "type": "GROUP" });
-            if req.param("expand") == Some("attributes") {
-                json["attributes"] = attribute_list(&fixture.groups[&group].attributes);
-            }
-            (200, json)
-        }
-        ("POST", "/session") => {
-            let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
-            let name = body["username"].as_str().unwrap_or_default();
-            let user = match check_password(fixture, name, body["password"].as_str()) {
-                Ok(user) => user,
-                Err(refusal) => return refusal.json(),
-            };
-            let token = format!("tok/{}+{}", fixture.sessions.len() + 1, user.name);
-            let bound = remote_address(&body["validation-factors"]);
-            fixture
-                .sessions
-                .insert(token.clone(), (user.name.clone(), bound));
-            (201, session_json(&token, &user.name))
-        }
-        ("GET", "/group/user/nested") => {
-            // Crowd only asks "is U a nested member of G": an unknown group or user is
-            // just "no", 404 MEMBERSHIP_NOT_FOUND; a member is the name as sent.
-            let groupname = req.param("groupname").unwrap_or_default();
-            let member = match (fixture.group_name(groupname), user) {
-                (Some(group), Some(user)) => fixture.nested_members(group).contains(&user.name),
-                _ => false,
-            };
-            if member {
-                (
-                    200,
-                    json!({ "name": username, "link": { "rel": "self", "href": "..." } }),
-                )
-            } else {
-                (
-                    404,
-                    error(
-                        "MEMBERSHIP_NOT_FOUND",
-                        &format!("<{username}> is not a member of <{groupname}>"),
-                    )
-                    .1,
-                )
-            }
-        }
+        ("GET", "/group/child-group/nested") => child_groups(fixture, req),
+        ("GET", "/group") => get_group(fixture, req),
+        ("POST", "/session") => new_session(fixture, req),
+        ("GET", "/group/user/nested") => Ok(is_member(fixture, req)),
         ("POST", "/search") if req.param("entity-type") == Some("user") => {
-            let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
-            let mut names = Vec::new();
-            for user in &fixture.users {
-                match matches(&body, user) {
-                    Some(true) => names.push(user.name.clone()),
-                    Some(false) => {}
-                    None => return error("INVALID_SEARCH_RESTRICTION", "unsupported restriction"),
-                }
-            }
-            let listed = page(req, names);
-            let expand = req.param("expand").unwrap_or_default();
-            let with = |what: &str| expand.split(',').any(|e| e == what);
-            let by_name: std::collections::HashMap<&str, &User> =
-                fixture.users.iter().map(|u| (u.name.as_str(), u)).collect();
-            let users: Vec<Value> = listed
-                .into_iter()
-                .map(
-                    |entry| match by_name.get(entry["name"].as_str().unwrap_or_default()) {
-                        Some(user) if with("user") => {
-                            let mut json = user_json(user);
-                            // Crowd 2.3's SearchResource honours only the `user`
-                            // expansion: every list comes back empty.
-                            json["attributes"] = match (with("attributes"), dialect) {
-                                (true, Dialect::Crowd5 | Dialect::Singular) => {
-                                    attributes_json(user)
-                                }
-                                _ => attribute_list(&BTreeMap::new()),
-                            };
-                            json
-                        }
-                        _ => entry,
-                    },
-                )
-                .collect();
-            (200, json!({ "expand": "user", "users": users }))
+            Ok(search_users(fixture, req, dialect))
         }
-        ("GET", "/config/cookie") => (
+        ("GET", "/config/cookie") => Ok((
             200,
             json!({ "domain": null, "secure": false, "name": "crowd.token_key" }),
-        ),
-        _ => (404, Value::Null),
+        )),
+        _ => Ok((404, Value::Null)),
+    };
+    result.unwrap_or_else(|refusal| refusal)
+}
+
+/// A refusal the handlers return early: status and Crowd's error body.
+type Answer = Result<(u16, Value), (u16, Value)>;
+
+/// The user `username=` names, or Crowd's 404 USER_NOT_FOUND.
+fn named<'f>(fixture: &'f Fixture, req: &Request) -> Result<&'f User, (u16, Value)> {
+    let username = req.param("username").unwrap_or_default();
+    fixture.find(username).ok_or_else(|| {
+        let (_, body) = error(
+            "USER_NOT_FOUND",
+            &format!("User <{username}> does not exist"),
+        );
+        (404, body)
+    })
+}
+
+/// The group `groupname=` names (its canonical name), or Crowd's 404 GROUP_NOT_FOUND.
+fn named_group(fixture: &Fixture, req: &Request) -> Result<String, (u16, Value)> {
+    let groupname = req.param("groupname").unwrap_or_default();
+    fixture
+        .group_name(groupname)
+        .cloned()
+        .ok_or_else(|| group_not_found(groupname))
+}
+
+fn authenticate(fixture: &Fixture, req: &Request) -> Answer {
+    let username = req.param("username").unwrap_or_default();
+    let password = serde_json::from_str::<Value>(&req.body)
+        .ok()
+        .and_then(|v| v.get("value").and_then(Value::as_str).map(str::to_owned));
+    let user = check_password(fixture, username, password.as_deref()).map_err(|r| r.json())?;
+    Ok((200, user_json(&user)))
+}
+
+fn get_user(fixture: &Fixture, req: &Request) -> Answer {
+    let user = named(fixture, req)?;
+    let mut json = user_json(user);
+    if req.param("expand") == Some("attributes") {
+        json["attributes"] = attributes_json(user);
     }
+    Ok((200, json))
+}
+
+fn store_attributes(fixture: &mut Fixture, req: &Request) -> Answer {
+    let username = req.param("username").unwrap_or_default();
+    let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+    let Some(list) = body["attributes"].as_array() else {
+        return Err(error("INVALID_ATTRIBUTE", "no attributes in the body"));
+    };
+    for attribute in list {
+        let (Some(name), Some(values)) =
+            (attribute["name"].as_str(), attribute["values"].as_array())
+        else {
+            return Err(error(
+                "INVALID_ATTRIBUTE",
+                "an attribute needs a name and values",
+            ));
+        };
+        let values = values
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        set_attribute(fixture, username, name, Some(values)).map_err(|r| r.json())?;
+    }
+    Ok((204, Value::Null))
+}
+
+fn user_groups(fixture: &Fixture, req: &Request) -> Answer {
+    let user = named(fixture, req)?;
+    let groups = if req.path.ends_with("nested") {
+        fixture.nested_groups(&user.name)
+    } else {
+        fixture.direct_groups(&user.name)
+    };
+    Ok((
+        200,
+        json!({ "expand": "group", "groups": page(req, groups) }),
+    ))
+}
+
+/// A group's nested members; `expand=user,attributes` lists whole users, as Crowd's
+/// own client asks.
+fn member_list(fixture: &Fixture, req: &Request, dialect: Dialect) -> Answer {
+    let group = match named_group(fixture, req) {
+        Ok(group) => group,
+        // Crowd 2.3's GroupsController.getNestedUsers: an unknown group has no
+        // members, 200.
+        Err(_) if dialect == Dialect::Crowd23 => {
+            return Ok((200, json!({ "expand": "user", "users": [] })));
+        }
+        Err(refusal) => return Err(refusal),
+    };
+    let members = page(req, fixture.nested_members(&group));
+    let expand = req.param("expand").unwrap_or_default();
+    if !expand.split(',').any(|e| e == "user") {
+        return Ok((200, json!({ "expand": "user", "users": members })));
+    }
+    // Members are canonical names: an index, not a scan per member (the sync
+    // benchmark lists 10,000).
+    let by_name = fixture.by_name();
+    let users: Vec<Value> = members
+        .iter()
+        .filter_map(|m| by_name.get(m["name"].as_str().unwrap_or_default()).copied())
+        .map(|user| {
+            let mut json = user_json(user);
+            if expand.split(',').any(|e| e == "attributes") {
+                // Crowd's member-list resource builds its users without attributes:
+                // the lists come back empty (REAL-CROWD.md).
+                json["attributes"] = attribute_list(&BTreeMap::new());
+            }
+            json
+        })
+        .collect();
+    Ok((200, json!({ "expand": "user", "users": users })))
+}
+
+fn child_groups(fixture: &Fixture, req: &Request) -> Answer {
+    let group = named_group(fixture, req)?;
+    let children: Vec<String> = fixture.nested_child_groups(&group).into_iter().collect();
+    Ok((
+        200,
+        json!({ "expand": "group", "groups": page(req, children) }),
+    ))
+}
+
+fn get_group(fixture: &Fixture, req: &Request) -> Answer {
+    let group = named_group(fixture, req)?;
+    let mut json = json!({ "name": group, "active": true, "type": "GROUP" });
+    if req.param("expand") == Some("attributes") {
+        json["attributes"] = attribute_list(&fixture.groups[&group].attributes);
+    }
+    Ok((200, json))
+}
+
+fn new_session(fixture: &mut Fixture, req: &Request) -> Answer {
+    let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+    let name = body["username"].as_str().unwrap_or_default();
+    let user = check_password(fixture, name, body["password"].as_str()).map_err(|r| r.json())?;
+    let token = format!("tok/{}+{}", fixture.sessions.len() + 1, user.name);
+    let bound = remote_address(&body["validation-factors"]);
+    fixture
+        .sessions
+        .insert(token.clone(), (user.name.clone(), bound));
+    Ok((201, session_json(&token, &user.name)))
+}
+
+/// Crowd only asks "is U a nested member of G": an unknown group or user is just
+/// "no", 404 MEMBERSHIP_NOT_FOUND; a member is the name as sent.
+fn is_member(fixture: &Fixture, req: &Request) -> (u16, Value) {
+    let username = req.param("username").unwrap_or_default();
+    let groupname = req.param("groupname").unwrap_or_default();
+    let member = match (fixture.group_name(groupname), fixture.find(username)) {
+        (Some(group), Some(user)) => fixture.nested_members(group).contains(&user.name),
+        _ => false,
+    };
+    if member {
+        return (
+            200,
+            json!({ "name": username, "link": { "rel": "self", "href": "..." } }),
+        );
+    }
+    let (_, body) = error(
+        "MEMBERSHIP_NOT_FOUND",
+        &format!("<{username}> is not a member of <{groupname}>"),
+    );
+    (404, body)
+}
+
+fn search_users(fixture: &Fixture, req: &Request, dialect: Dialect) -> (u16, Value) {
+    let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+    let mut names = Vec::new();
+    for user in &fixture.users {
+        match matches(&body, user) {
+            Some(true) => names.push(user.name.clone()),
+            Some(false) => {}
+            None => return error("INVALID_SEARCH_RESTRICTION", "unsupported restriction"),
+        }
+    }
+    let expand = req.param("expand").unwrap_or_default();
+    let with = |what: &str| expand.split(',').any(|e| e == what);
+    let by_name = fixture.by_name();
+    let users: Vec<Value> = page(req, names)
+        .into_iter()
+        .map(
+            |entry| match by_name.get(entry["name"].as_str().unwrap_or_default()) {
+                Some(user) if with("user") => {
+                    let mut json = user_json(user);
+                    // Crowd 2.3's SearchResource honours only the `user` expansion:
+                    // every list comes back empty.
+                    json["attributes"] = match (with("attributes"), dialect) {
+                        (true, Dialect::Crowd5 | Dialect::Singular) => attributes_json(user),
+                        _ => attribute_list(&BTreeMap::new()),
+                    };
+                    json
+                }
+                _ => entry,
+            },
+        )
+        .collect();
+    (200, json!({ "expand": "user", "users": users }))
 }
 
 /// Whether `user` meets a search restriction, as Crowd's REST entities write them:

@@ -325,38 +325,7 @@ impl EventLog {
     /// exist) changes nothing and records nothing.
     pub fn apply(&mut self, fixture: &mut Fixture, change: &Change) {
         use Change::*;
-        let exists = |user: &str| fixture.users.iter().any(|u| u.name == user);
-        let member = |user: &str, group: &str| {
-            fixture
-                .groups
-                .get(group)
-                .is_some_and(|g| g.users.iter().any(|u| u == user))
-        };
-        let refused = match change {
-            CreateUser { user, .. } => exists(user),
-            DeleteUser { user }
-            | Activate { user, .. }
-            | SetAttribute { user, .. }
-            | RemoveAttribute { user, .. }
-            | Regroup { user, .. } => !exists(user),
-            Join { user, group } => !exists(user) || member(user, group),
-            Leave { user, group } => !member(user, group),
-            Nest { parent, child } => {
-                parent == child
-                    || fixture
-                        .groups
-                        .get(parent)
-                        .is_some_and(|g| g.groups.contains(child))
-                    || fixture.nested_child_groups(child).contains(parent)
-            }
-            Unnest { parent, child } => !fixture
-                .groups
-                .get(parent)
-                .is_some_and(|g| g.groups.contains(child)),
-            SetGroupAttribute { .. } => false,
-            DeleteGroup { group } => !fixture.groups.contains_key(group),
-        };
-        if refused {
+        if refuses(fixture, change) {
             return;
         }
         match change {
@@ -393,29 +362,45 @@ impl EventLog {
                 }
                 self.attribute_event(fixture, user, name, json!([]), json!([{ "name": name }]));
             }
-            Regroup { user, groups } => {
-                for (name, group) in fixture.groups.iter_mut() {
-                    let wanted = groups.contains(name);
-                    group.users.retain(|u| u != user || wanted);
-                }
-                for name in groups {
-                    let group = fixture.groups.entry(name.clone()).or_default();
-                    if !group.users.contains(user) {
-                        group.users.push(user.clone());
-                    }
-                }
-                let parents: Vec<Value> = fixture
-                    .direct_groups(user)
-                    .iter()
-                    .map(|g| json!({ "name": g }))
-                    .collect();
-                let body = json!({
-                    "operation": "UPDATED",
-                    "childUser": {"name": user},
-                    "parentGroups": {"groups": parents},
-                });
-                self.record("userMembershipEvent", body);
+            Regroup { user, groups } => self.regroup(fixture, user, groups),
+            Join { .. }
+            | Leave { .. }
+            | Nest { .. }
+            | Unnest { .. }
+            | SetGroupAttribute { .. }
+            | DeleteGroup { .. } => self.change_groups(fixture, change),
+        }
+    }
+
+    /// A user's direct groups set at once, as one membership `UPDATED` event.
+    fn regroup(&mut self, fixture: &mut Fixture, user: &str, groups: &[String]) {
+        for (name, group) in fixture.groups.iter_mut() {
+            let wanted = groups.contains(name);
+            group.users.retain(|u| u != user || wanted);
+        }
+        for name in groups {
+            let group = fixture.groups.entry(name.clone()).or_default();
+            if !group.users.iter().any(|u| u == user) {
+                group.users.push(user.to_owned());
             }
+        }
+        let parents: Vec<Value> = fixture
+            .direct_groups(user)
+            .iter()
+            .map(|g| json!({ "name": g }))
+            .collect();
+        let body = json!({
+            "operation": "UPDATED",
+            "childUser": {"name": user},
+            "parentGroups": {"groups": parents},
+        });
+        self.record("userMembershipEvent", body);
+    }
+
+    /// Changes to groups and their members.
+    fn change_groups(&mut self, fixture: &mut Fixture, change: &Change) {
+        use Change::*;
+        match change {
             Join { user, group } => {
                 let g = fixture.groups.entry(group.clone()).or_default();
                 if !g.users.contains(user) {
@@ -465,6 +450,7 @@ impl EventLog {
                 let body = json!({"operation": "DELETED", "group": {"name": group}});
                 self.record("groupEvent", body);
             }
+            _ => {}
         }
     }
 
@@ -604,6 +590,43 @@ fn xml(token: Option<String>, available: Option<bool>, events: &[&Recorded]) -> 
     }
     out.push_str("</events>");
     out
+}
+
+/// Whether Crowd would refuse `change` (a user twice, a member who is not one, a
+/// user who does not exist): then it changes nothing and records nothing.
+fn refuses(fixture: &Fixture, change: &Change) -> bool {
+    use Change::*;
+    let exists = |user: &str| fixture.users.iter().any(|u| u.name == user);
+    let member = |user: &str, group: &str| {
+        fixture
+            .groups
+            .get(group)
+            .is_some_and(|g| g.users.iter().any(|u| u == user))
+    };
+    match change {
+        CreateUser { user, .. } => exists(user),
+        DeleteUser { user }
+        | Activate { user, .. }
+        | SetAttribute { user, .. }
+        | RemoveAttribute { user, .. }
+        | Regroup { user, .. } => !exists(user),
+        Join { user, group } => !exists(user) || member(user, group),
+        Leave { user, group } => !member(user, group),
+        Nest { parent, child } => {
+            parent == child
+                || fixture
+                    .groups
+                    .get(parent)
+                    .is_some_and(|g| g.groups.contains(child))
+                || fixture.nested_child_groups(child).contains(parent)
+        }
+        Unnest { parent, child } => !fixture
+            .groups
+            .get(parent)
+            .is_some_and(|g| g.groups.contains(child)),
+        SetGroupAttribute { .. } => false,
+        DeleteGroup { group } => !fixture.groups.contains_key(group),
+    }
 }
 
 fn escape(text: &str) -> String {

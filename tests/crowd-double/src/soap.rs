@@ -5,7 +5,7 @@
 
 use quick_xml::escape::escape;
 
-use super::directory::{self, User};
+use super::directory::{self, Fixture, User};
 use super::{Canned, KEYS_APP_NAME, KEYS_APP_PASSWORD, Request, State};
 
 pub const SOAP_PATH: &str = "/crowd/services/SecurityServer";
@@ -105,33 +105,47 @@ pub(crate) fn answer(state: &mut State, req: &Request) -> Canned {
 }
 
 fn dispatch(state: &mut State, call: &Call) -> Canned {
-    let op = call.operation.as_str();
-    if op == "authenticateApplication" {
-        let name = call.deep("in0", &["name"]);
-        let password = call.deep("in0", &["credential", "credential"]);
-        let read_only = (name.as_str(), password.as_str()) == (KEYS_APP_NAME, KEYS_APP_PASSWORD);
-        if (name.clone(), password) != state.app && !read_only {
-            return fault(
-                "soap:Server",
-                "InvalidAuthenticationException",
-                "Application failed to authenticate",
-            );
-        }
-        state.soap_tokens_issued += 1;
-        let token = format!("app-token-{}", state.soap_tokens_issued);
-        state.soap_tokens.insert(token.clone(), 0);
-        if read_only {
-            state.soap_read_only_tokens.insert(token.clone());
-        }
-        return response(
-            op,
-            &format!(
-                "<out><name xmlns=\"{AUTH_NS}\">{}</name><token xmlns=\"{AUTH_NS}\">{}</token></out>",
-                escape(&name),
-                escape(&token)
-            ),
+    if call.operation == "authenticateApplication" {
+        return authenticate_application(state, call);
+    }
+    if let Err(refused) = authorize(state, call) {
+        return refused;
+    }
+    operation(&mut state.fixture, call)
+}
+
+/// `authenticateApplication`: the main application's or the keys application's
+/// credentials buy a token; the keys application's may only read.
+fn authenticate_application(state: &mut State, call: &Call) -> Canned {
+    let name = call.deep("in0", &["name"]);
+    let password = call.deep("in0", &["credential", "credential"]);
+    let read_only = (name.as_str(), password.as_str()) == (KEYS_APP_NAME, KEYS_APP_PASSWORD);
+    if (name.clone(), password) != state.app && !read_only {
+        return fault(
+            "soap:Server",
+            "InvalidAuthenticationException",
+            "Application failed to authenticate",
         );
     }
+    state.soap_tokens_issued += 1;
+    let token = format!("app-token-{}", state.soap_tokens_issued);
+    state.soap_tokens.insert(token.clone(), 0);
+    if read_only {
+        state.soap_read_only_tokens.insert(token.clone());
+    }
+    response(
+        &call.operation,
+        &format!(
+            "<out><name xmlns=\"{AUTH_NS}\">{}</name><token xmlns=\"{AUTH_NS}\">{}</token></out>",
+            escape(&name),
+            escape(&token)
+        ),
+    )
+}
+
+/// The call's application token: known, not used up, and allowed to write if the
+/// operation writes.
+fn authorize(state: &mut State, call: &Call) -> Result<(), Canned> {
     let token = call.deep("in0", &["token"]);
     let limit = state.soap_token_uses;
     let valid = match state.soap_tokens.get_mut(&token) {
@@ -142,39 +156,36 @@ fn dispatch(state: &mut State, call: &Call) -> Canned {
         _ => false,
     };
     if !valid {
-        return fault(
+        return Err(fault(
             "soap:Server",
             "InvalidAuthorizationTokenException",
             "Application token is not valid",
-        );
+        ));
     }
     let writes = matches!(
-        op,
+        call.operation.as_str(),
         "updatePrincipalCredential" | "updatePrincipalAttribute" | "removeAttributeFromPrincipal"
     );
     if writes && state.soap_read_only_tokens.contains(&token) {
-        return fault(
+        return Err(fault(
             "soap:Server",
             "ApplicationPermissionException",
             "Application does not have permission to update user attributes",
-        );
+        ));
     }
-    let fixture = &mut state.fixture;
+    Ok(())
+}
+
+/// An authorized call's answer from the directory.
+fn operation(fixture: &mut Fixture, call: &Call) -> Canned {
+    let op = call.operation.as_str();
     let in1 = call.text("in1");
+    let done = |result: Result<(), directory::Refusal>| match result {
+        Ok(()) => response(op, ""),
+        Err(reason) => refusal(&reason),
+    };
     match op {
-        "authenticatePrincipal" => {
-            let name = call.deep("in1", &["name"]);
-            let password = call.deep("in1", &["credential", "credential"]);
-            let remote = remote_address(call, "in1");
-            match directory::check_password(fixture, &name, Some(&password)) {
-                Ok(user) => {
-                    let token = format!("tok/{}+{}", fixture.sessions.len() + 1, user.name);
-                    fixture.sessions.insert(token.clone(), (user.name, remote));
-                    response(op, &format!("<out>{}</out>", escape(&token)))
-                }
-                Err(reason) => refusal(&reason),
-            }
-        }
+        "authenticatePrincipal" => authenticate_principal(fixture, call),
         "findPrincipalByName" | "findPrincipalWithAttributesByName" => match fixture.find(&in1) {
             Some(user) => response(op, &principal(user)),
             None => not_found(&format!("User <{in1}> does not exist")),
@@ -191,29 +202,7 @@ fn dispatch(state: &mut State, call: &Call) -> Canned {
             };
             response(op, &format!("<out>{member}</out>"))
         }
-        // A SOAPGroup lists the group's own (direct) user members.
-        "findGroupByName" => match fixture.group_name(&in1).cloned() {
-            Some(group) => response(
-                op,
-                &format!(
-                    "<out><members xmlns=\"{ENTITY_NS}\">{}</members><name xmlns=\"{ENTITY_NS}\">{}</name></out>",
-                    string_items(&fixture.groups[&group].users),
-                    escape(&group)
-                ),
-            ),
-            None => not_found(&format!("Group <{in1}> does not exist")),
-        },
-        "findGroupWithAttributesByName" => match fixture.group_name(&in1).cloned() {
-            Some(group) => response(
-                op,
-                &format!(
-                    "<out><attributes xmlns=\"{ENTITY_NS}\">{}</attributes><name xmlns=\"{ENTITY_NS}\">{}</name></out>",
-                    soap_attributes(&fixture.groups[&group].attributes),
-                    escape(&group)
-                ),
-            ),
-            None => not_found(&format!("Group <{in1}> does not exist")),
-        },
+        "findGroupByName" | "findGroupWithAttributesByName" => group(fixture, call),
         "isValidPrincipalToken" => {
             let remote = remote_address(call, "in2");
             let valid = matches!(fixture.sessions.get(&in1), Some((_, bound)) if bound.is_none() || *bound == remote);
@@ -237,10 +226,7 @@ fn dispatch(state: &mut State, call: &Call) -> Canned {
         }
         "updatePrincipalCredential" => {
             let password = call.deep("in2", &["credential"]);
-            match directory::set_password(fixture, &in1, Some(&password)) {
-                Ok(()) => response(op, ""),
-                Err(reason) => refusal(&reason),
-            }
+            done(directory::set_password(fixture, &in1, Some(&password)))
         }
         "updatePrincipalAttribute" => {
             let name = call.deep("in2", &["name"]);
@@ -254,23 +240,59 @@ fn dispatch(state: &mut State, call: &Call) -> Canned {
                         .collect()
                 })
                 .unwrap_or_default();
-            match directory::set_attribute(fixture, &in1, &name, Some(values)) {
-                Ok(()) => response(op, ""),
-                Err(reason) => refusal(&reason),
-            }
+            done(directory::set_attribute(fixture, &in1, &name, Some(values)))
         }
-        "removeAttributeFromPrincipal" => {
-            match directory::set_attribute(fixture, &in1, &call.text("in2"), None) {
-                Ok(()) => response(op, ""),
-                Err(reason) => refusal(&reason),
-            }
-        }
+        "removeAttributeFromPrincipal" => done(directory::set_attribute(
+            fixture,
+            &in1,
+            &call.text("in2"),
+            None,
+        )),
         _ => fault(
             "soap:Client",
             "SOAPFaultException",
             &format!("Invalid operation: {op}"),
         ),
     }
+}
+
+/// `authenticatePrincipal`: a session token, bound to the remote address if given.
+fn authenticate_principal(fixture: &mut Fixture, call: &Call) -> Canned {
+    let name = call.deep("in1", &["name"]);
+    let password = call.deep("in1", &["credential", "credential"]);
+    let remote = remote_address(call, "in1");
+    match directory::check_password(fixture, &name, Some(&password)) {
+        Ok(user) => {
+            let token = format!("tok/{}+{}", fixture.sessions.len() + 1, user.name);
+            fixture.sessions.insert(token.clone(), (user.name, remote));
+            response(&call.operation, &format!("<out>{}</out>", escape(&token)))
+        }
+        Err(reason) => refusal(&reason),
+    }
+}
+
+/// `findGroupByName` (a SOAPGroup lists the group's own, direct, user members) and
+/// `findGroupWithAttributesByName` (its attributes).
+fn group(fixture: &Fixture, call: &Call) -> Canned {
+    let in1 = call.text("in1");
+    let Some(group) = fixture.group_name(&in1).cloned() else {
+        return not_found(&format!("Group <{in1}> does not exist"));
+    };
+    let (field, content) = if call.operation == "findGroupByName" {
+        ("members", string_items(&fixture.groups[&group].users))
+    } else {
+        (
+            "attributes",
+            soap_attributes(&fixture.groups[&group].attributes),
+        )
+    };
+    response(
+        &call.operation,
+        &format!(
+            "<out><{field} xmlns=\"{ENTITY_NS}\">{content}</{field}><name xmlns=\"{ENTITY_NS}\">{}</name></out>",
+            escape(&group)
+        ),
+    )
 }
 
 /// The `remote_address` validation factor below parameter `param`.

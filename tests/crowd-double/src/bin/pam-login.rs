@@ -7,6 +7,10 @@
 //! after printing, until its standard input ends, so that a test can scan its memory
 //! for copies of the secrets left after `pam_end`.
 
+// A test tool: a step that fails should stop it loudly, so expect and panic are
+// allowed here, not in the product; every other workspace lint holds.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use std::io::Write;
 
 use crowd_double::pam_app::transaction;
@@ -14,6 +18,7 @@ use zeroize::Zeroizing;
 
 /// One line of standard input, read straight from fd 0 into a buffer wiped on drop
 /// (std's stdin would keep a copy in its own buffer); `None` at end of input.
+#[allow(unsafe_code)]
 fn read_line_unbuffered() -> Option<Zeroizing<Vec<u8>>> {
     let mut line = Zeroizing::new(Vec::with_capacity(4096));
     loop {
