@@ -1,117 +1,50 @@
 //! pam_crowd: a Linux PAM module that authenticates logins against Atlassian Crowd
 //! and admits users by nested Crowd group membership.
 //!
-//! A login flows through: the exported hooks here → [`options`] → [`config`] →
-//! [`login`] (one file per phase) → [`resolver`] (Crowd, else the offline cache, then
-//! record) → [`crowd`] (the client, a crate of its own) → [`outcome`] (PAM code and
-//! log line). Only this file and `ffi` touch libpam; `pam-crowd` calls the same
+//! A login flows through: the exported hooks (`hooks.rs`) → `options` → [`config`] →
+//! `login` (one file per phase) → `resolver` (Crowd, else the offline cache, then
+//! record) → [`crowd`] (the client, a crate of its own) → `outcome` (PAM code and
+//! log line). Only `hooks` and `ffi` touch libpam; `pam-crowd` calls the same
 //! resolver, so the command and the module cannot disagree.
+//!
+//! The modules are private: what the admin command, the tests and the fuzzers use is
+//! the list below, and three modules whose whole surface is public because the
+//! command drives them ([`config`], [`cache`], [`sync`]).
 
 pub mod cache;
 pub mod config;
+pub mod sync;
+
 /// The Crowd client, a crate of its own (`crowd/`): the module depends on it, never
 /// the reverse.
 pub use crowd_client as crowd;
+
+pub use host::is_system;
+pub use identity::holdings::{HostFiles, accounts as local_accounts, subordinate_windows};
+pub use input::{check_password, check_username};
+pub use options::Options;
+pub use outcome::{Denial, LocalFault, PamCode, Phase, Verdict, code_of, printable};
+pub use password::refusal_message;
+pub use resolver::{Resolver, crowd_name};
+pub use ssh_keys::{AuthorizedKey, parse_key};
+
 // The one file of unsafe code: libpam and libc calls, each wrapped in a safe function.
 #[allow(unsafe_code)]
 mod ffi;
-pub mod home;
-pub mod host;
-pub mod identity;
-pub mod input;
-pub mod login;
-pub mod names;
-pub mod offline;
-pub mod options;
-pub mod outcome;
-pub mod pam_context;
-pub mod password;
-pub mod policy;
-pub mod resolver;
-pub mod ssh_keys;
-pub mod sync;
+mod home;
+mod hooks;
+mod host;
+mod identity;
+mod input;
+mod login;
+mod names;
+mod offline;
+mod options;
+mod outcome;
+mod pam_context;
+mod password;
+mod policy;
+mod resolver;
+mod ssh_keys;
 #[cfg(test)]
 mod testing;
-
-use std::ffi::CStr;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
-use pam::constants::{PAM_CHANGE_EXPIRED_AUTHTOK, PAM_SILENT, PamFlag, PamResultCode};
-use pam::module::{PamHandle, PamHooks};
-
-use crate::outcome::{Denial, LocalFault, PamCode, PasswordStep, Phase};
-
-/// `PAM_UPDATE_AUTHTOK` (`<security/_pam_types.h>`), which pam-bindings lacks.
-const PAM_UPDATE_AUTHTOK: PamFlag = 0x2000;
-use crate::pam_context::{Level, PamContext};
-
-struct PamCrowd;
-// The exported `pam_sm_*` symbols (`#[no_mangle] extern "C"`), from pam-bindings.
-#[allow(unsafe_code)]
-mod exported {
-    use super::PamCrowd;
-    pam::pam_hooks!(PamCrowd);
-}
-
-impl PamHooks for PamCrowd {
-    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        hook(pamh, &args, Phase::Auth, flags)
-    }
-
-    fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        hook(pamh, &args, Phase::Account, flags)
-    }
-
-    fn sm_chauthtok(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        let step = PasswordStep {
-            update: flags & PAM_UPDATE_AUTHTOK != 0,
-            only_expired: flags & PAM_CHANGE_EXPIRED_AUTHTOK != 0,
-        };
-        hook(pamh, &args, Phase::Password(step), flags)
-    }
-
-    fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        hook(pamh, &args, Phase::Session, flags)
-    }
-
-    fn sm_close_session(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
-        // Nothing was opened that needs closing.
-        PamResultCode::PAM_SUCCESS
-    }
-
-    fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
-        // Crowd grants no credentials to establish; authenticate's result stands.
-        PamResultCode::PAM_SUCCESS
-    }
-}
-
-/// Runs a hook's decision with panics caught here, so a bug denies this login with a
-/// log line instead of aborting the whole PAM stack (or the process).
-fn hook(pamh: &mut PamHandle, args: &[&CStr], phase: Phase, flags: PamFlag) -> PamResultCode {
-    let silent = flags & PAM_SILENT != 0;
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let code = catch_unwind(AssertUnwindSafe(|| {
-        let mut pam = ffi::RealPam {
-            handle: &mut *pamh,
-            silent,
-        };
-        login::run(&mut pam, phase, &args)
-    }))
-    .unwrap_or_else(|_| {
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            let pam = ffi::RealPam {
-                handle: &mut *pamh,
-                silent,
-            };
-            pam.log(
-                Level::Err,
-                &format!("denied: {}", Denial::Local(LocalFault::Panic)),
-            )
-        }));
-        PamCode::SystemErr
-    });
-    ffi::to_pam(code)
-}

@@ -55,11 +55,6 @@ impl PamCode {
             .map_or(PamCode::SystemErr, |(c, _)| *c)
     }
 
-    /// The code for its macro name (`PAM_AUTH_ERR`), as decision lines print it.
-    pub fn from_name(name: &str) -> Option<PamCode> {
-        TABLE.iter().find(|(_, n)| *n == name).map(|(c, _)| *c)
-    }
-
     /// The macro name admins know from PAM documentation.
     pub fn name(self) -> &'static str {
         TABLE
@@ -77,11 +72,11 @@ mod tests {
     fn every_code_is_in_the_table_once() {
         for (code, name) in TABLE {
             assert_eq!(PamCode::from_raw(code as i32), code);
-            assert_eq!(PamCode::from_name(name), Some(code));
+            assert_eq!(super::super::read_back::code_named(name), Some(code));
             assert_eq!(code.name(), name);
             assert_eq!(crate::ffi::to_pam(code) as i32, code as i32, "{name}");
         }
         assert_eq!(PamCode::from_raw(999), PamCode::SystemErr);
-        assert_eq!(PamCode::from_name("PAM_NOPE"), None);
+        assert_eq!(super::super::read_back::code_named("PAM_NOPE"), None);
     }
 }

@@ -4,10 +4,13 @@
 mod code;
 mod denial;
 mod line;
+// Reading a decision line back: test code, not built into the module.
+#[cfg(test)]
+pub(crate) mod read_back;
 
 pub use code::PamCode;
-pub use denial::{AccountState, BadInput, Denial, LocalFault, Offline, OfflineRefusal, Refusal};
-pub use line::{DecisionLine, Subject, decision_line, printable};
+pub use denial::{AccountState, BadInput, Denial, LocalFault, Offline, OfflineRefusal};
+pub use line::{Subject, decision_line, printable};
 
 /// Which PAM hook is running: some denials map to different codes in each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,3 +1,5 @@
+use super::denial::Refusal;
+use super::read_back::DecisionLine;
 use super::*;
 use crate::crowd::{CrowdError, Reason};
 use crate::policy::Access;

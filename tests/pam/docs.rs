@@ -74,7 +74,7 @@ fn every_key_of_every_table_is_documented() {
 
 #[test]
 fn every_module_argument_is_documented() {
-    let e = pam_crowd::options::Options::parse(&["no_such_argument"])
+    let e = pam_crowd::Options::parse(&["no_such_argument"])
         .unwrap_err()
         .to_string();
     let known = e

@@ -7,10 +7,10 @@ use std::path::Path;
 use clap::Subcommand;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{AdminDirectory, Client, CrowdError, Reason, UserDirectory};
-use pam_crowd::input::check_username;
-use pam_crowd::outcome::{Denial, PamCode, Phase, printable};
-use pam_crowd::resolver::{Resolver, crowd_name};
-use pam_crowd::ssh_keys::{self, AuthorizedKey};
+use pam_crowd::check_username;
+use pam_crowd::{Denial, PamCode, Phase, printable};
+use pam_crowd::{Resolver, crowd_name};
+use pam_crowd::{AuthorizedKey, parse_key};
 use serde_json::json;
 
 use crate::{Report, Status, failure};
@@ -209,7 +209,7 @@ impl UserAttribute<'_> {
         let mut text = Vec::new();
         let mut listed = Vec::new();
         for value in &self.values {
-            match ssh_keys::parse_key(value) {
+            match parse_key(value) {
                 Ok(key) => {
                     text.push(format!("{} {}", key.fingerprint, key.line));
                     listed.push(json!({"fingerprint": key.fingerprint, "key": key.line}));
@@ -234,7 +234,7 @@ impl UserAttribute<'_> {
         let known: Vec<String> = self
             .values
             .iter()
-            .filter_map(|v| ssh_keys::parse_key(v).ok())
+            .filter_map(|v| parse_key(v).ok())
             .map(|k| k.fingerprint)
             .collect();
         let mut all = self.values.clone();
@@ -267,7 +267,7 @@ impl UserAttribute<'_> {
         let kept: Vec<String> = self
             .values
             .iter()
-            .filter(|v| ssh_keys::parse_key(v).map(|k| k.fingerprint).as_deref() != Ok(fingerprint))
+            .filter(|v| parse_key(v).map(|k| k.fingerprint).as_deref() != Ok(fingerprint))
             .cloned()
             .collect();
         if kept.len() == self.values.len() {
@@ -310,7 +310,7 @@ fn read_keys(file: &str) -> Result<Vec<AuthorizedKey>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let key = ssh_keys::parse_key(line)
+        let key = parse_key(line)
             .map_err(|why| format!("{file} line {}: {why}; nothing added", n + 1))?;
         keys.push(key);
     }

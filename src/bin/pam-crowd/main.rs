@@ -17,9 +17,9 @@ use pam_crowd::crowd::{
     AdminDirectory, Client, ClientSettings, CrowdError, Deadline, LoginDirectory, Reason,
     SyncDirectory, UserDirectory,
 };
-use pam_crowd::input::{check_password, check_username};
-use pam_crowd::outcome::{Denial, LocalFault, PamCode, Phase, Verdict, code_of, printable};
-use pam_crowd::resolver::{Resolver, crowd_name};
+use pam_crowd::{check_password, check_username};
+use pam_crowd::{Denial, LocalFault, PamCode, Phase, Verdict, code_of, printable};
+use pam_crowd::{Resolver, crowd_name};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 

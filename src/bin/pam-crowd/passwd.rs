@@ -2,10 +2,10 @@
 
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{Client, CrowdError};
-use pam_crowd::input::check_password;
-use pam_crowd::outcome::Denial;
-use pam_crowd::password;
-use pam_crowd::resolver::{Resolver, crowd_name};
+use pam_crowd::check_password;
+use pam_crowd::Denial;
+use pam_crowd::refusal_message;
+use pam_crowd::{Resolver, crowd_name};
 use serde_json::json;
 
 use crate::{Report, Status, failure, read_password_as};
@@ -38,7 +38,7 @@ pub fn run(config: &Config, client: &Client, user: &str) -> Report {
             CrowdError::Refused { .. } => Status::No,
             _ => Status::Broken,
         };
-        return failure(status, password::refusal_message(&e, config));
+        return failure(status, refusal_message(&e, config));
     }
     let mut text = vec![format!("password of {user} changed in Crowd")];
     let problems = resolver.take_problems();

@@ -5,7 +5,7 @@ use clap::Args;
 use pam_crowd::cache;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{Client, Deadline};
-use pam_crowd::outcome::printable;
+use pam_crowd::printable;
 use pam_crowd::sync::incremental::{self, Kind, SyncState};
 use pam_crowd::sync::{self, Holdings, Plan, SyncError};
 use serde_json::json;

@@ -121,7 +121,7 @@ impl Floor {
     }
 
     /// One request and its answer on the open connection. With `cookie` (Crowd's
-    /// session), the application's credentials are not sent again.
+    /// session), Crowd does not check the application's credentials again.
     fn exchange<S: Read + Write>(
         &self,
         stream: &mut BufReader<S>,
@@ -130,14 +130,13 @@ impl Floor {
         body: Option<&str>,
         cookie: Option<&str>,
     ) -> std::io::Result<Reply> {
-        let credentials = match cookie {
-            Some(cookie) => format!("Cookie: {cookie}"),
-            None => format!("Authorization: {}", self.authorization),
-        };
         let mut request = format!(
-            "{method} {API}{target} HTTP/1.1\r\nHost: {}\r\n{credentials}\r\nAccept: application/json\r\n",
-            self.addr
+            "{method} {API}{target} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nAccept: application/json\r\n",
+            self.addr, self.authorization
         );
+        if let Some(cookie) = cookie {
+            request.push_str(&format!("Cookie: {cookie}\r\n"));
+        }
         if let Some(body) = body {
             request.push_str(&format!(
                 "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

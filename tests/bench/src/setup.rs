@@ -209,11 +209,11 @@ impl Bench {
             ])
             .arg("--cacert")
             .arg(&self.ca_file)
+            .args(["-u", &format!("{APP_NAME}:{APP_PASSWORD}")])
             .args(["-H", "Accept: application/json"]);
         };
         common(&mut cmd);
-        cmd.args(["-u", &format!("{APP_NAME}:{APP_PASSWORD}")])
-            .args(["-H", "Content-Type: application/json"])
+        cmd.args(["-H", "Content-Type: application/json"])
             .args(["--data", &format!("{{\"value\":\"{BENCH_PASSWORD}\"}}")])
             .arg(format!("{api}/authentication?username={BENCH_USER}"))
             .arg("--next");

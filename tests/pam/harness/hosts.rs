@@ -8,12 +8,17 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use pam_crowd::outcome::DecisionLine;
+use pam_crowd::PamCode;
+
+/// The module's own reader of its decision lines (test code, not in the .so).
+#[path = "../../../src/outcome/read_back.rs"]
+mod read_back;
+use read_back::DecisionLine;
 
 use super::{APP_PASSWORD, Double, Finished, config_for, module, run_bounded, with_protocol};
 
 /// The PAM result of one operation: the module's own code table.
-pub use pam_crowd::outcome::PamCode as Code;
+pub use pam_crowd::PamCode as Code;
 
 /// The code of a message pamtester prints: `pam_strerror` of the code (Linux-PAM's
 /// words), or its own success line.

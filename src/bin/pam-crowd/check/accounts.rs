@@ -6,7 +6,7 @@ use std::path::Path;
 
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{Client, ClientSettings, CrowdError, Deadline, UserDirectory};
-use pam_crowd::identity::holdings::{self, HostFiles};
+use pam_crowd::{HostFiles, local_accounts, subordinate_windows};
 
 use super::Step;
 
@@ -15,7 +15,7 @@ use super::Step;
 /// Crowd user named like a local account says someone can create Crowd users with
 /// such names, which other applications may trust.
 pub(super) fn check_local_accounts(config: &Config) -> Step {
-    let accounts = match holdings::accounts(Path::new("/etc/passwd")) {
+    let accounts = match local_accounts(Path::new("/etc/passwd")) {
         Ok(accounts) => accounts,
         Err(e) => {
             return Step::warning(
@@ -72,7 +72,7 @@ pub(super) fn check_local_accounts(config: &Config) -> Step {
 fn rule_for(config: &Config, name: &str, uid: Option<u32>) -> String {
     let uid_text = uid.map_or("no uid".into(), |u| format!("uid {u}"));
     // An entry without a usable uid is counted as the host's, as the module does.
-    let system = uid.is_none_or(|u| pam_crowd::host::is_system(name, u, config.min_uid));
+    let system = uid.is_none_or(|u| pam_crowd::is_system(name, u, config.min_uid));
     let rule = match (system, config.local_users.hands_over(name)) {
         (true, _) => format!(
             "the host's: a system account (below min_uid {})",
@@ -99,7 +99,7 @@ pub(super) fn check_id_ranges(config: &Config) -> Option<Step> {
     if nss.groups.is_empty() {
         return None;
     }
-    let (sub_uids, sub_gids) = holdings::subordinate_windows(&HostFiles::system().login_defs);
+    let (sub_uids, sub_gids) = subordinate_windows(&HostFiles::system().login_defs);
     let overlap = |a: (u32, u32), b: (u32, u32)| a.0 <= b.1 && b.0 <= a.1;
     let mut overlaps = Vec::new();
     for (word, range, window) in [("uid", nss.uids, sub_uids), ("gid", nss.gids, sub_gids)] {
