@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer};
 use toml::Spanned;
 
 pub use crate::crowd::Secret;
-use crate::crowd::{ClientSettings, Protocol};
+use crate::crowd::{BaseUrl, ClientSettings, Protocol};
 use crate::policy::AccessRules;
 
 mod cache;
@@ -35,7 +35,7 @@ const DEFAULT_TIMEOUT_SECS: u64 = 10;
 /// Upper bound for `timeout`: a longer wait would let sshd's grace timer fire first.
 const MAX_TIMEOUT_SECS: u64 = 60;
 /// A configuration file that could not be used, with where and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConfigError {
     /// The file the problem is in.
     pub path: PathBuf,
@@ -45,6 +45,9 @@ pub struct ConfigError {
     pub key: Option<String>,
     /// What is wrong, in words an admin can act on. Never contains a secret.
     pub message: String,
+    /// The system's error, when a file could not be opened or read: callers decide
+    /// on it (a permission problem has its own hint), never on the message's text.
+    pub io: Option<std::io::ErrorKind>,
 }
 
 impl fmt::Display for ConfigError {
@@ -68,7 +71,7 @@ pub struct Config {
     /// The file this configuration was read from.
     pub path: PathBuf,
     /// Crowd base URLs (scheme, host, port and context path), tried in order.
-    pub urls: Vec<String>,
+    pub urls: Vec<BaseUrl>,
     /// The Crowd application name this host authenticates as.
     pub application: String,
     /// The application's password.
@@ -193,6 +196,7 @@ impl Config {
                 line,
                 key: line.and_then(|l| key_on_line(text, l)),
                 message: without_values(e.message()),
+                io: None,
             }
         })?;
         raw.validate(path, text, purpose)
@@ -325,6 +329,7 @@ impl RawConfig {
             line: Some(line_of(text, span.start)),
             key: Some(key.to_owned()),
             message,
+            io: None,
         };
         let urls = top::urls(self.url, self.allow_http, &err)?;
         let credentials = top::Credentials {
@@ -379,40 +384,14 @@ impl RawConfig {
     }
 }
 
-/// Checks one base URL and returns it without a trailing slash. Errors never quote
-/// the URL: a wrong one may carry credentials (`https://user:secret@host`).
-fn check_url(url: &str, allow_http: bool) -> Result<String, String> {
-    let url = url.trim();
-    let rest = if let Some(rest) = url.strip_prefix("https://") {
-        rest
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        if !allow_http {
-            return Err(
-                "plain http: the application password would cross the network in clear; \
-                 use https, or set allow_http = true for a test setup"
-                    .into(),
-            );
-        }
-        rest
-    } else {
-        return Err("must start with https://".into());
-    };
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty() {
-        return Err("has no host".into());
-    }
-    if url.contains(['?', '#', ' ']) || host.contains('@') {
-        return Err(
-            "must be a plain base URL (scheme, host, port, context path; no user, query or fragment)"
-                .into(),
-        );
-    }
-    Ok(url.trim_end_matches('/').to_owned())
-}
-
-fn check_groups(groups: Vec<String>) -> Result<Vec<String>, String> {
+/// A list of group names, none empty; `refuse` turns the complaint into the
+/// config error for its key.
+fn check_groups(
+    groups: Vec<String>,
+    refuse: impl FnOnce(String) -> ConfigError,
+) -> Result<Vec<String>, ConfigError> {
     if groups.iter().any(|g| g.trim().is_empty()) {
-        return Err("group names must not be empty".into());
+        return Err(refuse("group names must not be empty".into()));
     }
     Ok(groups)
 }

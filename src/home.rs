@@ -54,9 +54,9 @@ impl Owner {
     /// `name`'s local account, through NSS (so a synced Crowd user too); `None` when
     /// there is none.
     pub fn lookup(name: &str) -> Result<Option<Owner>, HomeError> {
-        let found = crate::ffi::local_account(name).map_err(|source| HomeError::Lookup {
+        let found = crate::ffi::local_account(name).map_err(|e| HomeError::Lookup {
             user: name.to_owned(),
-            source,
+            source: Errno::from_io_error(&e).unwrap_or(Errno::IO),
         })?;
         Ok(found.map(|(uid, gid, home)| Owner {
             name: name.to_owned(),
@@ -68,14 +68,14 @@ impl Owner {
 }
 
 /// Why no home was made.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HomeError {
     /// The passwd lookup of the user failed.
     Lookup {
         /// The user.
         user: String,
         /// What NSS said.
-        source: io::Error,
+        source: Errno,
     },
     /// The home in the passwd entry cannot be made safely (relative, `..`, `/`).
     BadPath {
@@ -87,7 +87,7 @@ pub enum HomeError {
         /// The path.
         path: PathBuf,
         /// What the system said.
-        source: io::Error,
+        source: Errno,
     },
     /// A symbolic link or a file where a directory on the way should be.
     NotADirectory {
@@ -126,7 +126,7 @@ impl HomeError {
     fn io(path: &Path, errno: Errno) -> HomeError {
         HomeError::Io {
             path: path.to_owned(),
-            source: io::Error::from(errno),
+            source: errno,
         }
     }
 }

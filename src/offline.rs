@@ -249,7 +249,7 @@ pub fn account(
         .map_err(|e| not_cached(e.to_string()))?
         .ok_or_else(|| not_cached("nothing cached for this user".into()))?;
     match decide(&entry, rules, now, settings.offline_window()) {
-        Err(why) => Err(not_cached(why)),
+        Err(why) => Err(not_cached(why.to_string())),
         Ok(Access::Granted) => Ok(Granted {
             detail: format!(
                 "active and admitted by Crowd's cached answers, checked offline ({crowd})"
@@ -302,15 +302,52 @@ fn decide(
     rules: &AccessRules,
     now: u64,
     max_age: Duration,
-) -> Result<Access, String> {
-    if !entry.active_within(now, max_age) {
-        return Err("Crowd has not confirmed the account active recently enough".into());
+) -> Result<Access, Unconfirmed> {
+    if !active_within(entry, now, max_age) {
+        return Err(Unconfirmed::Active);
     }
     rules.check(|group| {
-        entry
-            .membership(group, now, max_age)
-            .ok_or_else(|| format!("no recent enough answer about group {group:?} is cached"))
+        membership(entry, group, now, max_age).ok_or_else(|| Unconfirmed::Group(group.to_owned()))
     })
+}
+
+/// Which cached answer is missing, or too old to decide on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Unconfirmed {
+    /// Whether the account is active.
+    Active,
+    /// Membership of this group.
+    Group(String),
+}
+
+impl std::fmt::Display for Unconfirmed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unconfirmed::Active => {
+                f.write_str("Crowd has not confirmed the account active recently enough")
+            }
+            Unconfirmed::Group(group) => {
+                write!(f, "no recent enough answer about group {group:?} is cached")
+            }
+        }
+    }
+}
+
+/// Crowd's cached answer about `group` (compared without case, as Crowd does), if
+/// given at most `max_age` before `now`.
+fn membership(entry: &Entry, group: &str, now: u64, max_age: Duration) -> Option<bool> {
+    entry
+        .groups
+        .get(&group.to_lowercase())
+        .filter(|m| cache::fresh(m.at, now, max_age))
+        .map(|m| m.member)
+}
+
+/// Whether Crowd confirmed the user active at most `max_age` before `now`.
+fn active_within(entry: &Entry, now: u64, max_age: Duration) -> bool {
+    entry
+        .active_at
+        .is_some_and(|at| cache::fresh(at, now, max_age))
 }
 
 /// Crowd's refusals that mean the cached user is no more: unknown, inactive, not

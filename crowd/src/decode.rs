@@ -8,6 +8,41 @@ use serde::de::DeserializeOwned;
 
 use super::{Attributes, Reason, Session, User};
 
+/// Why an answer could not be read as what was asked for: one type for Crowd's
+/// entities and its event stream, so callers tell the kinds apart by variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Not well-formed JSON or XML, or not the entity's shape: the parser's words.
+    Syntax(String),
+    /// A field the answer must have is missing (`newEventToken`, an event's
+    /// `operation`, a user read with `expand=attributes` without `attributes`).
+    Missing(&'static str),
+    /// A field holds something else than it should: what, and what it held.
+    Shape(String),
+    /// An event operation Crowd does not define.
+    UnknownOperation(String),
+}
+
+impl DecodeError {
+    /// The parser's own error, as [`DecodeError::Syntax`].
+    pub fn syntax(e: impl std::fmt::Display) -> DecodeError {
+        DecodeError::Syntax(e.to_string())
+    }
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Syntax(words) | DecodeError::Shape(words) => f.write_str(words),
+            DecodeError::Missing(field) => write!(f, "no {field} in the answer"),
+            DecodeError::UnknownOperation(op) => write!(f, "unknown operation {op:?}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
 /// Crowd's error body: `{"reason": "...", "message": "..."}`.
 #[derive(Deserialize)]
 pub(crate) struct ErrorBody {
@@ -197,17 +232,17 @@ struct RawAttributeList {
 }
 
 impl TryFrom<RawAttributeList> for AttributeList {
-    type Error = String;
-    fn try_from(raw: RawAttributeList) -> Result<AttributeList, String> {
+    type Error = DecodeError;
+    fn try_from(raw: RawAttributeList) -> Result<AttributeList, DecodeError> {
         match (raw.attributes, raw.attribute) {
             (Some(mut a), Some(b)) => {
                 a.extend(b);
                 Ok(AttributeList { attributes: a })
             }
             (Some(attributes), None) | (None, Some(attributes)) => Ok(AttributeList { attributes }),
-            (None, None) => {
-                Err("`attributes` holds neither an `attributes` nor an `attribute` list".into())
-            }
+            (None, None) => Err(DecodeError::Shape(
+                "`attributes` holds neither an `attributes` nor an `attribute` list".into(),
+            )),
         }
     }
 }
@@ -225,10 +260,12 @@ impl UserWithAttributes {
     }
 
     /// [`UserWithAttributes::split`] for an answer that must carry attributes.
-    pub(crate) fn expanded(self) -> Result<(User, Attributes), String> {
+    pub(crate) fn expanded(self) -> Result<(User, Attributes), DecodeError> {
         match self.attributes {
             Some(list) => Ok((self.user, list.into_map())),
-            None => Err("no `attributes` in a user read with expand=attributes".into()),
+            None => Err(DecodeError::Missing(
+                "`attributes` (a user read with expand=attributes)",
+            )),
         }
     }
 }
@@ -266,9 +303,9 @@ pub fn soap_reply(body: &[u8]) -> Result<String, NotSoap> {
 }
 
 /// A user entity with its attributes.
-pub fn user_with_attributes(body: &[u8]) -> Result<(User, Attributes), String> {
+pub fn user_with_attributes(body: &[u8]) -> Result<(User, Attributes), DecodeError> {
     serde_json::from_slice::<UserWithAttributes>(body)
-        .map_err(|e| e.to_string())?
+        .map_err(DecodeError::syntax)?
         .expanded()
 }
 

@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 
+use crate::decode::DecodeError;
 use crate::{Attributes, User};
 
 /// Elements beyond this in one answer: not Crowd's (roxmltree's own bound).
@@ -102,11 +103,13 @@ pub struct EventBatch {
 /// true is a start: Crowd 2.3's answer has no such field, and Atlassian's own client
 /// (`RestCrowdClient.getCurrentEventToken`) refuses it as "not guaranteed to be
 /// available"; its test expects that refusal.
-pub fn start(body: &[u8]) -> Result<EventStart, String> {
+pub fn start(body: &[u8]) -> Result<EventStart, DecodeError> {
     let (token, available, _) = read(body)?;
     match (available, token) {
         (Some(true), Some(token)) => Ok(EventStart::Token(token)),
-        (Some(true), None) => Err("incremental synchronisation available, but no token".into()),
+        (Some(true), None) => Err(DecodeError::Missing(
+            "newEventToken (incremental synchronisation available, but no token)",
+        )),
         (Some(false), _) => Ok(EventStart::Unavailable(
             "Crowd offers this application no events (incrementalSynchronisationAvailable \
              false: a directory Crowd does not cache, or access-based filtering)"
@@ -121,49 +124,49 @@ pub fn start(body: &[u8]) -> Result<EventStart, String> {
 }
 
 /// Reads `GET /event/{token}`'s answer.
-pub fn batch(body: &[u8]) -> Result<EventBatch, String> {
+pub fn batch(body: &[u8]) -> Result<EventBatch, DecodeError> {
     let (token, _, events) = read(body)?;
     Ok(EventBatch {
-        token: token.ok_or("no newEventToken in the answer")?,
+        token: token.ok_or(DecodeError::Missing("newEventToken"))?,
         events,
     })
 }
 
 type Read = (Option<String>, Option<bool>, Vec<Event>);
 
-fn read(body: &[u8]) -> Result<Read, String> {
+fn read(body: &[u8]) -> Result<Read, DecodeError> {
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'<') => xml::read(body),
         _ => json::read(body),
     }
 }
 
-fn operation(text: &str) -> Result<Operation, String> {
+fn operation(text: &str) -> Result<Operation, DecodeError> {
     match text {
         "CREATED" => Ok(Operation::Created),
         "UPDATED" => Ok(Operation::Updated),
         "DELETED" => Ok(Operation::Deleted),
-        other => Err(format!("unknown operation {other:?}")),
+        other => Err(DecodeError::UnknownOperation(other.to_owned())),
     }
 }
 
 mod json {
     use super::*;
 
-    pub(super) fn read(body: &[u8]) -> Result<Read, String> {
-        let root: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    pub(super) fn read(body: &[u8]) -> Result<Read, DecodeError> {
+        let root: Value = serde_json::from_slice(body).map_err(DecodeError::syntax)?;
         let token = root["newEventToken"].as_str().map(str::to_owned);
         let available = root["incrementalSynchronisationAvailable"].as_bool();
         let events = match &root["events"] {
             Value::Null => Vec::new(),
             Value::Array(list) => list.iter().map(event).collect::<Result<_, _>>()?,
-            _ => return Err("events is not a list".into()),
+            _ => return Err(DecodeError::Shape("events is not a list".into())),
         };
         Ok((token, available, events))
     }
 
     /// One event, bare or wrapped by its type.
-    fn event(value: &Value) -> Result<Event, String> {
+    fn event(value: &Value) -> Result<Event, DecodeError> {
         const KINDS: [&str; 4] = [
             "userEvent",
             "groupEvent",
@@ -172,7 +175,10 @@ mod json {
         ];
         let (kind, e) = match value.as_object() {
             Some(map) if map.len() == 1 && KINDS.iter().any(|k| map.contains_key(*k)) => {
-                let (kind, inner) = map.iter().next().ok_or("an empty event")?;
+                let (kind, inner) = map
+                    .iter()
+                    .next()
+                    .ok_or(DecodeError::Shape("an empty event".into()))?;
                 (kind.as_str(), inner)
             }
             Some(map) if map.contains_key("childUser") => ("userMembershipEvent", value),
@@ -181,12 +187,12 @@ mod json {
                 ("groupMembershipEvent", value)
             }
             Some(map) if map.contains_key("group") => ("groupEvent", value),
-            _ => return Err(format!("not an event: {value}")),
+            _ => return Err(DecodeError::Shape(format!("not an event: {value}"))),
         };
         let operation = operation(
             e["operation"]
                 .as_str()
-                .ok_or("an event without operation")?,
+                .ok_or(DecodeError::Missing("an event's operation"))?,
         )?;
         Ok(match kind {
             "userEvent" => Event::User {
@@ -222,7 +228,7 @@ mod json {
     /// The event's user. A deletion is read from the name alone: the server builds
     /// it from a bare template, so any other field may be absent or default. A
     /// missing `active` elsewhere reads as active: the user is re-read anyway.
-    fn user(entity: &Value, operation: Operation) -> Result<User, String> {
+    fn user(entity: &Value, operation: Operation) -> Result<User, DecodeError> {
         let text = |key: &str| entity[key].as_str().map(str::to_owned);
         Ok(User {
             name: name(entity)?,
@@ -236,16 +242,16 @@ mod json {
         })
     }
 
-    fn name(entity: &Value) -> Result<String, String> {
+    fn name(entity: &Value) -> Result<String, DecodeError> {
         entity["name"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| format!("an entity without a name: {entity}"))
+            .ok_or_else(|| DecodeError::Shape(format!("an entity without a name: {entity}")))
     }
 
     /// The list in `{"groups": [...]}`, or `{"group": [...]}` (Crowd 6.0.1's
     /// reference); absent: none. A container with neither names its field.
-    fn groups(list: &Value, field: &str) -> Result<Vec<String>, String> {
+    fn groups(list: &Value, field: &str) -> Result<Vec<String>, DecodeError> {
         list_of(list, field, "groups", "group")?
             .iter()
             .map(name)
@@ -257,19 +263,19 @@ mod json {
         field: &str,
         plural: &str,
         singular: &str,
-    ) -> Result<&'v [Value], String> {
+    ) -> Result<&'v [Value], DecodeError> {
         if container.is_null() {
             return Ok(&[]);
         }
         match (&container[plural], &container[singular]) {
             (Value::Array(list), _) | (Value::Null, Value::Array(list)) => Ok(list),
-            _ => Err(format!(
+            _ => Err(DecodeError::Shape(format!(
                 "{field} holds neither a {plural:?} nor a {singular:?} list: {container}"
-            )),
+            ))),
         }
     }
 
-    fn attributes(list: &Value, field: &str) -> Result<Attributes, String> {
+    fn attributes(list: &Value, field: &str) -> Result<Attributes, DecodeError> {
         let mut out = Attributes::new();
         for attribute in list_of(list, field, "attributes", "attribute")? {
             if let Some(name) = attribute["name"].as_str() {
@@ -291,20 +297,20 @@ mod xml {
 
     use super::*;
 
-    pub(super) fn read(body: &[u8]) -> Result<Read, String> {
-        let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
+    pub(super) fn read(body: &[u8]) -> Result<Read, DecodeError> {
+        let text = std::str::from_utf8(body).map_err(DecodeError::syntax)?;
         let options = ParsingOptions {
             allow_dtd: false,
             nodes_limit: MAX_NODES,
             ..ParsingOptions::default()
         };
-        let doc = Document::parse_with_options(text, options).map_err(|e| e.to_string())?;
+        let doc = Document::parse_with_options(text, options).map_err(DecodeError::syntax)?;
         let root = doc.root_element();
         if root.tag_name().name() != "events" {
-            return Err(format!(
+            return Err(DecodeError::Shape(format!(
                 "<{}> where <events> should be",
                 root.tag_name().name()
-            ));
+            )));
         }
         let token = root.attribute("newEventToken").map(str::to_owned);
         let available = root
@@ -326,13 +332,14 @@ mod xml {
         child(node, name).and_then(|n| n.text()).map(str::to_owned)
     }
 
-    fn event(e: Node) -> Result<Event, String> {
-        let operation = operation(&text(e, "operation").ok_or("an event without operation")?)?;
+    fn event(e: Node) -> Result<Event, DecodeError> {
+        let operation =
+            operation(&text(e, "operation").ok_or(DecodeError::Missing("an event's operation"))?)?;
         Ok(match e.tag_name().name() {
             "userEvent" => Event::User {
                 operation,
                 user: user(
-                    child(e, "user").ok_or("a user event without a user")?,
+                    child(e, "user").ok_or(DecodeError::Missing("a user event's user"))?,
                     operation,
                 )?,
                 stored: attributes(child(e, "storedAttributes")),
@@ -342,7 +349,9 @@ mod xml {
             },
             "groupEvent" => Event::Group {
                 operation,
-                group: name(child(e, "group").ok_or("a group event without a group")?)?,
+                group: name(
+                    child(e, "group").ok_or(DecodeError::Missing("a group event's group"))?,
+                )?,
                 stored: attributes(child(e, "storedAttributes")),
                 deleted: attributes(child(e, "deletedAttributes"))
                     .into_keys()
@@ -350,29 +359,36 @@ mod xml {
             },
             "userMembershipEvent" => Event::UserMembership {
                 operation,
-                user: name(child(e, "childUser").ok_or("a membership without a user")?)?,
+                user: name(
+                    child(e, "childUser")
+                        .ok_or(DecodeError::Missing("a membership event's user"))?,
+                )?,
                 parents: groups(child(e, "parentGroups"))?,
             },
             "groupMembershipEvent" => Event::GroupMembership {
                 operation,
-                group: name(child(e, "group").ok_or("a membership without a group")?)?,
+                group: name(
+                    child(e, "group").ok_or(DecodeError::Missing("a membership event's group"))?,
+                )?,
                 parents: groups(child(e, "parentGroups"))?,
                 children: groups(child(e, "childGroups"))?,
             },
-            other => return Err(format!("<{other}> is not an event")),
+            other => return Err(DecodeError::Shape(format!("<{other}> is not an event"))),
         })
     }
 
-    fn name(entity: Node) -> Result<String, String> {
+    fn name(entity: Node) -> Result<String, DecodeError> {
         entity
             .attribute("name")
             .map(str::to_owned)
             .or_else(|| text(entity, "name"))
-            .ok_or_else(|| format!("<{}> without a name", entity.tag_name().name()))
+            .ok_or_else(|| {
+                DecodeError::Shape(format!("<{}> without a name", entity.tag_name().name()))
+            })
     }
 
     /// As in JSON: a deletion by name alone. JAXB writes the key as an element.
-    fn user(entity: Node, operation: Operation) -> Result<User, String> {
+    fn user(entity: Node, operation: Operation) -> Result<User, DecodeError> {
         Ok(User {
             name: name(entity)?,
             active: match (operation, text(entity, "active")) {
@@ -386,7 +402,7 @@ mod xml {
         })
     }
 
-    fn groups(list: Option<Node>) -> Result<Vec<String>, String> {
+    fn groups(list: Option<Node>) -> Result<Vec<String>, DecodeError> {
         list.map(|l| elements(l).map(name).collect())
             .unwrap_or(Ok(Vec::new()))
     }
@@ -526,10 +542,16 @@ mod tests {
         let body = br#"{"newEventToken":"t","events":[
             {"operation":"CREATED","childUser":{"name":"bob"},"parentGroups":{"members":[{"name":"a"}]}}]}"#;
         let error = batch(body).unwrap_err();
-        assert!(error.contains("parentGroups"), "{error}");
+        assert!(
+            matches!(&error, DecodeError::Shape(words) if words.contains("parentGroups")),
+            "{error}"
+        );
         let body = br#"{"newEventToken":"t","events":[{"operation":"UPDATED","user":{"name":"bob"},
             "storedAttributes":{"attrs":[]}}]}"#;
-        assert!(batch(body).unwrap_err().contains("storedAttributes"));
+        assert!(matches!(
+            batch(body).unwrap_err(),
+            DecodeError::Shape(words) if words.contains("storedAttributes")
+        ));
     }
 
     #[test]

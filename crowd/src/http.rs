@@ -10,6 +10,7 @@ use ureq::http::{HeaderMap, Response};
 use ureq::{Body, RequestBuilder};
 
 use super::settings::ClientSettings;
+use super::url::BaseUrl;
 use super::{CrowdError, Deadline, Failure, FailureKind, cookies, transport};
 
 /// No Crowd answer this crate reads comes near this; a larger one is not Crowd's.
@@ -82,7 +83,7 @@ pub(super) type Judge = fn(u16, Vec<u8>, &HeaderMap) -> Result<Answer, (FailureK
 #[derive(Clone)]
 pub(super) struct Http {
     agent: ureq::Agent,
-    urls: Vec<String>,
+    urls: Vec<BaseUrl>,
     deadline: Cell<Deadline>,
     /// The URL that answered last: later requests start there.
     preferred: Cell<usize>,
@@ -104,7 +105,7 @@ impl Http {
             .max_redirects_will_error(false)
             // The environment of sshd or sudo is not ours to follow.
             .proxy(None)
-            .https_only(settings.urls.iter().all(|u| u.starts_with("https://")))
+            .https_only(settings.urls.iter().all(BaseUrl::is_https))
             .user_agent(concat!("pam_crowd/", env!("CARGO_PKG_VERSION")))
             // ureq's 128 KiB buffers, zeroed for each connection (TCP and TLS layers
             // both), cost a fresh process more page faults than the whole TLS
@@ -142,7 +143,7 @@ impl Http {
     /// A failure of the URL that answered last.
     pub fn failure(&self, kind: FailureKind, detail: String) -> CrowdError {
         CrowdError::Unavailable(vec![Failure {
-            url: self.urls[self.preferred.get() % self.urls.len()].clone(),
+            url: self.urls[self.preferred.get() % self.urls.len()].to_string(),
             kind,
             detail,
         }])
@@ -161,7 +162,7 @@ impl Http {
             let left = self.deadline.get().remaining();
             if left.is_zero() {
                 failures.push(Failure {
-                    url: base.clone(),
+                    url: base.to_string(),
                     kind: FailureKind::Timeout,
                     detail: "no time left".into(),
                 });
@@ -171,7 +172,7 @@ impl Http {
             let started = Instant::now();
             let outcome = self.attempt(index, exchange, budget, judge);
             let elapsed = started.elapsed().as_millis();
-            let what = exchange.describe(base);
+            let what = exchange.describe(base.as_str());
             match outcome {
                 Ok(answer) => {
                     self.note(format!("{what}: {} in {elapsed} ms", answer.status));
@@ -181,7 +182,7 @@ impl Http {
                 Err((kind, detail)) => {
                     self.note(format!("{what}: {detail} after {elapsed} ms"));
                     failures.push(Failure {
-                        url: base.clone(),
+                        url: base.to_string(),
                         kind,
                         detail,
                     });
@@ -205,7 +206,7 @@ impl Http {
         budget: Duration,
         judge: Judge,
     ) -> Result<Answer, (FailureKind, String)> {
-        let url = format!("{}{}", self.urls[index], exchange.path);
+        let url = format!("{}{}", self.urls[index].as_str(), exchange.path);
         let cookie = self.cookies.header(index);
         let cookie = cookie.as_deref().map(String::as_str);
         let result = match exchange.method {

@@ -12,10 +12,10 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use crowd_client::prelude::*;
-//! use crowd_client::{Client, ClientSettings, Deadline, Protocol, Secret};
+//! use crowd_client::{BaseUrl, Client, ClientSettings, Deadline, Protocol, Secret};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let settings = ClientSettings {
-//!     urls: vec!["https://crowd.example.com/crowd".into()],
+//!     urls: vec![BaseUrl::parse("https://crowd.example.com/crowd", false)?],
 //!     application: "linux-hosts".into(),
 //!     app_password: Secret::new(std::fs::read_to_string("/etc/pam_crowd.secret")?),
 //!     ca_file: None,
@@ -44,6 +44,7 @@ mod settings;
 mod soap;
 mod tls_provider;
 mod transport;
+mod url;
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,7 @@ use serde::Deserialize;
 pub use error::{CrowdError, Failure, FailureKind, Reason};
 pub use secret::Secret;
 pub use settings::ClientSettings;
+pub use url::{BaseUrl, UrlError};
 // The protocols' clients are reached through [`Client`] alone, which refuses what
 // must never be sent before either sees it.
 pub(crate) use rest::RestClient;

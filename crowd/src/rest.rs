@@ -11,7 +11,7 @@ use serde_json::json;
 use ureq::http::HeaderMap;
 use zeroize::Zeroizing;
 
-use super::decode::{self, GroupPage, Page, UserEntityPage, UserPage};
+use super::decode::{self, DecodeError, GroupPage, Page, UserEntityPage, UserPage};
 use super::events::{self, EventBatch, EventStart};
 use super::http::{self, Answer, Exchange, Http, Method, preview};
 use super::{
@@ -135,7 +135,7 @@ impl RestClient {
         &self,
         path: &str,
         answer: &Answer,
-        read: fn(&[u8]) -> Result<T, String>,
+        read: fn(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<T, CrowdError> {
         read(&answer.body).map_err(|e| {
             self.http.not_crowd(format!(
@@ -148,7 +148,7 @@ impl RestClient {
     /// A request whose success is a JSON entity; Crowd's refusals become errors.
     fn fetch<T: DeserializeOwned>(&self, call: &Call) -> Result<T, CrowdError> {
         self.fetch_with(call, |body| {
-            serde_json::from_slice(body).map_err(|e| e.to_string())
+            serde_json::from_slice(body).map_err(DecodeError::syntax)
         })
     }
 
@@ -156,7 +156,7 @@ impl RestClient {
     fn fetch_with<T>(
         &self,
         call: &Call,
-        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+        decode: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<T, CrowdError> {
         let answer = self.request(call)?;
         if !(200..300).contains(&answer.status) {

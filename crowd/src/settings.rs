@@ -4,13 +4,13 @@
 
 use std::path::PathBuf;
 
-use crate::{Protocol, Secret};
+use crate::{BaseUrl, Protocol, Secret};
 
 /// What a client needs to know: where Crowd is, and the application's credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSettings {
     /// Base URLs, tried in order.
-    pub urls: Vec<String>,
+    pub urls: Vec<BaseUrl>,
     /// Crowd application name.
     pub application: String,
     /// Crowd application password.

@@ -147,23 +147,10 @@ impl Entry {
         }
     }
 
-    /// Crowd's answer about `group`, if given at most `max_age` before `now`.
-    pub fn membership(&self, group: &str, now: u64, max_age: Duration) -> Option<bool> {
-        self.groups
-            .get(&group.to_lowercase())
-            .filter(|m| fresh(m.at, now, max_age))
-            .map(|m| m.member)
-    }
-
     /// Records Crowd's answer about `group`, given at `now`.
     pub fn record_membership(&mut self, group: &str, member: bool, now: u64) {
         self.groups
             .insert(group.to_lowercase(), Membership { member, at: now });
-    }
-
-    /// Whether Crowd confirmed the user active at most `max_age` before `now`.
-    pub fn active_within(&self, now: u64, max_age: Duration) -> bool {
-        self.active_at.is_some_and(|at| fresh(at, now, max_age))
     }
 }
 
@@ -334,7 +321,8 @@ impl Cache {
 /// Which Crowd a config talks to: entries of one are never used for another (a test
 /// Crowd's passwords must not open a production service).
 fn crowd_identity(config: &Config) -> String {
-    format!("{} at {}", config.application, config.urls.join(" "))
+    let urls: Vec<&str> = config.urls.iter().map(|u| u.as_str()).collect();
+    format!("{} at {}", config.application, urls.join(" "))
 }
 
 /// A fixed-length file name from any user name (which may hold `/`, or be 255 bytes).

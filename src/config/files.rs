@@ -41,11 +41,15 @@ pub fn check_ownership(path: &Path, holds: Holds) -> Result<(), ConfigError> {
     };
     let fail = |message: String| ConfigError {
         path: path.to_owned(),
-        line: None,
-        key: None,
         message,
+        ..ConfigError::default()
     };
-    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot open {what}: {e}")))?;
+    let unreadable = |message: String, e: std::io::Error| ConfigError {
+        io: Some(e.kind()),
+        ..fail(message)
+    };
+    let meta =
+        std::fs::metadata(path).map_err(|e| unreadable(format!("cannot open {what}: {e}"), e))?;
     let mode = meta.mode() & 0o7777;
     let euid = rustix::process::geteuid().as_raw();
     if meta.uid() != 0 && meta.uid() != euid {
@@ -104,11 +108,15 @@ pub(super) fn read_small_file(path: &Path, what: &str) -> Result<Zeroizing<Strin
     use std::io::Read;
     let fail = |message: String| ConfigError {
         path: path.to_owned(),
-        line: None,
-        key: None,
         message,
+        ..ConfigError::default()
     };
-    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open {what}: {e}")))?;
+    let unreadable = |message: String, e: std::io::Error| ConfigError {
+        io: Some(e.kind()),
+        ..fail(message)
+    };
+    let file =
+        std::fs::File::open(path).map_err(|e| unreadable(format!("cannot open {what}: {e}"), e))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     if size > MAX_FILE_BYTES {
         return Err(fail(format!(
@@ -118,7 +126,7 @@ pub(super) fn read_small_file(path: &Path, what: &str) -> Result<Zeroizing<Strin
     let mut bytes = Zeroizing::new(Vec::with_capacity(size as usize + 1));
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| fail(format!("cannot read {what}: {e}")))?;
+        .map_err(|e| unreadable(format!("cannot read {what}: {e}"), e))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(fail(format!(
             "{what} is larger than {MAX_FILE_BYTES} bytes"

@@ -155,7 +155,7 @@ impl RawNss {
         ] {
             if let Some(list) = value {
                 let span = list.span();
-                *target = super::check_groups(list.into_inner()).map_err(|m| err(span, key, m))?;
+                *target = super::check_groups(list.into_inner(), |m| err(span, key, m))?;
             }
         }
         if let Some(dir) = self.dir {

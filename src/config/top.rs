@@ -10,10 +10,9 @@ use toml::Spanned;
 
 use super::{
     ConfigError, DEFAULT_TIMEOUT_SECS, KeysApplication, LOWEST_ID, MAX_TIMEOUT_SECS, Purpose,
-    Secret, ServiceOverride, UrlList, check_groups, check_url, line_of, read_small_file,
-    resolve_relative,
+    Secret, ServiceOverride, UrlList, check_groups, line_of, read_small_file, resolve_relative,
 };
-use crate::crowd::Protocol;
+use crate::crowd::{BaseUrl, Protocol};
 use crate::names::UserNames;
 use crate::policy::AccessRules;
 
@@ -25,7 +24,7 @@ pub(super) fn urls(
     url: Spanned<UrlList>,
     allow_http: bool,
     err: Err,
-) -> Result<Vec<String>, ConfigError> {
+) -> Result<Vec<BaseUrl>, ConfigError> {
     let span = url.span();
     let urls = url.into_inner().0;
     if urls.is_empty() {
@@ -35,7 +34,7 @@ pub(super) fn urls(
     urls.iter()
         .enumerate()
         .map(|(i, url)| {
-            check_url(url, allow_http).map_err(|m| {
+            BaseUrl::parse(url, allow_http).map_err(|m| {
                 let which = if many {
                     format!("entry {}: ", i + 1)
                 } else {
@@ -146,6 +145,7 @@ fn unkeyed(path: &Path, message: &str) -> ConfigError {
         line: None,
         key: Some("password".into()),
         message: message.into(),
+        io: None,
     }
 }
 
@@ -204,9 +204,7 @@ pub(super) fn rules(
         None => Ok(None),
         Some(l) => {
             let span = l.span();
-            check_groups(l.into_inner())
-                .map(Some)
-                .map_err(|m| err(span, key, m))
+            check_groups(l.into_inner(), |m| err(span, key, m)).map(Some)
         }
     };
     let rules = AccessRules {
@@ -219,10 +217,10 @@ pub(super) fn rules(
         let mut o = table.into_inner();
         let key = format!("service.{name}");
         if let Some(l) = o.allow_groups.take() {
-            o.allow_groups = Some(check_groups(l).map_err(|m| err(span.clone(), &key, m))?);
+            o.allow_groups = Some(check_groups(l, |m| err(span.clone(), &key, m))?);
         }
         if let Some(l) = o.deny_groups.take() {
-            o.deny_groups = Some(check_groups(l).map_err(|m| err(span.clone(), &key, m))?);
+            o.deny_groups = Some(check_groups(l, |m| err(span.clone(), &key, m))?);
         }
         services.insert(name, o);
     }

@@ -17,7 +17,7 @@ pub(super) fn open(call: &Call) -> Decision {
     if let Err(denial) = crowd_name(config, user) {
         return Ok(Verdict::NotOurs(denial.to_string()));
     }
-    let fault = |e: home::HomeError| Denial::Local(LocalFault::Home(e.to_string()));
+    let fault = |e: home::HomeError| Denial::Local(LocalFault::Home(e));
     let Some(owner) = home::Owner::lookup(user).map_err(fault)? else {
         return Ok(Verdict::NotOurs("no local account (passwd entry)".into()));
     };

@@ -495,3 +495,17 @@ fn a_changed_password_is_recorded_without_marking_the_user_active() {
     );
     assert!(matches!(refusal(offline), OfflineRefusal::NotCached(_)));
 }
+
+#[test]
+fn cached_memberships_are_trusted_for_max_age_and_without_case() {
+    let day = Duration::from_secs(86_400);
+    let mut e = Entry::new("c", "u");
+    e.record_membership("Linux-Users", true, 1_000_000);
+    assert_eq!(membership(&e, "linux-users", 1_000_010, day), Some(true));
+    assert_eq!(membership(&e, "linux-users", 1_000_000 + 86_401, day), None);
+    assert_eq!(membership(&e, "admins", 1_000_000, day), None);
+    assert!(!active_within(&e, 1_000_000, day));
+    e.active_at = Some(1_000_000);
+    assert!(active_within(&e, 1_000_010, day));
+    assert!(!active_within(&e, 1_000_000 + 86_401, day));
+}

@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::config::ConfigError;
 use crate::crowd::{CrowdError, Reason};
+use crate::home::HomeError;
 use crate::options::UnknownArgument;
 use crate::policy::Access;
 
@@ -112,7 +113,7 @@ pub enum LocalFault {
         code: PamCode,
     },
     /// The session phase could not make the home directory.
-    Home(String),
+    Home(HomeError),
     /// A bug: the hook panicked. Caught before the FFI boundary.
     Panic,
 }

@@ -86,4 +86,3 @@ fn invisible(c: char) -> bool {
             | '\u{fff9}'..='\u{fffb}'
     )
 }
-

@@ -48,7 +48,6 @@ impl DecisionLine {
     }
 }
 
-
 /// A PAM code by its C name (`PAM_AUTH_ERR`), as a decision line writes it: libpam's
 /// codes are the small numbers below 40.
 pub(super) fn code_named(name: &str) -> Option<PamCode> {

@@ -119,7 +119,12 @@ fn every_denial() -> Vec<(Denial, [PamCode; 5])> {
             }),
             [ConvErr; 5],
         ),
-        (Denial::Local(LocalFault::Home("x".into())), [SessionErr; 5]),
+        (
+            Denial::Local(LocalFault::Home(crate::home::HomeError::BadPath {
+                home: "x".into(),
+            })),
+            [SessionErr; 5],
+        ),
         (Denial::Local(LocalFault::Panic), [SystemErr; 5]),
     ]
 }

@@ -15,6 +15,7 @@
 //! bulk; a membership `UPDATED` is the complete set of direct parents (`apply`).
 
 mod apply;
+mod reason;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -22,6 +23,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use apply::{Needs, apply};
+pub use reason::{FullSyncReason, StateUnreadable};
 
 use super::{Fetched, FetchedGroup, SyncError, active_with_attributes, group_members, named_group};
 use crate::cache::store;
@@ -111,8 +113,12 @@ pub struct SyncState {
 /// How a sync came to its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    /// Everything asked again, and why.
-    Full(String),
+    /// Everything asked again: why, and why no events can be taken up from next
+    /// time, when Crowd offers none (its words).
+    Full {
+        why: FullSyncReason,
+        no_events: Option<String>,
+    },
     /// The events since the last sync applied: how many, and whether the users'
     /// attributes were read again (`[nss] attributes_minutes`).
     Incremental { events: usize, attributes: bool },
@@ -283,6 +289,11 @@ fn fetch_group(
     })
 }
 
+/// Crowd offers no events to take up from: its words (Crowd 2.x, a directory it does
+/// not cache, SOAP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoEvents(pub String);
+
 /// A full fetch that also keeps what events will be applied to: Crowd's token first
 /// (so no change after it is missed), then every synced and exposed group. `Err`
 /// for the state says why there is none (Crowd offers no events, or speaks SOAP):
@@ -292,11 +303,13 @@ pub fn fetch_full(
     nss: &NssConfig,
     now: u64,
     begin: &dyn Fn(),
-) -> Result<(Fetched, Result<SyncState, String>), CrowdError> {
+) -> Result<(Fetched, Result<SyncState, NoEvents>), CrowdError> {
     begin();
     let token = match crowd.event_start()? {
         EventStart::Token(token) => token,
-        EventStart::Unavailable(why) => return Ok((super::fetch(crowd, nss, begin)?, Err(why))),
+        EventStart::Unavailable(why) => {
+            return Ok((super::fetch(crowd, nss, begin)?, Err(NoEvents(why))));
+        }
     };
     let everyone = crowd.active_users_with_attributes()?.map(UserIndex::new);
     let mut state = SyncState {
@@ -337,7 +350,7 @@ pub fn fetch_full(
 pub fn refresh(
     crowd: &(impl SyncDirectory + LoginDirectory),
     nss: &NssConfig,
-    previous: Result<Option<SyncState>, String>,
+    previous: Result<Option<SyncState>, StateUnreadable>,
     full: bool,
     now: u64,
     begin: &dyn Fn(),
@@ -347,44 +360,43 @@ pub fn refresh(
         _ => 0,
     };
     let why = match (full, previous) {
-        (true, _) => "--full".to_owned(),
-        (false, Err(why)) => why,
-        (false, Ok(None)) => "no earlier sync state".to_owned(),
+        (true, _) => FullSyncReason::Asked,
+        (false, Err(unreadable)) => FullSyncReason::StateUnreadable(unreadable),
+        (false, Ok(None)) => FullSyncReason::NoState,
         (false, Ok(Some(state))) => match stale(&state, nss, now) {
             Some(why) => why,
             None => match incremental(crowd, nss, state, now, begin)? {
                 Ok(done) => return Ok(done),
-                Err(fallback) => {
-                    if fallback.expired {
+                Err(why) => {
+                    if matches!(
+                        why,
+                        FullSyncReason::Refused {
+                            reason: Reason::EventTokenExpired,
+                            ..
+                        }
+                    ) {
                         expired_in_a_row += 1;
                     }
-                    fallback.why
+                    why
                 }
             },
         },
     };
     let (fetched, state) = fetch_full(crowd, nss, now, begin)?;
-    let (state, why) = match state {
+    let (state, no_events) = match state {
         Ok(mut state) => {
             state.expired_in_a_row = expired_in_a_row;
-            (Some(state), why)
+            (Some(state), None)
         }
-        Err(unavailable) => (None, format!("{why}; {unavailable}")),
+        Err(NoEvents(words)) => (None, Some(words)),
     };
     let notes = state.iter().filter_map(fallback_note).collect();
     Ok(Refreshed {
         fetched,
         state,
-        kind: Kind::Full(why),
+        kind: Kind::Full { why, no_events },
         notes,
     })
-}
-
-/// Why an incremental sync could not be: its words, and whether Crowd called the
-/// token expired (410).
-struct Fallback {
-    why: String,
-    expired: bool,
 }
 
 /// What the admin should know when incremental syncs keep falling back on expired
@@ -411,40 +423,27 @@ fn incremental(
     mut state: SyncState,
     now: u64,
     begin: &dyn Fn(),
-) -> Result<Result<Refreshed, Fallback>, CrowdError> {
+) -> Result<Result<Refreshed, FullSyncReason>, CrowdError> {
     begin();
     let batch = match crowd.events_since(&state.token) {
         Ok(batch) => batch,
         Err(CrowdError::Refused {
             reason, message, ..
-        }) => {
-            return Ok(Err(Fallback {
-                expired: reason == Reason::EventTokenExpired,
-                why: format!("Crowd: {} ({message})", reason.as_str()),
-            }));
-        }
+        }) => return Ok(Err(FullSyncReason::Refused { reason, message })),
         Err(CrowdError::Unavailable(failures))
             if failures.iter().all(|f| f.kind == FailureKind::NotCrowd) =>
         {
-            let why = failures
+            let detail = failures
                 .first()
                 .map(|f| f.detail.clone())
                 .unwrap_or_default();
-            return Ok(Err(Fallback {
-                why: format!("events not understood: {why}"),
-                expired: false,
-            }));
+            return Ok(Err(FullSyncReason::NotUnderstood(detail)));
         }
         Err(e) => return Err(e),
     };
     let needs = match apply(&mut state, nss, &batch.events) {
         Ok(needs) => needs,
-        Err(why) => {
-            return Ok(Err(Fallback {
-                why,
-                expired: false,
-            }));
-        }
+        Err(why) => return Ok(Err(why)),
     };
     begin();
     resolve(crowd, &mut state, nss, needs)?;
@@ -471,30 +470,33 @@ fn incremental(
 }
 
 /// Why the last state cannot be taken up from, if it cannot.
-pub fn stale(state: &SyncState, nss: &NssConfig, now: u64) -> Option<String> {
+pub fn stale(state: &SyncState, nss: &NssConfig, now: u64) -> Option<FullSyncReason> {
     if state.synced != nss.groups || state.exposed != nss.expose_groups {
-        return Some("[nss] groups or expose_groups changed".into());
+        return Some(FullSyncReason::GroupsChanged);
     }
     let age = now.saturating_sub(state.full_at);
     if age >= nss.full_sync_hours * 3600 {
-        return Some(format!(
-            "the last full sync is older than full_sync_hours = {}",
-            nss.full_sync_hours
-        ));
+        return Some(FullSyncReason::Due {
+            full_sync_hours: nss.full_sync_hours,
+        });
     }
     None
 }
 
 /// The state the last sync left, if any; an unreadable one is a reason for a full
 /// sync, not an error.
-pub fn read_state(dir: &Path) -> Result<Option<SyncState>, String> {
+pub fn read_state(dir: &Path) -> Result<Option<SyncState>, StateUnreadable> {
     let path = dir.join(STATE);
+    let unreadable = |detail: String| StateUnreadable {
+        path: path.clone(),
+        detail,
+    };
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| format!("{} unreadable ({e})", path.display())),
+            .map_err(|e| unreadable(e.to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(e) => Err(unreadable(e.to_string())),
     }
 }
 

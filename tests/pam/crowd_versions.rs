@@ -5,14 +5,14 @@
 
 use pam_crowd::crowd::events::EventStart;
 use pam_crowd::crowd::prelude::*;
-use pam_crowd::crowd::{Client, ClientSettings, CrowdError, Deadline};
+use pam_crowd::crowd::{BaseUrl, Client, ClientSettings, CrowdError, Deadline};
 
 use crate::harness::*;
 
 /// A REST client of `double`, as the module builds one.
 fn client(double: &Double) -> Client {
     let settings = ClientSettings {
-        urls: vec![double.url()],
+        urls: vec![BaseUrl::parse(&double.url(), true).unwrap()],
         application: APP_NAME.into(),
         app_password: pam_crowd::config::Secret::new(APP_PASSWORD.into()),
         ca_file: double.ca_file().map(Into::into),

@@ -3,7 +3,7 @@
 //! in a Tomcat session, names it would misread, its answers' order.
 
 use pam_crowd::crowd::prelude::*;
-use pam_crowd::crowd::{Client, ClientSettings, CrowdError, Deadline, Reason};
+use pam_crowd::crowd::{BaseUrl, Client, ClientSettings, CrowdError, Deadline, Reason};
 
 use crate::harness::*;
 
@@ -59,7 +59,7 @@ fn a_command_and_a_sync_cost_crowd_one_application_check_each() {
 fn empty_names_are_refused_by_every_client_operation_before_any_request() {
     let double = Double::start(Fixture::demo(), Transport::Https);
     let settings = ClientSettings {
-        urls: vec![double.url()],
+        urls: vec![BaseUrl::parse(&double.url(), true).unwrap()],
         application: APP_NAME.into(),
         app_password: pam_crowd::config::Secret::new(APP_PASSWORD.into()),
         ca_file: double.ca_file().map(Into::into),

@@ -162,17 +162,17 @@ impl Files {
 
     /// Opens `name` and `name.index`, again if a sync replaced one between the opens.
     fn open(&self, name: &str) -> Result<Indexed, Error> {
-        let mut last = None;
         for _ in 0..OPEN_ATTEMPTS {
-            match self.open_once(name)? {
-                Ok(files) => return Ok(files),
-                Err(why) => last = Some(why),
+            if let Attempt::Opened(files) = self.open_once(name)? {
+                return Ok(files);
             }
         }
-        Err(corrupt(last.unwrap_or_default()))
+        Err(corrupt(format!(
+            "{name} and {name}.index are from different syncs"
+        )))
     }
 
-    fn open_once(&self, name: &str) -> Result<Result<Indexed, String>, Error> {
+    fn open_once(&self, name: &str) -> Result<Attempt, Error> {
         let index =
             File::open(self.dir.join(format!("{name}.index"))).map_err(Error::Unavailable)?;
         let data = File::open(self.dir.join(name)).map_err(Error::Unavailable)?;
@@ -192,9 +192,7 @@ impl Files {
         let counts = [field(3), field(4), field(5)];
         let meta = data.metadata().map_err(Error::Unavailable)?;
         if meta.ino() != ino || meta.len() != len {
-            return Ok(Err(format!(
-                "{name} and {name}.index are from different syncs"
-            )));
+            return Ok(Attempt::Torn);
         }
         let records = counts
             .iter()
@@ -205,13 +203,20 @@ impl Files {
         if records != Some(index_len) {
             return Err(corrupt(format!("{name}.index has a wrong length")));
         }
-        Ok(Ok(Indexed {
+        Ok(Attempt::Opened(Indexed {
             data,
             data_len: len,
             index,
             counts,
         }))
     }
+}
+
+/// One attempt at opening a file and its index.
+enum Attempt {
+    Opened(Indexed),
+    /// The two are from different syncs: one was replaced between the opens.
+    Torn,
 }
 
 impl Indexed {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use pam_crowd::cache::Cache;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{
-    AdminDirectory, Client, ClientSettings, CrowdError, Deadline, FailureKind, Protocol,
+    AdminDirectory, BaseUrl, Client, ClientSettings, CrowdError, Deadline, FailureKind, Protocol,
     SyncDirectory,
 };
 use pam_crowd::sync::incremental;
@@ -249,26 +249,11 @@ fn check_cache(config: &Config) -> Step {
     }
 }
 
-fn check_url(config: &Config, url: &str, steps: &mut Vec<Step>) {
+fn check_url(config: &Config, base: &BaseUrl, steps: &mut Vec<Step>) {
+    let url = base.as_str();
     let u = Some(url);
-    let Ok(uri) = url.parse::<ureq::http::Uri>() else {
-        steps.push(Step::failed(
-            u,
-            "resolve",
-            "not a valid URL".into(),
-            "fix `url`",
-        ));
-        return;
-    };
-    let https = uri.scheme_str() == Some("https");
-    let host = uri
-        .host()
-        .unwrap_or_default()
-        .trim_matches(['[', ']'])
-        .to_owned();
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-
-    let addrs: Vec<_> = match (host.as_str(), port).to_socket_addrs() {
+    let (host, port) = (base.host(), base.port());
+    let addrs: Vec<_> = match (host, port).to_socket_addrs() {
         Ok(a) => a.collect(),
         Err(e) => {
             steps.push(Step::failed(
@@ -310,15 +295,15 @@ fn check_url(config: &Config, url: &str, steps: &mut Vec<Step>) {
         }
     }
 
-    check_application(config, url, https, steps);
+    check_application(config, base, steps);
 }
 
 /// The TLS and application steps of one url: a ping with the application's
 /// credentials, its failure explained.
-fn check_application(config: &Config, url: &str, https: bool, steps: &mut Vec<Step>) {
-    let u = Some(url);
+fn check_application(config: &Config, base: &BaseUrl, steps: &mut Vec<Step>) {
+    let (u, https) = (Some(base.as_str()), base.is_https());
     let settings = ClientSettings {
-        urls: vec![url.to_owned()],
+        urls: vec![base.clone()],
         ..ClientSettings::from(config)
     };
     let pinged = Client::new(&settings, Deadline::after(config.timeout)).and_then(|c| c.ping());

@@ -5,12 +5,12 @@ use std::io::Read;
 use std::path::Path;
 
 use clap::Subcommand;
+use pam_crowd::check_username;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{AdminDirectory, Client, CrowdError, Reason, UserDirectory};
-use pam_crowd::check_username;
+use pam_crowd::{AuthorizedKey, parse_key};
 use pam_crowd::{Denial, PamCode, Phase, printable};
 use pam_crowd::{Resolver, crowd_name};
-use pam_crowd::{AuthorizedKey, parse_key};
 use serde_json::json;
 
 use crate::{Report, Status, failure};
@@ -230,7 +230,7 @@ impl UserAttribute<'_> {
 
     /// The keys in `file` not there yet, added.
     fn add(&self, file: &str) -> Result<Report, Report> {
-        let new = read_keys(file).map_err(|why| failure(Status::Broken, why))?;
+        let new = read_keys(file)?;
         let known: Vec<String> = self
             .values
             .iter()
@@ -292,8 +292,9 @@ impl UserAttribute<'_> {
 }
 
 /// The keys in `file` (`-`: standard input): every non-empty line that is not a `#`
-/// comment must be a valid key, or nothing is added.
-fn read_keys(file: &str) -> Result<Vec<AuthorizedKey>, String> {
+/// comment must be a valid key, or nothing is added. The error is the report.
+fn read_keys(file: &str) -> Result<Vec<AuthorizedKey>, Report> {
+    let broken = |why: String| failure(Status::Broken, why);
     let mut text = String::new();
     let read = if file == "-" {
         std::io::stdin()
@@ -303,7 +304,7 @@ fn read_keys(file: &str) -> Result<Vec<AuthorizedKey>, String> {
         std::fs::File::open(Path::new(file))
             .and_then(|f| f.take(MAX_KEY_FILE_BYTES).read_to_string(&mut text))
     };
-    read.map_err(|e| format!("cannot read {file}: {e}"))?;
+    read.map_err(|e| broken(format!("cannot read {file}: {e}")))?;
     let mut keys = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -311,11 +312,11 @@ fn read_keys(file: &str) -> Result<Vec<AuthorizedKey>, String> {
             continue;
         }
         let key = parse_key(line)
-            .map_err(|why| format!("{file} line {}: {why}; nothing added", n + 1))?;
+            .map_err(|why| broken(format!("{file} line {}: {why}; nothing added", n + 1)))?;
         keys.push(key);
     }
     if keys.is_empty() {
-        return Err(format!("{file} holds no public key"));
+        return Err(broken(format!("{file} holds no public key")));
     }
     Ok(keys)
 }

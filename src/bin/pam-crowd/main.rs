@@ -17,9 +17,9 @@ use pam_crowd::crowd::{
     AdminDirectory, Client, ClientSettings, CrowdError, Deadline, LoginDirectory, Reason,
     SyncDirectory, UserDirectory,
 };
-use pam_crowd::{check_password, check_username};
 use pam_crowd::{Denial, LocalFault, PamCode, Phase, Verdict, code_of, printable};
 use pam_crowd::{Resolver, crowd_name};
+use pam_crowd::{check_password, check_username};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -153,7 +153,7 @@ fn main() -> ExitCode {
     let report = match &cli.command {
         Command::Check => check::run(&cli.config),
         command => match load(&cli.config, command) {
-            Err(e) => failure(Status::Broken, e),
+            Err(report) => report,
             Ok(config) => match command {
                 // The cache is local: no Crowd client needed.
                 Command::Cache(c) => cache::run(c, &config),
@@ -185,18 +185,22 @@ fn main() -> ExitCode {
 }
 
 /// The configuration `command` needs: `authorized-keys` reads the read-only keys
-/// application's secret (`ssh_keys_application`), everything else the main one.
-fn load(path: &std::path::Path, command: &Command) -> Result<Config, String> {
+/// application's secret (`ssh_keys_application`), everything else the main one. The
+/// error is the report's words.
+fn load(path: &std::path::Path, command: &Command) -> Result<Config, Report> {
+    let broken = |why: String| failure(Status::Broken, why);
     match command {
         Command::AuthorizedKeys { .. } => Config::load_for_keys(path).map_err(|e| {
-            let hint = match e.message.contains("Permission denied") {
-                true => " (sshd runs authorized-keys as pam-crowd-keys, which may read only \
-                         ssh_keys_password_file: set ssh_keys_application and ssh_keys_password_file)",
-                false => "",
+            let hint = match e.io {
+                Some(std::io::ErrorKind::PermissionDenied) => {
+                    " (sshd runs authorized-keys as pam-crowd-keys, which may read only \
+                     ssh_keys_password_file: set ssh_keys_application and ssh_keys_password_file)"
+                }
+                _ => "",
             };
-            format!("{e}{hint}")
+            broken(format!("{e}{hint}"))
         }),
-        _ => Config::load(path).map_err(|e| e.to_string()),
+        _ => Config::load(path).map_err(|e| broken(e.to_string())),
     }
 }
 

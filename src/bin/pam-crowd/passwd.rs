@@ -1,9 +1,9 @@
 //! `pam-crowd passwd USER`: an admin sets a user's Crowd password.
 
+use pam_crowd::Denial;
+use pam_crowd::check_password;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{Client, CrowdError};
-use pam_crowd::check_password;
-use pam_crowd::Denial;
 use pam_crowd::refusal_message;
 use pam_crowd::{Resolver, crowd_name};
 use serde_json::json;

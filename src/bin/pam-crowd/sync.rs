@@ -84,7 +84,14 @@ fn write(prepared: &Prepared, dir: &std::path::Path) -> Result<(), SyncError> {
 /// How the data came, for the report.
 fn kind_words(kind: &Kind) -> String {
     match kind {
-        Kind::Full(why) => format!("full sync ({why})"),
+        Kind::Full {
+            why,
+            no_events: None,
+        } => format!("full sync ({why})"),
+        Kind::Full {
+            why,
+            no_events: Some(no_events),
+        } => format!("full sync ({why}; {no_events})"),
         Kind::Incremental {
             events,
             attributes: false,
@@ -93,6 +100,21 @@ fn kind_words(kind: &Kind) -> String {
             events,
             attributes: true,
         } => format!("incremental sync, {events} event(s), attributes read again"),
+    }
+}
+
+/// Why a sync was full, with Crowd's words when it offers no events.
+fn full_why(kind: &Kind) -> Option<String> {
+    match kind {
+        Kind::Full {
+            why,
+            no_events: None,
+        } => Some(why.to_string()),
+        Kind::Full {
+            why,
+            no_events: Some(no_events),
+        } => Some(format!("{why}; {no_events}")),
+        Kind::Incremental { .. } => None,
     }
 }
 
@@ -109,8 +131,8 @@ fn report_json(
         "added": diff.users_added, "removed": diff.users_removed,
         "changed": diff.users_changed, "skipped": plan.skipped,
         "changes": diff.lines, "written": written, "refused": refused,
-        "kind": match prepared.kind { Kind::Full(_) => "full", Kind::Incremental { .. } => "incremental" },
-        "why": match &prepared.kind { Kind::Full(why) => Some(why), Kind::Incremental { .. } => None },
+        "kind": match prepared.kind { Kind::Full { .. } => "full", Kind::Incremental { .. } => "incremental" },
+        "why": full_why(&prepared.kind),
         "attributes_read": matches!(prepared.kind, Kind::Incremental { attributes: true, .. }),
         "notes": prepared.notes,
     })

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::SyncState;
+use super::{FullSyncReason, SyncState};
 use crate::config::NssConfig;
 use crate::crowd::User;
 use crate::crowd::events::{Event, Operation};
@@ -22,7 +22,11 @@ pub struct Needs {
 
 /// Applies `events` to `state`; what they make unknown is in the answer. `Err` says
 /// why they cannot be applied (then: a full sync).
-pub fn apply(state: &mut SyncState, nss: &NssConfig, events: &[Event]) -> Result<Needs, String> {
+pub fn apply(
+    state: &mut SyncState,
+    nss: &NssConfig,
+    events: &[Event],
+) -> Result<Needs, FullSyncReason> {
     let mut applier = Applier {
         tracked: state.groups.keys().cloned().collect(),
         state,
@@ -99,14 +103,14 @@ impl Applier<'_> {
 
     /// A synced group deleted cannot be applied; any other change to a group within a
     /// synced one asks that one again.
-    fn group(&mut self, operation: Operation, group: &str) -> Result<(), String> {
+    fn group(&mut self, operation: Operation, group: &str) -> Result<(), FullSyncReason> {
         // A nested group's attributes are nobody's concern here.
         if operation != Operation::Deleted && !self.tracked.iter().any(|t| t == group) {
             return Ok(());
         }
         for root in &self.tracked {
             if operation == Operation::Deleted && root == group {
-                return Err(format!("group {group:?}, which is synced, was deleted"));
+                return Err(FullSyncReason::SyncedGroupDeleted(group.to_owned()));
             }
             if self.within(root, group) {
                 self.needs.groups.insert(root.clone());
