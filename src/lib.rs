@@ -23,7 +23,9 @@ pub use host::is_system;
 pub use identity::holdings::{HostFiles, accounts as local_accounts, subordinate_windows};
 pub use input::{check_password, check_username};
 pub use options::Options;
-pub use outcome::{Denial, LocalFault, PamCode, Phase, Verdict, code_of, printable};
+pub use outcome::{
+    Denial, LocalFault, PamCode, Phase, Verdict, cache_problem_line, code_of, printable,
+};
 pub use password::refusal_message;
 pub use resolver::{Resolver, crowd_name};
 pub use ssh_keys::{AuthorizedKey, parse_key};

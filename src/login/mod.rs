@@ -18,8 +18,8 @@ use crate::crowd::{Client, ClientSettings};
 use crate::input::check_username;
 use crate::options::Options;
 use crate::outcome::{
-    Decision, Denial, LocalFault, PamCode, Phase, Subject, Verdict, code_of, decision_line,
-    printable,
+    Decision, Denial, LocalFault, PamCode, Phase, Subject, Verdict, cache_problem_line, code_of,
+    decision_line, printable,
 };
 use crate::pam_context::{Level, PamContext};
 use crate::resolver::{Known, LazyClient, Resolver};
@@ -186,12 +186,6 @@ impl Call {
 /// decision stands, but the next offline login may not find what it needs.
 fn log_cache_problems<P: PamContext>(pam: &P, user: &str, problems: Vec<CacheError>) {
     for problem in problems {
-        pam.log(
-            Level::Err,
-            &format!(
-                "cache problem user={user:?}: {}",
-                printable(&problem.to_string())
-            ),
-        );
+        pam.log(Level::Err, &cache_problem_line(user, &problem));
     }
 }

@@ -3,6 +3,13 @@
 
 use super::{Decision, Phase, Verdict, code_of};
 
+/// The one line for a cache that could not be read or written: the decision stands,
+/// but the next offline login may not find what it needs. The module, `pam-crowd`
+/// and `authorized-keys` all write it so.
+pub fn cache_problem_line(user: &str, problem: &crate::cache::CacheError) -> String {
+    printable(&format!("cache problem user={user:?}: {problem}"))
+}
+
 /// Who a call was about, for the log line.
 #[derive(Debug, Clone, Default)]
 pub struct Subject {

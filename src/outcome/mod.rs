@@ -10,7 +10,7 @@ pub(crate) mod read_back;
 
 pub use code::PamCode;
 pub use denial::{AccountState, BadInput, Denial, LocalFault, Offline, OfflineRefusal};
-pub use line::{Subject, decision_line, printable};
+pub use line::{Subject, cache_problem_line, decision_line, printable};
 
 /// Which PAM hook is running: some denials map to different codes in each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

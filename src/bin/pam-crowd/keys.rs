@@ -9,11 +9,11 @@ use pam_crowd::check_username;
 use pam_crowd::config::Config;
 use pam_crowd::crowd::{AdminDirectory, Client, CrowdError, Reason, UserDirectory};
 use pam_crowd::{AuthorizedKey, parse_key};
-use pam_crowd::{Denial, PamCode, Phase, printable};
+use pam_crowd::{Denial, Phase, cache_problem_line, printable};
 use pam_crowd::{Resolver, crowd_name};
 use serde_json::json;
 
-use crate::{Report, Status, failure};
+use crate::{Report, Status, crowd_failure, failure};
 
 /// A key file larger than this is not a list of public keys.
 const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
@@ -76,7 +76,7 @@ pub fn authorized_keys(config: &Config, client: &Client, user: &str) -> Report {
     for problem in resolver.take_problems() {
         log(
             syslog::Severity::LOG_ERR,
-            &format!("authorized-keys user={user:?}: cache problem: {problem}"),
+            &format!("authorized-keys {}", cache_problem_line(user, &problem)),
         );
     }
     let source = match resolver.went_offline() {
@@ -118,12 +118,8 @@ fn refused(user: &str, denial: Denial) -> Report {
             code.name()
         ),
     );
-    let status = match code {
-        PamCode::AuthinfoUnavail | PamCode::ServiceErr | PamCode::SystemErr => Status::Broken,
-        _ => Status::No,
-    };
     Report {
-        status,
+        status: Status::of_code(code),
         text: vec![],
         json: json!({ "user": user, "keys": [], "refused": denial.to_string() }),
         error: false,
@@ -190,8 +186,7 @@ fn crowd_error(e: CrowdError) -> Report {
                  update user attributes in its directory (Crowd: Applications, Permissions)"
             ),
         ),
-        CrowdError::Refused { .. } => failure(Status::No, e.to_string()),
-        _ => failure(Status::Broken, e.to_string()),
+        _ => crowd_failure(e),
     }
 }
 

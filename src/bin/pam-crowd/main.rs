@@ -17,7 +17,9 @@ use pam_crowd::crowd::{
     AdminDirectory, Client, ClientSettings, CrowdError, Deadline, LoginDirectory, Reason,
     SyncDirectory, UserDirectory,
 };
-use pam_crowd::{Denial, LocalFault, PamCode, Phase, Verdict, code_of, printable};
+use pam_crowd::{
+    Denial, LocalFault, PamCode, Phase, Verdict, cache_problem_line, code_of, printable,
+};
 use pam_crowd::{Resolver, crowd_name};
 use pam_crowd::{check_password, check_username};
 use serde_json::{Value, json};
@@ -128,6 +130,30 @@ enum Status {
     Broken = 2,
 }
 
+impl Status {
+    /// A failed Crowd call: Crowd said no, or could not answer (or was not asked).
+    fn of_crowd_error(e: &CrowdError) -> Status {
+        match e {
+            CrowdError::Refused { .. } => Status::No,
+            _ => Status::Broken,
+        }
+    }
+
+    /// A decision's PAM code: granted, refused, or Crowd (or the host) could not say.
+    fn of_code(code: PamCode) -> Status {
+        match code {
+            PamCode::Success => Status::Ok,
+            PamCode::AuthinfoUnavail | PamCode::ServiceErr | PamCode::SystemErr => Status::Broken,
+            _ => Status::No,
+        }
+    }
+}
+
+/// The report of a failed Crowd call, in Crowd's words.
+fn crowd_failure(e: CrowdError) -> Report {
+    failure(Status::of_crowd_error(&e), e.to_string())
+}
+
 /// What a command prints: text lines for people, one JSON value for scripts.
 struct Report {
     status: Status,
@@ -219,13 +245,7 @@ fn run(command: &Command, config: &Config) -> Report {
         Ok(c) => c,
         Err(e) => return failure(Status::Broken, e.to_string()),
     };
-    let crowd_error = |e: CrowdError| {
-        let status = match e {
-            CrowdError::Refused { .. } => Status::No,
-            _ => Status::Broken,
-        };
-        failure(status, e.to_string())
-    };
+    let crowd_error = crowd_failure;
     match command {
         // `main` runs check before loading the config; here for completeness.
         Command::Check => check::run(&config.path),
@@ -316,10 +336,7 @@ fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -
         resolver.account(&mut crowd, &user, known.as_ref(), &rules)
     })();
     for problem in resolver.take_problems() {
-        eprintln!(
-            "pam-crowd: cache problem: {}",
-            printable(&problem.to_string())
-        );
+        eprintln!("pam-crowd: {}", cache_problem_line(&d.user, &problem));
     }
     let service = d
         .service
@@ -334,11 +351,7 @@ fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -
         Ok(Verdict::NotOurs(why)) => why.clone(),
         Err(denial) => denial.to_string(),
     };
-    let status = match code {
-        PamCode::Success => Status::Ok,
-        PamCode::AuthinfoUnavail | PamCode::ServiceErr | PamCode::SystemErr => Status::Broken,
-        _ => Status::No,
-    };
+    let status = Status::of_code(code);
     Report {
         status,
         text: vec![match status {

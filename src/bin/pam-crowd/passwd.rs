@@ -1,11 +1,10 @@
 //! `pam-crowd passwd USER`: an admin sets a user's Crowd password.
 
-use pam_crowd::Denial;
-use pam_crowd::check_password;
 use pam_crowd::config::Config;
-use pam_crowd::crowd::{Client, CrowdError};
-use pam_crowd::refusal_message;
-use pam_crowd::{Resolver, crowd_name};
+use pam_crowd::crowd::Client;
+use pam_crowd::{
+    Denial, Resolver, cache_problem_line, check_password, crowd_name, refusal_message,
+};
 use serde_json::json;
 
 use crate::{Report, Status, failure, read_password_as};
@@ -34,15 +33,11 @@ pub fn run(config: &Config, client: &Client, user: &str) -> Report {
         Err(report) => return report,
     };
     if let Err(e) = resolver.set_password(client, &name, &account, &new) {
-        let status = match e {
-            CrowdError::Refused { .. } => Status::No,
-            _ => Status::Broken,
-        };
-        return failure(status, refusal_message(&e, config));
+        return failure(Status::of_crowd_error(&e), refusal_message(&e, config));
     }
     let mut text = vec![format!("password of {user} changed in Crowd")];
     let problems = resolver.take_problems();
-    text.extend(problems.iter().map(|p| format!("cache problem: {p}")));
+    text.extend(problems.iter().map(|p| cache_problem_line(user, p)));
     Report {
         status: Status::Ok,
         text,
