@@ -237,6 +237,19 @@ pub fn account(
     crowd: CrowdError,
     now: u64,
 ) -> Result<Granted, Denial> {
+    account_entry(cache, settings, user, rules, crowd, now).map(|(granted, _)| granted)
+}
+
+/// [`account`], with the entry that admitted the user (its cached keys, for
+/// `authorized-keys`): read once.
+pub fn account_entry(
+    cache: &Cache,
+    settings: &CacheConfig,
+    user: &str,
+    rules: &AccessRules,
+    crowd: CrowdError,
+    now: u64,
+) -> Result<(Granted, Entry), Denial> {
     let refuse = |refusal| {
         Denial::Offline(Offline {
             crowd: crowd.clone(),
@@ -250,12 +263,15 @@ pub fn account(
         .ok_or_else(|| not_cached("nothing cached for this user".into()))?;
     match decide(&entry, rules, now, settings.offline_window()) {
         Err(why) => Err(not_cached(why.to_string())),
-        Ok(Access::Granted) => Ok(Granted {
-            detail: format!(
-                "active and admitted by Crowd's cached answers, checked offline ({crowd})"
-            ),
-            offline: true,
-        }),
+        Ok(Access::Granted) => Ok((
+            Granted {
+                detail: format!(
+                    "active and admitted by Crowd's cached answers, checked offline ({crowd})"
+                ),
+                offline: true,
+            },
+            entry,
+        )),
         Ok(denied) => Err(refuse(OfflineRefusal::Access(denied))),
     }
 }

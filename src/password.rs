@@ -7,17 +7,12 @@
 //! change instead of locking the user out.
 
 use crate::config::Config;
-use crate::crowd::{CrowdError, LoginDirectory, Reason};
+use crate::crowd::{CrowdError, Reason};
 use crate::input::check_password;
 use crate::outcome::{AccountState, Denial, Granted, PasswordStep, Verdict, printable};
 use crate::pam_context::PamContext;
 use crate::policy::AccessRules;
-use crate::resolver::{CrowdName, Resolver};
-
-/// Whether Crowd's refusal means: the password was right, but has expired.
-pub fn is_expired(error: &CrowdError) -> bool {
-    error.reason() == Some(&Reason::ExpiredCredential)
-}
+use crate::resolver::{Connect, CrowdName, Resolver};
 
 /// What the user is told when Crowd says their password has expired.
 pub fn expired_message(config: &Config) -> String {
@@ -35,15 +30,14 @@ pub fn expired_message(config: &Config) -> String {
 /// another module's: not ours.
 pub fn change<P: PamContext>(
     pam: &mut P,
-    resolver: &mut Resolver,
-    crowd: &impl LoginDirectory,
+    resolver: &mut Resolver<'_, impl Connect>,
     config: &Config,
     user: &CrowdName,
     rules: &AccessRules,
     step: PasswordStep,
 ) -> Result<Verdict, Denial> {
     // Before any prompt: a local user's `passwd` must not be asked for a Crowd password.
-    let account = match resolver.password_account(crowd, user, rules) {
+    let account = match resolver.password_account(user, rules) {
         Err(denial) if denial.reason() == Some(&Reason::UserNotFound) => {
             return Ok(Verdict::NotOurs("Crowd does not know this user".into()));
         }
@@ -55,18 +49,14 @@ pub fn change<P: PamContext>(
         other => other?,
     };
     let old = check_password(pam.old_password()?)?;
-    match crowd.authenticate(user.as_str(), &old, pam.rhost().as_deref()) {
-        Ok(_) => {}
-        Err(e) if is_expired(&e) => {}
-        Err(e) => return Err(e.into()),
-    }
+    resolver.current_password(user, &old, pam.rhost().as_deref())?;
     if !step.update {
         return Ok(Verdict::Granted(Granted::new(
             "current password verified by Crowd",
         )));
     }
     let new = check_password(pam.password()?)?;
-    if let Err(e) = resolver.set_password(crowd, user, &account, &new) {
+    if let Err(e) = resolver.set_password(user, &account, &new)? {
         pam.tell(true, &refusal_message(&e, config));
         return Err(e.into());
     }

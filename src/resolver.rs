@@ -154,24 +154,37 @@ impl Known {
     }
 }
 
-/// One decision's resolver: the configuration, the cache (if on), and the time.
-pub struct Resolver<'a> {
+/// One decision's resolver: the configuration, the cache (if on), the time, and its
+/// connection to Crowd, which it owns: a caller hands the connection in once and
+/// takes it back ([`Resolver::into_connection`]) to keep or close.
+pub struct Resolver<'a, C: Connect> {
     config: &'a Config,
+    crowd: C,
     cache: Option<Cache>,
     now: u64,
     problems: Vec<CacheError>,
     offline: Option<CrowdError>,
 }
 
-impl<'a> Resolver<'a> {
-    /// A resolver over `cache` (as `Cache::open` or `Cache::open_keys` gave it: a
-    /// broken cache is a problem to log, and no cache), at `now` (seconds since the
-    /// epoch, as the cache counts).
+/// One decision's three parts, for [`Resolver::decide`]: what Crowd is asked (the
+/// answers it gave go to [`Answers`] for the cache), what the cache says when Crowd
+/// cannot answer, and how Crowd's answer is recorded.
+struct Step<Ask, Fallback, Record> {
+    ask: Ask,
+    offline: Fallback,
+    record: Record,
+}
+
+impl<'a, C: Connect> Resolver<'a, C> {
+    /// A resolver over `crowd` and `cache` (as `Cache::open` or `Cache::open_keys`
+    /// gave it: a broken cache is a problem to log, and no cache), at `now` (seconds
+    /// since the epoch, as the cache counts).
     pub fn new(
         config: &'a Config,
+        crowd: C,
         cache: Result<Option<Cache>, CacheError>,
         now: u64,
-    ) -> Resolver<'a> {
+    ) -> Resolver<'a, C> {
         let mut problems = Vec::new();
         let cache = cache.unwrap_or_else(|problem| {
             problems.push(problem);
@@ -179,6 +192,7 @@ impl<'a> Resolver<'a> {
         });
         Resolver {
             config,
+            crowd,
             cache,
             now,
             problems,
@@ -186,15 +200,15 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// The resolver of a login (the module, `pam-crowd auth|account`): the cache
-    /// `[cache]` names, if on and this process may use it; the time now.
-    pub fn for_login(config: &'a Config) -> Resolver<'a> {
-        Resolver::new(config, Cache::open(config), cache::now())
+    /// The resolver of a login (the module, `pam-crowd auth|account|passwd`): the
+    /// cache `[cache]` names, if on and this process may use it; the time now.
+    pub fn for_login(config: &'a Config, crowd: C) -> Resolver<'a, C> {
+        Resolver::new(config, crowd, Cache::open(config), cache::now())
     }
 
     /// The resolver of `authorized-keys`: the keys cache (`[cache] keys_dir`).
-    pub fn for_keys(config: &'a Config) -> Resolver<'a> {
-        Resolver::new(config, Cache::open_keys(config), cache::now())
+    pub fn for_keys(config: &'a Config, crowd: C) -> Resolver<'a, C> {
+        Resolver::new(config, crowd, Cache::open_keys(config), cache::now())
     }
 
     /// The cache reads and writes that failed so far, for the log: the decision stands,
@@ -208,74 +222,74 @@ impl<'a> Resolver<'a> {
         self.offline.as_ref()
     }
 
+    /// The connection, given back: to keep for later in the transaction, or to close.
+    pub fn into_connection(self) -> C {
+        self.crowd
+    }
+
     /// Crowd's auth_user for `user`, accepting only the account [`crate::names`]
     /// admits. An expired password that matched is accepted, with the account phase
     /// to ask for a new one. When Crowd cannot be reached, the offline cache decides
-    /// (if on); otherwise Crowd's answer is recorded.
+    /// (if on); otherwise Crowd's answer is recorded (an expired password as the
+    /// refusal it is: it must not work offline).
     pub fn authenticate(
         &mut self,
-        crowd: &mut impl Connect,
         user: &CrowdName,
         password: &str,
         rhost: Option<&str>,
     ) -> Result<(Granted, Known), Denial> {
-        let user = user.as_str();
-        let crowd = crowd.crowd()?;
-        let names = self.config.user_names;
-        let answer = crowd
-            .authenticate(user, password, rhost)
-            .map_err(Denial::from)
-            .and_then(|found| names.admit(user, &found));
-        // Crowd says "expired" only once the password matched.
-        let expired = matches!(&answer, Err(d) if d.reason() == Some(&Reason::ExpiredCredential));
-        let result = match expired {
-            true => crowd
-                .user(user)
-                .map_err(Denial::from)
-                .and_then(|found| names.admit(user, &found)),
-            false => answer.clone(),
-        };
-        if let Some(unreachable) = self.offline_fallback(&result) {
-            let cache = self
-                .cache
-                .as_ref()
-                .ok_or(Denial::from(unreachable.clone()))?;
-            let granted = offline::authenticate(
-                cache,
-                &self.config.cache,
-                user,
-                password,
-                unreachable.clone(),
-                self.now,
-            )?;
-            self.offline = Some(unreachable.clone());
-            return Ok((granted, Known::Offline(unreachable)));
-        }
-        if let Some(cache) = &self.cache {
-            // An expired password is recorded as the refusal it is: it must not work
-            // offline.
-            let recorded = offline::after_authenticate(
-                cache,
-                &self.config.cache,
-                user,
-                password,
-                if expired { &answer } else { &result },
-                self.now,
-            );
-            self.note(recorded);
-        }
-        let account = result?;
-        let granted = Granted::new(match expired {
-            true => "password accepted by Crowd, but expired: a new one is required",
-            false => "password accepted by Crowd",
-        });
-        Ok((
-            granted,
-            Known::Crowd {
-                account,
-                password_expired: expired,
+        let (user, names, settings, now) = (
+            user.as_str(),
+            self.config.user_names,
+            &self.config.cache,
+            self.now,
+        );
+        self.decide(Step {
+            ask: |crowd: &C::Crowd, _: &mut Answers| {
+                let answer = crowd
+                    .authenticate(user, password, rhost)
+                    .map_err(Denial::from)
+                    .and_then(|found| names.admit(user, &found));
+                // Crowd says "expired" only once the password matched.
+                let expired =
+                    matches!(&answer, Err(d) if d.reason() == Some(&Reason::ExpiredCredential));
+                let account = match expired {
+                    true => crowd
+                        .user(user)
+                        .map_err(Denial::from)
+                        .and_then(|found| names.admit(user, &found))?,
+                    false => answer?,
+                };
+                let granted = Granted::new(match expired {
+                    true => "password accepted by Crowd, but expired: a new one is required",
+                    false => "password accepted by Crowd",
+                });
+                let known = Known::Crowd {
+                    account,
+                    password_expired: expired,
+                };
+                Ok((granted, known))
             },
-        ))
+            offline: |cache: &Cache, unreachable: CrowdError| {
+                let granted = offline::authenticate(
+                    cache,
+                    settings,
+                    user,
+                    password,
+                    unreachable.clone(),
+                    now,
+                )?;
+                Ok((granted, Known::Offline(unreachable)))
+            },
+            record: |cache: &Cache, _: &Answers, result: &Result<(Granted, Known), Denial>| {
+                let expired = Err(Denial::refused(Reason::ExpiredCredential));
+                let recorded = match result {
+                    Ok((_, known)) if known.password_expired() => &expired,
+                    _ => result,
+                };
+                offline::after_authenticate(cache, settings, user, password, recorded, now)
+            },
+        })
     }
 
     /// The account phase under `rules`: the user exists and is active under the PAM
@@ -284,7 +298,6 @@ impl<'a> Resolver<'a> {
     /// cache's recent answers (`positive_ttl`) already admit the user.
     pub fn account(
         &mut self,
-        crowd: &mut impl Connect,
         user: &CrowdName,
         known: Option<&Known>,
         rules: &AccessRules,
@@ -319,16 +332,71 @@ impl<'a> Resolver<'a> {
             }
             _ => {}
         }
-        let mut answers = Answers::default();
-        let result = crowd
-            .crowd()
-            .and_then(|crowd| self.ask_account(crowd, user, known, rules, &mut answers));
-        let result = self.gone_from_crowd(user, result);
-        let granted = self.after_account(user, rules, &answers, result)?;
+        let (config, now) = (self.config, self.now);
+        let granted = self.decide(Step {
+            ask: |crowd: &C::Crowd, answers: &mut Answers| {
+                let asked = ask_account(config, crowd, user, known, rules, answers);
+                gone_from_crowd(config, user, asked)
+            },
+            offline: |cache: &Cache, unreachable: CrowdError| {
+                offline::account(cache, &config.cache, user, rules, unreachable, now)
+            },
+            record: |cache: &Cache, answers: &Answers, result: &Result<Granted, Denial>| {
+                offline::after_account(cache, user, &config.named_groups(), answers, result, now)
+            },
+        })?;
         Ok(match expired {
             // Allowed in, once the expired password is replaced.
             true => Verdict::NewPasswordRequired,
             false => Verdict::Granted(granted),
+        })
+    }
+
+    /// The keys sshd may accept for `user` (`authorized-keys`): only for a user the
+    /// account phase of service sshd admits, from Crowd's `attribute`; from the keys
+    /// cache when Crowd cannot be reached.
+    pub fn keys(&mut self, user: &CrowdName, attribute: &str) -> Result<UserKeys, Denial> {
+        let user = user.as_str();
+        let (config, now) = (self.config, self.now);
+        let rules = config.rules_for(ssh_keys::KEYS_SERVICE);
+        self.decide(Step {
+            ask: |crowd: &C::Crowd, answers: &mut Answers| {
+                let asked = (|| {
+                    let (found, attributes) = crowd.user_attributes(user)?;
+                    let known = Known::Crowd {
+                        account: config.user_names.admit(user, &found)?,
+                        password_expired: false,
+                    };
+                    ask_account(config, crowd, user, Some(&known), &rules, answers)?;
+                    Ok(UserKeys::of(
+                        attributes.get(attribute).cloned().unwrap_or_default(),
+                    ))
+                })();
+                gone_from_crowd(config, user, asked)
+            },
+            offline: |cache: &Cache, unreachable: CrowdError| {
+                let (_, entry) = offline::account_entry(
+                    cache,
+                    &config.cache,
+                    user,
+                    &rules,
+                    unreachable.clone(),
+                    now,
+                )?;
+                match entry.ssh_keys {
+                    Some(values) => Ok(UserKeys::of(values)),
+                    None => Err(Denial::Offline(Offline {
+                        crowd: unreachable,
+                        cache: Some(OfflineRefusal::NotCached(
+                            "no keys cached for this user".into(),
+                        )),
+                    })),
+                }
+            },
+            record: |cache: &Cache, answers: &Answers, result: &Result<UserKeys, Denial>| {
+                offline::after_account(cache, user, &config.named_groups(), answers, result, now)
+                    .and_then(|()| ssh_keys::record(cache, user, result))
+            },
         })
     }
 
@@ -338,31 +406,59 @@ impl<'a> Resolver<'a> {
     /// a password is never changed on the cache's word.
     pub fn password_account(
         &mut self,
-        crowd: &impl LoginDirectory,
         user: &CrowdName,
         rules: &AccessRules,
     ) -> Result<CrowdAccount, Denial> {
-        let user = user.as_str();
-        let account = self.config.user_names.admit(user, &crowd.user(user)?)?;
+        let (user, config) = (user.as_str(), self.config);
+        let crowd = self.crowd.crowd()?;
+        let account = config.user_names.admit(user, &crowd.user(user)?)?;
         let known = Known::Crowd {
             account: account.clone(),
             password_expired: false,
         };
-        self.ask_account(crowd, user, Some(&known), rules, &mut Answers::default())?;
+        ask_account(
+            config,
+            crowd,
+            user,
+            Some(&known),
+            rules,
+            &mut Answers::default(),
+        )?;
         Ok(account)
+    }
+
+    /// Crowd checks `user`'s current password before a change: an expired one that
+    /// matches is the reason for the change, not a refusal.
+    pub fn current_password(
+        &mut self,
+        user: &CrowdName,
+        password: &str,
+        rhost: Option<&str>,
+    ) -> Result<(), Denial> {
+        match self
+            .crowd
+            .crowd()?
+            .authenticate(user.as_str(), password, rhost)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.reason() == Some(&Reason::ExpiredCredential) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Sets `user`'s new password in Crowd, once [`Resolver::password_account`]
     /// admitted them (`_admitted`), then the offline cache's verifier follows (a
-    /// problem recording it is kept for the log).
+    /// problem recording it is kept for the log). `Ok(Err(..))`: Crowd refused or
+    /// could not answer.
     pub fn set_password(
         &mut self,
-        crowd: &impl LoginDirectory,
         user: &CrowdName,
         _admitted: &CrowdAccount,
         new: &str,
-    ) -> Result<(), CrowdError> {
-        crowd.set_password(user.as_str(), new)?;
+    ) -> Result<Result<(), CrowdError>, Denial> {
+        if let Err(e) = self.crowd.crowd()?.set_password(user.as_str(), new) {
+            return Ok(Err(e));
+        }
         if let Some(cache) = &self.cache {
             let recorded = offline::after_password_change(
                 cache,
@@ -373,164 +469,38 @@ impl<'a> Resolver<'a> {
             );
             self.note(recorded);
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
-    /// The keys sshd may accept for `user` (`authorized-keys`): only for a user the
-    /// account phase of service sshd admits, from Crowd's `attribute`; from the keys
-    /// cache when Crowd cannot be reached.
-    pub fn keys(
+    /// Ask Crowd, else the cache, then record: every decision's one shape. Crowd's
+    /// answer stands unless it could not be reached and offline use is on; then the
+    /// cache decides (with no cache, Crowd's failure stands). An answer is recorded
+    /// for later offline decisions.
+    fn decide<T>(
         &mut self,
-        crowd: &mut impl Connect,
-        user: &CrowdName,
-        attribute: &str,
-    ) -> Result<UserKeys, Denial> {
-        let user = user.as_str();
-        let rules = self.config.rules_for(ssh_keys::KEYS_SERVICE);
+        step: Step<
+            impl FnOnce(&C::Crowd, &mut Answers) -> Result<T, Denial>,
+            impl FnOnce(&Cache, CrowdError) -> Result<T, Denial>,
+            impl FnOnce(&Cache, &Answers, &Result<T, Denial>) -> Result<(), CacheError>,
+        >,
+    ) -> Result<T, Denial> {
         let mut answers = Answers::default();
-        let result = crowd.crowd().and_then(|client| {
-            let (found, attributes) = client.user_attributes(user)?;
-            let account = self.config.user_names.admit(user, &found)?;
-            let known = Known::Crowd {
-                account,
-                password_expired: false,
-            };
-            self.ask_account(client, user, Some(&known), &rules, &mut answers)?;
-            Ok(UserKeys::of(
-                attributes.get(attribute).cloned().unwrap_or_default(),
-            ))
-        });
-        let result = self.gone_from_crowd(user, result);
-        if let Some(unreachable) = self.offline_fallback(&result) {
-            let Some(cache) = &self.cache else {
-                return result;
-            };
-            self.offline = Some(unreachable.clone());
-            offline::account(
-                cache,
-                &self.config.cache,
-                user,
-                &rules,
-                unreachable.clone(),
-                self.now,
-            )?;
-            let values = cache.load(user).ok().flatten().and_then(|e| e.ssh_keys);
-            return match values {
-                Some(values) => Ok(UserKeys::of(values)),
-                None => Err(Denial::Offline(Offline {
-                    crowd: unreachable,
-                    cache: Some(OfflineRefusal::NotCached(
-                        "no keys cached for this user".into(),
-                    )),
-                })),
-            };
-        }
-        if let Some(cache) = &self.cache {
-            let recorded = offline::after_account(
-                cache,
-                user,
-                &self.config.named_groups(),
-                &answers,
-                &result,
-                self.now,
-            )
-            .and_then(|()| ssh_keys::record(cache, user, &result));
-            self.note(recorded);
-        }
-        result
-    }
-
-    /// Crowd's side of the account phase: the user (unless authenticate just
-    /// vouched for them), then the rules' membership questions, whose answers go to
-    /// `answers` for the cache.
-    fn ask_account(
-        &self,
-        crowd: &impl LoginDirectory,
-        user: &str,
-        known: Option<&Known>,
-        rules: &AccessRules,
-        answers: &mut Answers,
-    ) -> Result<Granted, Denial> {
-        if !matches!(known, Some(Known::Crowd { .. })) {
-            let found = crowd.user(user)?;
-            self.config.user_names.admit(user, &found)?;
-        }
-        answers.active = true;
-        // One question whatever the rules: a rule naming one group asks about it; any
-        // other asks for the user's nested groups (one request below 1000 groups).
-        let access = match rules.named_groups().count() > 1 {
-            true => {
-                let groups = crowd.nested_groups(user)?;
-                let access =
-                    rules.check(|g| Ok::<_, CrowdError>(groups.iter().any(|m| same_group(m, g))));
-                answers.all_groups = Some(groups);
-                access
-            }
-            false => rules.check(|g| {
-                let member = crowd.is_nested_member(user, g)?;
-                answers.memberships.push((g.to_owned(), member));
-                Ok(member)
-            }),
-        }?;
-        match access {
-            Access::Granted => Ok(Granted::new(match &rules.allow_groups {
-                None => "active in Crowd, no allow_groups rule",
-                Some(_) => "active in Crowd and in allow_groups",
-            })),
-            denied => Err(Denial::Account(AccountState::Access(denied))),
-        }
-    }
-
-    /// After Crowd's account answer: the cache decides if Crowd could not be
-    /// reached; otherwise the answer is recorded.
-    fn after_account(
-        &mut self,
-        user: &str,
-        rules: &AccessRules,
-        answers: &Answers,
-        result: Result<Granted, Denial>,
-    ) -> Result<Granted, Denial> {
-        if let Some(unreachable) = self.offline_fallback(&result) {
-            if let Some(cache) = &self.cache {
+        let result = self
+            .crowd
+            .crowd()
+            .and_then(|crowd| (step.ask)(crowd, &mut answers));
+        match (self.offline_fallback(&result), &self.cache) {
+            (Some(unreachable), Some(cache)) => {
                 self.offline = Some(unreachable.clone());
-                return offline::account(
-                    cache,
-                    &self.config.cache,
-                    user,
-                    rules,
-                    unreachable,
-                    self.now,
-                );
+                (step.offline)(cache, unreachable)
             }
-        }
-        if let Some(cache) = &self.cache {
-            let recorded = offline::after_account(
-                cache,
-                user,
-                &self.config.named_groups(),
-                answers,
-                &result,
-                self.now,
-            );
-            self.note(recorded);
-        }
-        result
-    }
-
-    /// A user `pam-crowd sync` wrote whom Crowd no longer knows under this name is
-    /// refused ([`AccountState::GoneFromCrowd`]) rather than "unknown": stacks skip an
-    /// unknown user, and the synced entry would let them in.
-    fn gone_from_crowd<T>(&self, user: &str, result: Result<T, Denial>) -> Result<T, Denial> {
-        let why = match &result {
-            Err(d) if d.reason() == Some(&Reason::UserNotFound) => "unknown user".to_owned(),
-            Err(Denial::Account(AccountState::NameMismatch { canonical, .. })) => {
-                format!("Crowd has the name only as {canonical:?}")
+            (Some(_), None) => result,
+            (None, Some(cache)) => {
+                let recorded = (step.record)(cache, &answers, &result);
+                self.note(recorded);
+                result
             }
-            _ => return result,
-        };
-        match crate::host::synced_user(&self.config.nss.dir, user) {
-            true => Err(Denial::Account(AccountState::GoneFromCrowd(why))),
-            false => result,
+            (None, None) => result,
         }
     }
 
@@ -546,6 +516,64 @@ impl<'a> Resolver<'a> {
         if let Err(problem) = recorded {
             self.problems.push(problem);
         }
+    }
+}
+
+/// Crowd's side of the account phase: the user (unless authenticate just vouched for
+/// them), then the rules' membership questions, whose answers go to `answers` for
+/// the cache.
+fn ask_account(
+    config: &Config,
+    crowd: &impl LoginDirectory,
+    user: &str,
+    known: Option<&Known>,
+    rules: &AccessRules,
+    answers: &mut Answers,
+) -> Result<Granted, Denial> {
+    if !matches!(known, Some(Known::Crowd { .. })) {
+        let found = crowd.user(user)?;
+        config.user_names.admit(user, &found)?;
+    }
+    answers.active = true;
+    // One question whatever the rules: a rule naming one group asks about it; any
+    // other asks for the user's nested groups (one request below 1000 groups).
+    let access = match rules.named_groups().count() > 1 {
+        true => {
+            let groups = crowd.nested_groups(user)?;
+            let access =
+                rules.check(|g| Ok::<_, CrowdError>(groups.iter().any(|m| same_group(m, g))));
+            answers.all_groups = Some(groups);
+            access
+        }
+        false => rules.check(|g| {
+            let member = crowd.is_nested_member(user, g)?;
+            answers.memberships.push((g.to_owned(), member));
+            Ok(member)
+        }),
+    }?;
+    match access {
+        Access::Granted => Ok(Granted::new(match &rules.allow_groups {
+            None => "active in Crowd, no allow_groups rule",
+            Some(_) => "active in Crowd and in allow_groups",
+        })),
+        denied => Err(Denial::Account(AccountState::Access(denied))),
+    }
+}
+
+/// A user `pam-crowd sync` wrote whom Crowd no longer knows under this name is
+/// refused ([`AccountState::GoneFromCrowd`]) rather than "unknown": stacks skip an
+/// unknown user, and the synced entry would let them in.
+fn gone_from_crowd<T>(config: &Config, user: &str, result: Result<T, Denial>) -> Result<T, Denial> {
+    let why = match &result {
+        Err(d) if d.reason() == Some(&Reason::UserNotFound) => "unknown user".to_owned(),
+        Err(Denial::Account(AccountState::NameMismatch { canonical, .. })) => {
+            format!("Crowd has the name only as {canonical:?}")
+        }
+        _ => return result,
+    };
+    match crate::host::synced_user(&config.nss.dir, user) {
+        true => Err(Denial::Account(AccountState::GoneFromCrowd(why))),
+        false => result,
     }
 }
 

@@ -10,12 +10,12 @@ pub(super) fn account<P: PamContext>(pam: &mut P, call: &Call, subject: &mut Sub
     let user = crowd_name(&call.config, &call.user)?;
     let rules = call.rules(subject);
     let known = call.known(pam);
-    let mut resolver = call.resolver();
-    let mut crowd = call.connection(pam);
-    let result = resolver.account(&mut crowd, &user, known.as_ref(), &rules);
+    let mut resolver = call.resolver(pam);
+    let result = resolver.account(&user, known.as_ref(), &rules);
+    let problems = resolver.take_problems();
     // Crowd's part of the login is over: close the connection now rather than hold
     // it for the whole session (sshd ends the transaction at logout).
-    call.finish(pam, crowd, false, subject);
-    log_cache_problems(pam, &call.user, resolver.take_problems());
+    call.finish(pam, resolver.into_connection(), false, subject);
+    log_cache_problems(pam, &call.user, problems);
     result
 }

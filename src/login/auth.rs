@@ -14,15 +14,16 @@ pub(super) fn authenticate<P: PamContext>(
 ) -> Decision {
     // Before the prompt: the host's own accounts are never asked for a Crowd password.
     let user = crowd_name(&call.config, &call.user)?;
-    let mut resolver = call.resolver();
     let password = check_password(pam.password()?)?;
-    // The deadline starts after the prompt: typing is not Crowd's time.
-    let mut crowd = call.connection(pam);
-    let result = resolver.authenticate(&mut crowd, &user, &password, subject.rhost.as_deref());
+    // The deadline starts on Crowd's first use, after the prompt: typing is not
+    // Crowd's time.
+    let mut resolver = call.resolver(pam);
+    let result = resolver.authenticate(&user, &password, subject.rhost.as_deref());
+    let problems = resolver.take_problems();
     // Kept whatever the answer: the account phase, or the next password attempt on
     // this handle, reuses the connection.
-    call.finish(pam, crowd, true, subject);
-    log_cache_problems(pam, &call.user, resolver.take_problems());
+    call.finish(pam, resolver.into_connection(), true, subject);
+    log_cache_problems(pam, &call.user, problems);
     let (granted, known) = result?;
     if known.password_expired() {
         pam.tell(true, &expired_message(&call.config));

@@ -111,9 +111,10 @@ fn decide<P: PamContext, S: AsRef<str>>(
 }
 
 impl Call {
-    /// The resolver of this call, over the cache when `[cache]` is on.
-    fn resolver(&self) -> Resolver<'_> {
-        Resolver::for_login(&self.config)
+    /// The resolver of this call, over the cache when `[cache]` is on, with the
+    /// call's connection to Crowd ([`Call::connection`]).
+    fn resolver<P: PamContext>(&self, pam: &P) -> Resolver<'_, LazyClient> {
+        Resolver::for_login(&self.config, self.connection(pam))
     }
 
     /// The access rules of this call: `service=`'s, else the PAM service's.

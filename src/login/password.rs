@@ -3,7 +3,7 @@
 use super::{Call, log_cache_problems};
 use crate::outcome::{AccountState, Decision, Denial, PasswordStep, Subject, Verdict};
 use crate::pam_context::PamContext;
-use crate::resolver::{Connect, crowd_name};
+use crate::resolver::crowd_name;
 
 pub(super) fn change<P: PamContext>(
     pam: &mut P,
@@ -27,22 +27,12 @@ pub(super) fn change<P: PamContext>(
             "only expired passwords are to be changed, and Crowd did not say this one is".into(),
         ));
     }
-    let mut resolver = call.resolver();
+    let mut resolver = call.resolver(pam);
     let rules = call.rules(subject);
-    let mut crowd = call.connection(pam);
-    let result = crowd.crowd().and_then(|client| {
-        crate::password::change(
-            pam,
-            &mut resolver,
-            client,
-            &call.config,
-            &user,
-            &rules,
-            step,
-        )
-    });
-    log_cache_problems(pam, &call.user, resolver.take_problems());
+    let result = crate::password::change(pam, &mut resolver, &call.config, &user, &rules, step);
+    let problems = resolver.take_problems();
     // The update reuses the preliminary check's connection; after it, none is needed.
-    call.finish(pam, crowd, !step.update, subject);
+    call.finish(pam, resolver.into_connection(), !step.update, subject);
+    log_cache_problems(pam, &call.user, problems);
     result
 }

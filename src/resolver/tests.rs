@@ -53,16 +53,33 @@ fn n(user: &str) -> CrowdName {
     CrowdName(user.to_owned())
 }
 
+/// The Crowd a test's resolver asks, chosen before each call ([`Resolver::over`]):
+/// tests take Crowd down and up again under one resolver (one cache, one clock).
+struct Crowds<'s>(Option<&'s Script>);
+
+impl Connect for Crowds<'_> {
+    type Crowd = Script;
+    fn crowd(&mut self) -> Result<&Script, Denial> {
+        Ok(self.0.expect("a test chooses its Crowd with over() first"))
+    }
+}
+
+impl<'s> Resolver<'_, Crowds<'s>> {
+    /// This resolver, asking `crowd` from now on.
+    fn over(&mut self, crowd: &'s Script) -> &mut Self {
+        self.crowd = Crowds(Some(crowd));
+        self
+    }
+}
+
 /// A resolver without a cache, now.
-fn no_cache(s: &Setup) -> Resolver<'_> {
-    Resolver::new(&s.config, Ok(None), cache::now())
+fn no_cache(s: &Setup) -> Resolver<'_, Crowds<'_>> {
+    Resolver::new(&s.config, Crowds(None), Ok(None), cache::now())
 }
 
 fn known(crowd: &Script, config: &Config, user: &str) -> Known {
-    let mut r = Resolver::new(config, Ok(None), cache::now());
-    r.authenticate(&mut &*crowd, &n(user), "pw", None)
-        .unwrap()
-        .1
+    let mut r = Resolver::new(config, crowd, Ok(None), cache::now());
+    r.authenticate(&n(user), "pw", None).unwrap().1
 }
 
 #[test]
@@ -70,20 +87,20 @@ fn authenticate_accepts_only_the_exact_active_name() {
     let s = setup("exact", "", "");
     let crowd = Script::alice_and_bob();
     let mut r = no_cache(&s);
-    assert!(r.authenticate(&mut &crowd, &n("alice"), "pw", None).is_ok());
+    assert!(r.over(&crowd).authenticate(&n("alice"), "pw", None).is_ok());
     assert_eq!(
-        r.authenticate(&mut &crowd, &n("Alice"), "pw", None),
+        r.over(&crowd).authenticate(&n("Alice"), "pw", None),
         Err(Denial::Account(AccountState::NameMismatch {
             canonical: "alice".into(),
             case_only: true
         }))
     );
     assert_eq!(
-        r.authenticate(&mut &crowd, &n("bob"), "pw", None),
+        r.over(&crowd).authenticate(&n("bob"), "pw", None),
         Err(Denial::Account(AccountState::Inactive))
     );
     assert_eq!(
-        r.authenticate(&mut &crowd, &n("alice"), "nope", None),
+        r.over(&crowd).authenticate(&n("alice"), "nope", None),
         Err(Denial::refused(Reason::InvalidUserAuthentication))
     );
 }
@@ -92,12 +109,10 @@ fn authenticate_accepts_only_the_exact_active_name() {
 fn account_asks_crowd_when_authenticate_did_not_run() {
     let s = setup("asks", "", "");
     let crowd = Script::alice_and_bob();
-    let verdict = no_cache(&s).account(
-        &mut &crowd,
-        &n("alice"),
-        None,
-        &rules(&["linux-users"], &[]),
-    );
+    let verdict =
+        no_cache(&s)
+            .over(&crowd)
+            .account(&n("alice"), None, &rules(&["linux-users"], &[]));
     assert!(matches!(verdict, Ok(Verdict::Granted(_))), "{verdict:?}");
     assert_eq!(
         *crowd.asked.borrow(),
@@ -111,12 +126,10 @@ fn account_reuses_what_authenticate_learned() {
     let crowd = Script::alice_and_bob();
     let known = known(&crowd, &s.config, "alice");
     crowd.asked.borrow_mut().clear();
-    let verdict = no_cache(&s).account(
-        &mut &crowd,
-        &n("alice"),
-        Some(&known),
-        &rules(&["linux-users"], &[]),
-    );
+    let verdict =
+        no_cache(&s)
+            .over(&crowd)
+            .account(&n("alice"), Some(&known), &rules(&["linux-users"], &[]));
     assert!(matches!(verdict, Ok(Verdict::Granted(_))), "{verdict:?}");
     assert_eq!(*crowd.asked.borrow(), vec!["member alice linux-users"]);
 }
@@ -127,7 +140,7 @@ fn account_denials() {
     let crowd = Script::alice_and_bob();
     let r = rules(&["linux-users"], &[]);
     let account =
-        |user: &str, rules: &AccessRules| no_cache(&s).account(&mut &crowd, &n(user), None, rules);
+        |user: &str, rules: &AccessRules| no_cache(&s).over(&crowd).account(&n(user), None, rules);
     assert_eq!(
         account("bob", &r),
         Err(Denial::Account(AccountState::Inactive))
@@ -159,7 +172,7 @@ fn account_denials() {
         down: true,
         ..Script::alice_and_bob()
     };
-    let unavailable = no_cache(&s).account(&mut &down, &n("alice"), None, &r);
+    let unavailable = no_cache(&s).over(&down).account(&n("alice"), None, &r);
     assert_eq!(
         unavailable.unwrap_err().unanswered(),
         Some(&CrowdError::Unavailable(vec![]))
@@ -173,7 +186,8 @@ fn many_named_groups_fetch_the_group_list_once() {
     let r = rules(&["a", "b", "linux-users"], &["d"]);
     assert!(
         no_cache(&s)
-            .account(&mut &crowd, &n("alice"), None, &r)
+            .over(&crowd)
+            .account(&n("alice"), None, &r)
             .is_ok()
     );
     assert_eq!(*crowd.asked.borrow(), vec!["user alice", "groups alice"]);
@@ -186,9 +200,15 @@ fn an_expired_password_is_accepted_and_the_account_phase_asks_for_a_new_one() {
         expired: true,
         ..Script::alice_and_bob()
     };
-    let mut r = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let mut r = Resolver::new(
+        &s.config,
+        Crowds(None),
+        Cache::open(&s.config),
+        cache::now(),
+    );
     let (granted, known) = r
-        .authenticate(&mut &crowd, &n("alice"), "pw", None)
+        .over(&crowd)
+        .authenticate(&n("alice"), "pw", None)
         .unwrap();
     assert!(granted.detail.contains("expired"), "{granted:?}");
     assert!(matches!(
@@ -198,19 +218,16 @@ fn an_expired_password_is_accepted_and_the_account_phase_asks_for_a_new_one() {
             ..
         }
     ));
-    let verdict = r.account(
-        &mut &crowd,
-        &n("alice"),
-        Some(&known),
-        &rules(&["linux-users"], &[]),
-    );
+    let verdict = r
+        .over(&crowd)
+        .account(&n("alice"), Some(&known), &rules(&["linux-users"], &[]));
     assert_eq!(verdict, Ok(Verdict::NewPasswordRequired));
     // The expired password is recorded as the refusal it is: offline, it is refused.
     let down = Script {
         down: true,
         ..Script::alice_and_bob()
     };
-    let offline = r.authenticate(&mut &down, &n("alice"), "pw", None);
+    let offline = r.over(&down).authenticate(&n("alice"), "pw", None);
     assert!(
         matches!(
             offline,
@@ -226,13 +243,20 @@ fn offline_the_cache_decides_what_crowd_last_said() {
     let s = setup("offline", "offline_days = 7\n", "");
     let crowd = Script::alice_and_bob();
     let r = rules(&["linux-users"], &[]);
-    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let mut resolver = Resolver::new(
+        &s.config,
+        Crowds(None),
+        Cache::open(&s.config),
+        cache::now(),
+    );
     let (_, known) = resolver
-        .authenticate(&mut &crowd, &n("alice"), "pw", None)
+        .over(&crowd)
+        .authenticate(&n("alice"), "pw", None)
         .unwrap();
     assert!(
         resolver
-            .account(&mut &crowd, &n("alice"), Some(&known), &r)
+            .over(&crowd)
+            .account(&n("alice"), Some(&known), &r)
             .is_ok()
     );
     assert_eq!(resolver.went_offline(), None);
@@ -241,15 +265,21 @@ fn offline_the_cache_decides_what_crowd_last_said() {
         down: true,
         ..Script::alice_and_bob()
     };
-    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let mut resolver = Resolver::new(
+        &s.config,
+        Crowds(None),
+        Cache::open(&s.config),
+        cache::now(),
+    );
     let (granted, known) = resolver
-        .authenticate(&mut &down, &n("alice"), "pw", None)
+        .over(&down)
+        .authenticate(&n("alice"), "pw", None)
         .unwrap();
     assert!(granted.offline);
     assert!(matches!(known, Known::Offline(_)));
     // The account phase goes offline at once, without asking Crowd again.
     down.asked.borrow_mut().clear();
-    let verdict = resolver.account(&mut &down, &n("alice"), Some(&known), &r);
+    let verdict = resolver.over(&down).account(&n("alice"), Some(&known), &r);
     assert!(matches!(
         verdict,
         Ok(Verdict::Granted(Granted { offline: true, .. }))
@@ -257,7 +287,7 @@ fn offline_the_cache_decides_what_crowd_last_said() {
     assert!(down.asked.borrow().is_empty());
     assert!(resolver.went_offline().is_some());
     // Without authenticate (publickey), Crowd is asked first, then the cache.
-    let verdict = resolver.account(&mut &down, &n("alice"), None, &r);
+    let verdict = resolver.over(&down).account(&n("alice"), None, &r);
     assert!(matches!(
         verdict,
         Ok(Verdict::Granted(Granted { offline: true, .. }))
@@ -266,10 +296,11 @@ fn offline_the_cache_decides_what_crowd_last_said() {
     // Another's password, or a user never seen, is refused offline.
     assert!(
         resolver
-            .authenticate(&mut &down, &n("alice"), "guess", None)
+            .over(&down)
+            .authenticate(&n("alice"), "guess", None)
             .is_err()
     );
-    assert!(resolver.account(&mut &down, &n("carol"), None, &r).is_err());
+    assert!(resolver.over(&down).account(&n("carol"), None, &r).is_err());
 }
 
 #[test]
@@ -277,10 +308,15 @@ fn positive_ttl_answers_without_crowd() {
     let s = setup("positive", "positive_ttl = 60\n", "");
     let crowd = Script::alice_and_bob();
     let r = rules(&["linux-users"], &[]);
-    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
-    assert!(resolver.account(&mut &crowd, &n("alice"), None, &r).is_ok());
+    let mut resolver = Resolver::new(
+        &s.config,
+        Crowds(None),
+        Cache::open(&s.config),
+        cache::now(),
+    );
+    assert!(resolver.over(&crowd).account(&n("alice"), None, &r).is_ok());
     crowd.asked.borrow_mut().clear();
-    let verdict = resolver.account(&mut &crowd, &n("alice"), None, &r);
+    let verdict = resolver.over(&crowd).account(&n("alice"), None, &r);
     assert!(matches!(verdict, Ok(Verdict::Granted(g)) if g.detail.contains("positive_ttl")));
     assert!(
         crowd.asked.borrow().is_empty(),
@@ -288,12 +324,14 @@ fn positive_ttl_answers_without_crowd() {
         crowd.asked.borrow()
     );
     // Once the answers are older than positive_ttl, Crowd is asked again.
-    let later = Resolver::new(&s.config, Cache::open(&s.config), cache::now() + 120).account(
-        &mut &crowd,
-        &n("alice"),
-        None,
-        &r,
-    );
+    let later = Resolver::new(
+        &s.config,
+        Crowds(None),
+        Cache::open(&s.config),
+        cache::now() + 120,
+    )
+    .over(&crowd)
+    .account(&n("alice"), None, &r);
     assert!(later.is_ok());
     assert_eq!(
         *crowd.asked.borrow(),
@@ -306,14 +344,15 @@ fn keys_follow_the_account_rules_of_sshd() {
     let s = setup("keys", "", "ssh_keys_attribute = \"sshPublicKey\"\n");
     let crowd = Script::alice_and_bob();
     let keys = no_cache(&s)
-        .keys(&mut &crowd, &n("alice"), "sshPublicKey")
+        .over(&crowd)
+        .keys(&n("alice"), "sshPublicKey")
         .unwrap();
     assert_eq!(keys.keys, vec![]);
     assert_eq!(keys.skipped.len(), 1, "the scripted value is not a key");
     // No allow_groups in this config: the user's attributes are the one question.
     assert_eq!(*crowd.asked.borrow(), vec!["attributes alice"]);
     assert_eq!(
-        no_cache(&s).keys(&mut &crowd, &n("bob"), "sshPublicKey"),
+        no_cache(&s).over(&crowd).keys(&n("bob"), "sshPublicKey"),
         Err(Denial::Account(AccountState::Inactive))
     );
     assert!(matches!(
@@ -326,19 +365,27 @@ fn keys_follow_the_account_rules_of_sshd() {
 fn an_expired_password_asks_for_a_new_one_even_when_recent_answers_would_admit() {
     let s = setup("expired_ttl", "positive_ttl = 60\n", "");
     let r = rules(&["linux-users"], &[]);
-    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let mut resolver = Resolver::new(
+        &s.config,
+        Crowds(None),
+        Cache::open(&s.config),
+        cache::now(),
+    );
     // Recent answers admit alice (positive_ttl)...
     let crowd = Script::alice_and_bob();
-    assert!(resolver.account(&mut &crowd, &n("alice"), None, &r).is_ok());
+    assert!(resolver.over(&crowd).account(&n("alice"), None, &r).is_ok());
     // ...but Crowd just said her password has expired: a new one first.
     let expired = Script {
         expired: true,
         ..Script::alice_and_bob()
     };
     let (_, known) = resolver
-        .authenticate(&mut &expired, &n("alice"), "pw", None)
+        .over(&expired)
+        .authenticate(&n("alice"), "pw", None)
         .unwrap();
-    let verdict = resolver.account(&mut &expired, &n("alice"), Some(&known), &r);
+    let verdict = resolver
+        .over(&expired)
+        .account(&n("alice"), Some(&known), &r);
     assert_eq!(verdict, Ok(Verdict::NewPasswordRequired));
     assert_eq!(
         crate::outcome::code_of(&verdict, crate::outcome::Phase::Account),
@@ -373,7 +420,7 @@ fn a_synced_user_with_crowd_down_is_decided_offline_not_refused_as_gone() {
         ..Script::alice_and_bob()
     };
     // No cache yet: Crowd could not answer, which is PAM_AUTHINFO_UNAVAIL.
-    let verdict = no_cache(&s).account(&mut &down, &n("alice"), None, &r);
+    let verdict = no_cache(&s).over(&down).account(&n("alice"), None, &r);
     assert!(matches!(verdict, Err(Denial::Offline(_))), "{verdict:?}");
     assert_eq!(
         crate::outcome::code_of(&verdict, crate::outcome::Phase::Account),
@@ -381,16 +428,23 @@ fn a_synced_user_with_crowd_down_is_decided_offline_not_refused_as_gone() {
     );
     // With a fresh cache: admitted offline.
     let crowd = Script::alice_and_bob();
-    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let mut resolver = Resolver::new(
+        &s.config,
+        Crowds(None),
+        Cache::open(&s.config),
+        cache::now(),
+    );
     let (_, known) = resolver
-        .authenticate(&mut &crowd, &n("alice"), "pw", None)
+        .over(&crowd)
+        .authenticate(&n("alice"), "pw", None)
         .unwrap();
     assert!(
         resolver
-            .account(&mut &crowd, &n("alice"), Some(&known), &r)
+            .over(&crowd)
+            .account(&n("alice"), Some(&known), &r)
             .is_ok()
     );
-    let verdict = resolver.account(&mut &down, &n("alice"), None, &r);
+    let verdict = resolver.over(&down).account(&n("alice"), None, &r);
     assert!(
         matches!(verdict, Ok(Verdict::Granted(Granted { offline: true, .. }))),
         "{verdict:?}"
@@ -400,7 +454,7 @@ fn a_synced_user_with_crowd_down_is_decided_offline_not_refused_as_gone() {
         users: vec![("bob", "pw", false)],
         ..Script::alice_and_bob()
     };
-    let verdict = no_cache(&s).account(&mut &gone, &n("alice"), None, &r);
+    let verdict = no_cache(&s).over(&gone).account(&n("alice"), None, &r);
     assert!(
         matches!(
             verdict,
@@ -413,7 +467,7 @@ fn a_synced_user_with_crowd_down_is_decided_offline_not_refused_as_gone() {
         users: vec![("Alice", "pw", true)],
         ..Script::alice_and_bob()
     };
-    let verdict = no_cache(&s).account(&mut &renamed, &n("alice"), None, &r);
+    let verdict = no_cache(&s).over(&renamed).account(&n("alice"), None, &r);
     assert!(
         matches!(
             verdict,
@@ -428,13 +482,20 @@ fn an_application_crowd_rejects_is_an_answer_not_an_outage() {
     let s = setup("rejected", "offline_days = 7\n", "");
     let r = rules(&["linux-users"], &[]);
     let crowd = Script::alice_and_bob();
-    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let mut resolver = Resolver::new(
+        &s.config,
+        Crowds(None),
+        Cache::open(&s.config),
+        cache::now(),
+    );
     let (_, known) = resolver
-        .authenticate(&mut &crowd, &n("alice"), "pw", None)
+        .over(&crowd)
+        .authenticate(&n("alice"), "pw", None)
         .unwrap();
     assert!(
         resolver
-            .account(&mut &crowd, &n("alice"), Some(&known), &r)
+            .over(&crowd)
+            .account(&n("alice"), Some(&known), &r)
             .is_ok()
     );
     // A fresh cache would admit alice offline; Crowd rejecting the application (401 at
@@ -443,13 +504,20 @@ fn an_application_crowd_rejects_is_an_answer_not_an_outage() {
         app_rejected: true,
         ..Script::alice_and_bob()
     };
-    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
-    let verdict = resolver.account(&mut &rejected, &n("alice"), None, &r);
+    let mut resolver = Resolver::new(
+        &s.config,
+        Crowds(None),
+        Cache::open(&s.config),
+        cache::now(),
+    );
+    let verdict = resolver.over(&rejected).account(&n("alice"), None, &r);
     assert!(
         matches!(verdict, Err(Denial::Offline(Offline { cache: None, .. }))),
         "{verdict:?}"
     );
-    let auth = resolver.authenticate(&mut &rejected, &n("alice"), "pw", None);
+    let auth = resolver
+        .over(&rejected)
+        .authenticate(&n("alice"), "pw", None);
     assert!(
         matches!(auth, Err(Denial::Offline(Offline { cache: None, .. }))),
         "{auth:?}"
@@ -461,11 +529,17 @@ fn an_application_crowd_rejects_is_an_answer_not_an_outage() {
 fn a_cache_that_cannot_be_written_is_a_problem_to_log_and_the_decision_stands() {
     let s = setup("unwritable", "offline_days = 7\n", "");
     let crowd = Script::alice_and_bob();
-    let mut resolver = Resolver::new(&s.config, Cache::open(&s.config), cache::now());
+    let mut resolver = Resolver::new(
+        &s.config,
+        Crowds(None),
+        Cache::open(&s.config),
+        cache::now(),
+    );
     // The directory goes away after it was opened: every record fails.
     std::fs::remove_dir_all(&s.dir).unwrap();
     let (granted, _) = resolver
-        .authenticate(&mut &crowd, &n("alice"), "pw", None)
+        .over(&crowd)
+        .authenticate(&n("alice"), "pw", None)
         .unwrap();
     assert!(!granted.offline);
     let problems = resolver.take_problems();

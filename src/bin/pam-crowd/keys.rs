@@ -68,11 +68,10 @@ pub fn authorized_keys(config: &Config, client: &Client, user: &str) -> Report {
             "ssh_keys_attribute is not set in the config: no keys are served".into(),
         );
     };
-    let mut resolver = Resolver::for_keys(config);
-    let mut crowd = client;
+    let mut resolver = Resolver::for_keys(config, client);
     let result = check_username(user.as_bytes().to_vec())
         .and_then(|user| crowd_name(config, &user))
-        .and_then(|user| resolver.keys(&mut crowd, &user, attribute));
+        .and_then(|user| resolver.keys(&user, attribute));
     for problem in resolver.take_problems() {
         log(
             syslog::Severity::LOG_ERR,

@@ -312,8 +312,7 @@ fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -
         Some(service) => config.rules_for(service),
         None => config.rules.clone(),
     };
-    let mut resolver = Resolver::for_login(config);
-    let mut crowd = client;
+    let mut resolver = Resolver::for_login(config, client);
     let mut phase = Phase::Account;
     let result = (|| {
         let user = crowd_name(config, &check_username(d.user.clone().into_bytes())?)?;
@@ -327,13 +326,13 @@ fn decide(config: &Config, client: &Client, d: &Decision, with_password: bool) -
                     })
                 })?;
                 let password = check_password(password)?;
-                let (_, known) = resolver.authenticate(&mut crowd, &user, &password, None)?;
+                let (_, known) = resolver.authenticate(&user, &password, None)?;
                 phase = Phase::Account;
                 Some(known)
             }
             false => None,
         };
-        resolver.account(&mut crowd, &user, known.as_ref(), &rules)
+        resolver.account(&user, known.as_ref(), &rules)
     })();
     for problem in resolver.take_problems() {
         eprintln!("pam-crowd: {}", cache_problem_line(&d.user, &problem));

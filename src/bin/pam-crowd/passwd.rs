@@ -20,8 +20,8 @@ pub fn run(config: &Config, client: &Client, user: &str) -> Report {
         Ok(name) => name,
         Err(denial) => return failure(Status::No, format!("{denial}: nothing changed")),
     };
-    let mut resolver = Resolver::for_login(config);
-    let account = match resolver.password_account(client, &name, &config.rules) {
+    let mut resolver = Resolver::for_login(config, client);
+    let account = match resolver.password_account(&name, &config.rules) {
         Ok(account) => account,
         Err(denial @ Denial::Offline(_)) => {
             return failure(Status::Broken, format!("{denial}: nothing changed"));
@@ -32,8 +32,10 @@ pub fn run(config: &Config, client: &Client, user: &str) -> Report {
         Ok(new) => new,
         Err(report) => return report,
     };
-    if let Err(e) = resolver.set_password(client, &name, &account, &new) {
-        return failure(Status::of_crowd_error(&e), refusal_message(&e, config));
+    match resolver.set_password(&name, &account, &new) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return failure(Status::of_crowd_error(&e), refusal_message(&e, config)),
+        Err(denial) => return failure(Status::Broken, format!("{denial}: nothing changed")),
     }
     let mut text = vec![format!("password of {user} changed in Crowd")];
     let problems = resolver.take_problems();
