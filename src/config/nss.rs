@@ -17,7 +17,7 @@ pub const DEFAULT_NSS_DIR: &str = "/var/lib/pam_crowd";
 /// 65519, nobody 65534, the 16-bit 65535), and below the window useradd hands
 /// subordinate ranges out of (`SUB_UID_MIN` 100000, default), whose ids a local user's
 /// user namespaces act as. The old default, 200000-299999, lay inside that window.
-/// 34,464 ids; larger sites choose a range of their own (README, "Choosing id ranges").
+/// 34,464 ids; larger sites choose a range of their own (docs/sync-and-nss.md, "Choosing id ranges").
 const DEFAULT_ID_MIN: u32 = 65_536;
 const DEFAULT_ID_MAX: u32 = 99_999;
 /// Debian's and Fedora's `users` group.

@@ -160,7 +160,7 @@ fn check_sync_state(config: &Config) -> Option<Step> {
         Some(note) => Step::warning(
             "incremental sync",
             note,
-            "see README, \"How long a change takes to reach a host\"",
+            "see docs/sync-and-nss.md, \"How long a change takes to reach a host\"",
         ),
         None => Step::ok(
             None,

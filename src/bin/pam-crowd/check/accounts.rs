@@ -131,7 +131,7 @@ pub(super) fn check_id_ranges(config: &Config) -> Option<Step> {
                  namespaces could act as the synced users who hold them",
                 overlaps.join("; ")
             ),
-            "choose [nss] ranges outside the window (README, \"Choosing id ranges\"), or move the window in /etc/login.defs",
+            "choose [nss] ranges outside the window (docs/sync-and-nss.md, \"Choosing id ranges\"), or move the window in /etc/login.defs",
         ),
     })
 }
