@@ -108,6 +108,12 @@ impl CrowdName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Any name, unchecked: for tests of what happens after the check.
+    #[cfg(test)]
+    pub(crate) fn unchecked(name: &str) -> CrowdName {
+        CrowdName(name.to_owned())
+    }
 }
 
 /// Every refusal the name alone decides, before Crowd is asked (or a password

@@ -28,6 +28,6 @@ pub(super) fn authenticate<P: PamContext>(
     if known.password_expired() {
         pam.tell(true, &expired_message(&call.config));
     }
-    call.remember(pam, known);
+    call.remember(pam, user, known);
     Ok(Verdict::Granted(granted))
 }

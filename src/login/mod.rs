@@ -22,7 +22,7 @@ use crate::outcome::{
     decision_line, printable,
 };
 use crate::pam_context::{Level, PamContext};
-use crate::resolver::{Known, LazyClient, Resolver};
+use crate::resolver::{CrowdName, Known, LazyClient, Resolver};
 
 /// What authenticate learned, kept in PAM data so the account phase of the same
 /// transaction need not ask again. Dropped with the handle at `pam_end`.
@@ -32,8 +32,31 @@ struct KnownUser {
     pam_user: String,
     /// The configuration file that was used: another file may mean another Crowd.
     config_path: PathBuf,
+    /// The name, as [`crate::resolver::crowd_name`] passed it under these rules for the host's own
+    /// accounts: the account phase under the same rules need not look it up again.
+    name: CrowdName,
+    host_rules: HostRules,
     /// What authenticate learned.
     known: Known,
+}
+
+/// The rules [`crate::resolver::crowd_name`] applied: a later phase under other rules (another
+/// `local_users=` argument, an edited config) checks the name again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostRules {
+    min_uid: u32,
+    local_users: crate::host::LocalUsers,
+    user_names: crate::names::UserNames,
+}
+
+impl HostRules {
+    fn of(config: &Config) -> HostRules {
+        HostRules {
+            min_uid: config.min_uid,
+            local_users: config.local_users.clone(),
+            user_names: config.user_names,
+        }
+    }
 }
 
 /// The Crowd client of a transaction, kept in PAM data so that the account phase
@@ -129,16 +152,29 @@ impl Call {
 
     /// What authenticate learned earlier in this transaction, for this user and file.
     fn known<P: PamContext>(&self, pam: &P) -> Option<Known> {
+        self.known_user(pam).map(|k| k.known)
+    }
+
+    /// The name authenticate checked earlier in this transaction, with what it
+    /// learned, when this call's rules for the host's accounts are the same.
+    fn known_name<P: PamContext>(&self, pam: &P) -> Option<(CrowdName, Known)> {
+        self.known_user(pam)
+            .filter(|k| k.host_rules == HostRules::of(&self.config))
+            .map(|k| (k.name, k.known))
+    }
+
+    fn known_user<P: PamContext>(&self, pam: &P) -> Option<KnownUser> {
         pam.data::<KnownUser>()
             .filter(|k| k.pam_user == self.user && k.config_path == self.options.config_path)
-            .map(|k| k.known)
     }
 
     /// Remembers what authenticate learned, for this transaction only.
-    fn remember<P: PamContext>(&self, pam: &mut P, known: Known) {
+    fn remember<P: PamContext>(&self, pam: &mut P, name: CrowdName, known: Known) {
         pam.set_data(Some(KnownUser {
             pam_user: self.user.clone(),
             config_path: self.options.config_path.clone(),
+            name,
+            host_rules: HostRules::of(&self.config),
             known,
         }));
     }

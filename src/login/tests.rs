@@ -2,6 +2,7 @@
 //! makes, and the one decision line.
 
 use super::*;
+use crate::crowd::CrowdError;
 use crate::outcome::PasswordStep;
 use crate::pam_context::Level;
 use crate::testing::{Expect, ScriptedPam};
@@ -232,4 +233,53 @@ fn the_session_phase_is_silent_with_nothing_to_do() {
         "the config error is kept whole, with its file: {:?}",
         pam.logged.borrow()
     );
+}
+
+#[test]
+fn the_account_phase_reuses_the_name_authenticate_checked_under_the_same_rules() {
+    let file = ConfigFile::new("known_name", "");
+    let config = Config::load(&file.0).unwrap();
+    // What authenticate leaves for "root" had it passed: never in real life, so the
+    // account phase's answer shows whether it looked the name up again.
+    let known = |config: &Config| KnownUser {
+        pam_user: "root".into(),
+        config_path: file.0.clone(),
+        name: CrowdName::unchecked("root"),
+        host_rules: HostRules::of(config),
+        known: Known::Offline(CrowdError::Setup("test".into())),
+    };
+    let account = |pam: &mut ScriptedPam, left: Vec<Expect>| {
+        pam.then(with(start(b"root"), left));
+        let code = run(pam, Phase::Account, &[file.arg()]);
+        pam.done();
+        code
+    };
+    // Same rules: not looked up again; the remembered offline answer decides (no
+    // cache: Crowd's failure stands).
+    let mut pam = ScriptedPam::new(vec![Expect::SetData("KnownUser")]);
+    pam.set_data(Some(known(&config)));
+    let code = account(
+        &mut pam,
+        vec![
+            Expect::Data("KnownUser"),
+            Expect::Data("KeptClient"),
+            Expect::SetData("KeptClient"),
+            Expect::Log(Level::Err, "denied user=\"root\""),
+        ],
+    );
+    assert_eq!(code, PamCode::ServiceErr);
+    // Other rules for the host's accounts (another min_uid): looked up again, and
+    // root is the host's.
+    let mut other = config.clone();
+    other.min_uid += 1;
+    let mut pam = ScriptedPam::new(vec![Expect::SetData("KnownUser")]);
+    pam.set_data(Some(known(&other)));
+    let code = account(
+        &mut pam,
+        vec![
+            Expect::Data("KnownUser"),
+            Expect::Log(Level::Notice, "denied user=\"root\""),
+        ],
+    );
+    assert_eq!(code, PamCode::UserUnknown);
 }

@@ -33,6 +33,9 @@ struct Args {
     iterations: usize,
     out: PathBuf,
     python: Option<PathBuf>,
+    /// `--profile module|floor`: only that login, `iterations` times in this process,
+    /// for a profiler (perf, callgrind) to watch; no table.
+    profile: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -40,6 +43,7 @@ fn parse_args() -> Args {
         iterations: 200,
         out: PathBuf::from("BENCHMARKS.md"),
         python: None,
+        profile: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -47,8 +51,13 @@ fn parse_args() -> Args {
             ("--iterations", Some(n)) => args.iterations = n.parse().unwrap_or(200),
             ("--out", Some(path)) => args.out = path.into(),
             ("--python", Some(path)) => args.python = Some(path.into()),
+            ("--profile", Some(what)) if ["module", "floor"].contains(&what.as_str()) => {
+                args.profile = Some(what);
+            }
             _ => {
-                eprintln!("usage: login-bench [--iterations N] [--out FILE] [--python PYTHON]");
+                eprintln!(
+                    "usage: login-bench [--iterations N] [--out FILE] [--python PYTHON] [--profile module|floor]"
+                );
                 std::process::exit(2);
             }
         }
@@ -60,6 +69,10 @@ fn main() {
     let args = parse_args();
     let n = args.iterations;
     let bench = Bench::start();
+    if let Some(what) = &args.profile {
+        profile(&bench, what, n);
+        return;
+    }
     let started = Instant::now();
     let (module, baselines) = login_rows(&bench, n);
     let mut rows = module;
@@ -83,6 +96,33 @@ fn main() {
         std::process::exit(1);
     }
     eprintln!("login-bench: wrote {}", args.out.display());
+}
+
+/// `n` long-lived logins of one kind and nothing else, for a profiler: the module's
+/// (libpam in this process) or the floor client's.
+fn profile(bench: &Bench, what: &str, n: usize) {
+    let mut login: Box<dyn FnMut() -> Duration> = match what {
+        "module" => Box::new(in_process(bench, "bench")),
+        _ => {
+            let floor = Floor::new(
+                &bench.ca_file,
+                bench.addr,
+                crowd_double::APP_NAME,
+                crowd_double::APP_PASSWORD,
+            );
+            Box::new(move || {
+                let t = Instant::now();
+                let answers = floor.login(BENCH_USER, BENCH_PASSWORD, &BENCH_GROUPS);
+                assert!(answers.is_ok_and(|a| a.member), "floor login");
+                t.elapsed()
+            })
+        }
+    };
+    let total: Duration = (0..n).map(|_| login()).sum();
+    eprintln!(
+        "login-bench: {n} {what} logins, {:.3} ms each",
+        total.as_secs_f64() * 1000.0 / n.max(1) as f64
+    );
 }
 
 /// One password login of `BENCH_USER` through libpam in this process, on `service`.
