@@ -25,10 +25,9 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 const API: &str = "/crowd/rest/usermanagement/1";
 
 /// A minimal Crowd client. Build it once and call [`Floor::login`] many times (the
-/// long-lived floor), or once per process (the fresh-process floor). Every login is
-/// a full TLS handshake, as the module's is: libpam unloads the module at each
-/// `pam_end`, so no TLS session survives from one login to the next, and a floor
-/// that resumed sessions would skip the certificate checks the module must make.
+/// long-lived floor: TLS sessions resume, as the module's do in a long-lived process,
+/// which stays loaded and keeps its TLS configuration), or once per process (the
+/// fresh-process floor: a full handshake, as sshd's forked process makes).
 pub struct Floor {
     config: Arc<ClientConfig>,
     addr: SocketAddr,
@@ -65,8 +64,6 @@ impl Floor {
             .expect("protocol versions")
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let mut config = config;
-        config.resumption = rustls::client::Resumption::disabled();
         let credentials = format!("{application}:{password}");
         Floor {
             config: Arc::new(config),
