@@ -228,21 +228,10 @@ pub fn account_from_recent(
     })
 }
 
-/// The account phase from cached answers, when Crowd could not answer (`crowd`).
+/// The account phase from cached answers, when Crowd could not answer (`crowd`):
+/// granted, with the entry that admitted the user (its cached keys, for
+/// `authorized-keys`, read once).
 pub fn account(
-    cache: &Cache,
-    settings: &CacheConfig,
-    user: &str,
-    rules: &AccessRules,
-    crowd: CrowdError,
-    now: u64,
-) -> Result<Granted, Denial> {
-    account_entry(cache, settings, user, rules, crowd, now).map(|(granted, _)| granted)
-}
-
-/// [`account`], with the entry that admitted the user (its cached keys, for
-/// `authorized-keys`): read once.
-pub fn account_entry(
     cache: &Cache,
     settings: &CacheConfig,
     user: &str,

@@ -316,7 +316,7 @@ impl<'a, C: Connect> Resolver<'a, C> {
             (Some(Known::Offline(unreachable)), cache) => {
                 let cache = cache.as_ref().ok_or(Denial::from(unreachable.clone()))?;
                 self.offline = Some(unreachable.clone());
-                let granted = offline::account(
+                let (granted, _) = offline::account(
                     cache,
                     &self.config.cache,
                     user,
@@ -346,6 +346,7 @@ impl<'a, C: Connect> Resolver<'a, C> {
             },
             offline: |cache: &Cache, unreachable: CrowdError| {
                 offline::account(cache, &config.cache, user, rules, unreachable, now)
+                    .map(|(granted, _)| granted)
             },
             record: |cache: &Cache, answers: &Answers, result: &Result<Granted, Denial>| {
                 offline::after_account(cache, user, &config.named_groups(), answers, result, now)
@@ -381,14 +382,8 @@ impl<'a, C: Connect> Resolver<'a, C> {
                 gone_from_crowd(config, user, asked)
             },
             offline: |cache: &Cache, unreachable: CrowdError| {
-                let (_, entry) = offline::account_entry(
-                    cache,
-                    &config.cache,
-                    user,
-                    &rules,
-                    unreachable.clone(),
-                    now,
-                )?;
+                let (_, entry) =
+                    offline::account(cache, &config.cache, user, &rules, unreachable.clone(), now)?;
                 match entry.ssh_keys {
                     Some(values) => Ok(UserKeys::of(values)),
                     None => Err(Denial::Offline(Offline {

@@ -324,6 +324,7 @@ fn the_account_phase_offline_uses_crowds_last_answers() {
             down(FailureKind::ServerError),
             cache::now(),
         )
+        .map(|(granted, _)| granted)
     };
     assert!(matches!(refusal(offline(&r)), OfflineRefusal::NotCached(_)));
     let ok = Ok(Granted {
@@ -492,7 +493,8 @@ fn a_changed_password_is_recorded_without_marking_the_user_active() {
         &AccessRules::default(),
         down(FailureKind::Connect),
         1_001,
-    );
+    )
+    .map(|(granted, _)| granted);
     assert!(matches!(refusal(offline), OfflineRefusal::NotCached(_)));
 }
 
