@@ -1,7 +1,7 @@
 //! `pam_sm_acct_mgmt`: the rules of the service, decided by the resolver with what
 //! authenticate learned.
 
-use super::{Call, log_cache_problems};
+use super::call::{Call, log_cache_problems};
 use crate::outcome::{Decision, Subject};
 use crate::pam_context::PamContext;
 use crate::resolver::crowd_name;

@@ -1,6 +1,6 @@
 //! `pam_sm_authenticate`: the password, then the resolver's answer.
 
-use super::{Call, log_cache_problems};
+use super::call::{Call, log_cache_problems};
 use crate::input::check_password;
 use crate::outcome::{Decision, Subject, Verdict};
 use crate::pam_context::PamContext;

@@ -1,6 +1,6 @@
 //! `pam_sm_chauthtok`: a password change through Crowd, for Crowd's users only.
 
-use super::{Call, log_cache_problems};
+use super::call::{Call, log_cache_problems};
 use crate::outcome::{AccountState, Decision, Denial, PasswordStep, Subject, Verdict};
 use crate::pam_context::PamContext;
 use crate::resolver::crowd_name;

@@ -1,7 +1,7 @@
 //! `pam_sm_open_session`: `[session] create_home`, the user's home made if missing
 //! (see [`crate::home`]).
 
-use super::Call;
+use super::call::Call;
 use crate::home;
 use crate::outcome::{Decision, Denial, Granted, LocalFault, Verdict};
 use crate::resolver::crowd_name;

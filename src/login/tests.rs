@@ -1,10 +1,12 @@
 //! The phases through a scripted PAM handle: the exact sequence of PAM calls each
 //! makes, and the one decision line.
 
+use super::call::{HostRules, KnownUser};
 use super::*;
 use crate::crowd::CrowdError;
 use crate::outcome::PasswordStep;
 use crate::pam_context::Level;
+use crate::resolver::{CrowdName, Known};
 use crate::testing::{Expect, ScriptedPam};
 
 /// A config file whose Crowd URL nobody listens on: these tests must decide first, or
