@@ -97,6 +97,9 @@ pub struct Config {
     /// Where users change their Crowd password themselves (Crowd's or a portal's
     /// page), told to users whose password expired or could not be changed here.
     pub password_change_url: Option<String>,
+    /// `[ssh_principals]`: SSH certificate principals, each granted to the nested
+    /// members of its Crowd groups (`pam-crowd authorized-principals`).
+    pub ssh_principals: BTreeMap<String, Vec<String>>,
     /// The `[nss]` table: what `pam-crowd sync` writes for the NSS module.
     pub nss: NssConfig,
     /// The `[session]` table: home directories.
@@ -244,6 +247,9 @@ impl Config {
                 format!("services.{service}.deny_groups"),
             );
         }
+        for (principal, groups) in &self.ssh_principals {
+            add(groups, format!("ssh_principals.{principal}"));
+        }
         add(&self.nss.groups, "nss.groups".into());
         add(&self.nss.expose_groups, "nss.expose_groups".into());
         named
@@ -257,6 +263,8 @@ impl Config {
             all.extend(o.allow_groups.iter().flatten().cloned());
             all.extend(o.deny_groups.iter().flatten().cloned());
         }
+        // Principals are granted offline from the cached answers about their groups.
+        all.extend(self.ssh_principals.values().flatten().cloned());
         all.sort();
         all.dedup();
         all
@@ -284,6 +292,8 @@ struct RawConfig {
     cache: Option<Spanned<RawCache>>,
     ssh_keys_attribute: Option<Spanned<String>>,
     password_change_url: Option<Spanned<String>>,
+    #[serde(default)]
+    ssh_principals: BTreeMap<String, Spanned<Vec<String>>>,
     nss: Option<Spanned<nss::RawNss>>,
     session: Option<Spanned<nss::RawSession>>,
     min_uid: Option<Spanned<u32>>,
@@ -373,6 +383,7 @@ impl RawConfig {
             services,
             cache,
             ssh_keys_attribute: top::ssh_keys_attribute(self.ssh_keys_attribute, &err)?,
+            ssh_principals: top::ssh_principals(self.ssh_principals, &err)?,
             password_change_url: top::password_change_url(self.password_change_url, &err)?,
             nss,
             session,

@@ -48,5 +48,6 @@ mod password;
 mod policy;
 mod resolver;
 mod ssh_keys;
+mod ssh_principals;
 #[cfg(test)]
 mod testing;

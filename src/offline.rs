@@ -338,6 +338,19 @@ impl std::fmt::Display for Unconfirmed {
     }
 }
 
+/// The principals of `table` the cached answers grant: a group whose answer is
+/// missing or older than the offline window grants nothing.
+pub fn principals<'t>(
+    entry: &Entry,
+    settings: &CacheConfig,
+    table: &'t std::collections::BTreeMap<String, Vec<String>>,
+    now: u64,
+) -> Vec<&'t str> {
+    crate::ssh_principals::granted(table, |group| {
+        membership(entry, group, now, settings.offline_window()) == Some(true)
+    })
+}
+
 /// Crowd's cached answer about `group` (compared without case, as Crowd does), if
 /// given at most `max_age` before `now`.
 fn membership(entry: &Entry, group: &str, now: u64, max_age: Duration) -> Option<bool> {

@@ -19,6 +19,7 @@ use crate::offline::{self, Answers};
 use crate::outcome::{AccountState, Denial, Granted, Offline, OfflineRefusal, Verdict};
 use crate::policy::{Access, AccessRules, same_group};
 use crate::ssh_keys::{self, UserKeys};
+use crate::ssh_principals;
 
 /// Where the resolver gets its Crowd client, when it needs one.
 pub trait Connect {
@@ -397,6 +398,44 @@ impl<'a, C: Connect> Resolver<'a, C> {
             record: |cache: &Cache, answers: &Answers, result: &Result<UserKeys, Denial>| {
                 offline::after_account(cache, user, &config.named_groups(), answers, result, now)
                     .and_then(|()| ssh_keys::record(cache, user, result))
+            },
+        })
+    }
+
+    /// The lines sshd's `AuthorizedPrincipalsCommand` reads for `user`: their own name
+    /// and each `[ssh_principals]` principal whose Crowd groups hold them, only for a
+    /// user the account phase of service sshd admits; from the keys cache's answers
+    /// when Crowd cannot be reached.
+    pub fn principals(&mut self, user: &CrowdName) -> Result<Vec<String>, Denial> {
+        let user = user.as_str();
+        let (config, now) = (self.config, self.now);
+        let rules = config.rules_for(ssh_keys::KEYS_SERVICE);
+        let table = &config.ssh_principals;
+        self.decide(Step {
+            ask: |crowd: &C::Crowd, answers: &mut Answers| {
+                let asked = (|| {
+                    ask_account(config, crowd, user, None, &rules, answers)?;
+                    let groups = match answers.all_groups.take() {
+                        Some(groups) => groups,
+                        None => crowd.nested_groups(user)?,
+                    };
+                    let granted =
+                        ssh_principals::granted(table, |g| ssh_principals::in_groups(&groups, g));
+                    let lines = ssh_principals::lines(user, &granted);
+                    // Kept for the cache: the principals' groups are answered offline.
+                    answers.all_groups = Some(groups);
+                    Ok(lines)
+                })();
+                gone_from_crowd(config, user, asked)
+            },
+            offline: |cache: &Cache, unreachable: CrowdError| {
+                let (_, entry) =
+                    offline::account(cache, &config.cache, user, &rules, unreachable, now)?;
+                let granted = offline::principals(&entry, &config.cache, table, now);
+                Ok(ssh_principals::lines(user, &granted))
+            },
+            record: |cache: &Cache, answers: &Answers, result: &Result<Vec<String>, Denial>| {
+                offline::after_account(cache, user, &config.named_groups(), answers, result, now)
             },
         })
     }

@@ -389,3 +389,33 @@ fn attributes_minutes_is_bounded() {
         assert_eq!(e.key.as_deref(), Some("nss.attributes_minutes"), "{e}");
     }
 }
+
+#[test]
+fn ssh_principals_map_plain_names_to_crowd_groups() {
+    let c = parse(&format!(
+        "{MINIMAL}[ssh_principals]\nprod = [\"prod-admins\", \"sre\"]\n\"db.read\" = [\"dba\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(c.ssh_principals["prod"], ["prod-admins", "sre"]);
+    assert_eq!(c.ssh_principals["db.read"], ["dba"]);
+    // Their groups are asked about (and cached) with the rules' groups.
+    assert!(c.named_groups().contains(&"sre".to_owned()));
+    assert_eq!(c.configured_groups()["dba"], ["ssh_principals.db.read"]);
+    assert!(parse(MINIMAL).unwrap().ssh_principals.is_empty());
+    for (table, says) in [
+        ("\"two words\" = [\"g\"]", "one word"),
+        ("\"a,b\" = [\"g\"]", "one word"),
+        ("\"\" = [\"g\"]", "one word"),
+        ("prod = []", "names no Crowd group"),
+        ("prod = [\" \"]", "must not be empty"),
+    ] {
+        let e = parse(&format!("{MINIMAL}[ssh_principals]\n{table}\n")).unwrap_err();
+        assert!(e.message.contains(says), "{table}: {e}");
+        assert!(
+            e.key
+                .as_deref()
+                .is_some_and(|k| k.starts_with("ssh_principals.")),
+            "{table}: {e}"
+        );
+    }
+}

@@ -259,6 +259,40 @@ pub(super) fn ssh_keys_attribute(
     }
 }
 
+/// `[ssh_principals]`: principal names (printed one per line for sshd, so one plain
+/// word each) mapped to non-empty lists of Crowd group names.
+pub(super) fn ssh_principals(
+    table: BTreeMap<String, Spanned<Vec<String>>>,
+    err: Err,
+) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+    let mut principals = BTreeMap::new();
+    for (principal, groups) in table {
+        let span = groups.span();
+        let key = format!("ssh_principals.{principal}");
+        let plain = !principal.is_empty()
+            && principal
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !matches!(c, ',' | '"' | '#'));
+        if !plain {
+            return Err(err(
+                span,
+                &key,
+                "a principal is one word of printable characters, without commas or quotes".into(),
+            ));
+        }
+        let groups = check_groups(groups.into_inner(), |m| err(span.clone(), &key, m))?;
+        if groups.is_empty() {
+            return Err(err(
+                span,
+                &key,
+                "names no Crowd group: nobody would get it (leave it out instead)".into(),
+            ));
+        }
+        principals.insert(principal, groups);
+    }
+    Ok(principals)
+}
+
 /// `password_change_url`: a web address on one line, shown to users.
 pub(super) fn password_change_url(
     url: Option<Spanned<String>>,

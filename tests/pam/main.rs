@@ -24,6 +24,7 @@ mod names;
 mod nss;
 mod offline;
 mod password;
+mod principals;
 mod real_crowd;
 mod soap;
 mod stacking;

@@ -33,7 +33,7 @@ pub enum KeysCommand {
 }
 
 /// One line to standard error and to the authpriv syslog as `pam-crowd`.
-fn log(severity: syslog::Severity, line: &str) {
+pub(crate) fn log(severity: syslog::Severity, line: &str) {
     eprintln!("pam-crowd: {}", printable(line));
     to_syslog(severity, line);
 }

@@ -5,6 +5,7 @@ mod cache;
 mod check;
 mod keys;
 mod passwd;
+mod principals;
 mod sync;
 
 use std::io::{BufRead, IsTerminal};
@@ -74,6 +75,13 @@ enum Command {
     /// USER's SSH public keys from Crowd, one per line, if sshd's rules admit USER
     /// (sshd's AuthorizedKeysCommand).
     AuthorizedKeys {
+        /// User name, as sshd passes it (%u).
+        user: String,
+    },
+    /// USER's name and the SSH certificate principals their Crowd groups grant
+    /// (`[ssh_principals]`), one per line, if sshd's rules admit USER (sshd's
+    /// AuthorizedPrincipalsCommand).
+    AuthorizedPrincipals {
         /// User name, as sshd passes it (%u).
         user: String,
     },
@@ -187,11 +195,17 @@ fn main() -> ExitCode {
             },
         },
     };
-    if let (Command::AuthorizedKeys { user }, true) = (&cli.command, report.error) {
-        // sshd shows nothing of a failed AuthorizedKeysCommand: say why in syslog.
+    let for_sshd = match &cli.command {
+        Command::AuthorizedKeys { user } => Some(("authorized-keys", user)),
+        Command::AuthorizedPrincipals { user } => Some(("authorized-principals", user)),
+        _ => None,
+    };
+    if let (Some((command, user)), true) = (for_sshd, report.error) {
+        // sshd shows nothing of a failed AuthorizedKeysCommand or
+        // AuthorizedPrincipalsCommand: say why in syslog.
         keys::to_syslog(
             syslog::Severity::LOG_ERR,
-            &format!("authorized-keys user={user:?}: {}", report.text.join("; ")),
+            &format!("{command} user={user:?}: {}", report.text.join("; ")),
         );
     }
     if cli.json {
@@ -210,22 +224,25 @@ fn main() -> ExitCode {
     ExitCode::from(report.status as u8)
 }
 
-/// The configuration `command` needs: `authorized-keys` reads the read-only keys
-/// application's secret (`ssh_keys_application`), everything else the main one. The
-/// error is the report's words.
+/// The configuration `command` needs: `authorized-keys` and `authorized-principals` read
+/// the read-only keys application's secret (`ssh_keys_application`), everything else the
+/// main one. The error is the report's words.
 fn load(path: &std::path::Path, command: &Command) -> Result<Config, Report> {
     let broken = |why: String| failure(Status::Broken, why);
     match command {
-        Command::AuthorizedKeys { .. } => Config::load_for_keys(path).map_err(|e| {
-            let hint = match e.io {
-                Some(std::io::ErrorKind::PermissionDenied) => {
-                    " (sshd runs authorized-keys as pam-crowd-keys, which may read only \
-                     ssh_keys_password_file: set ssh_keys_application and ssh_keys_password_file)"
-                }
-                _ => "",
-            };
-            broken(format!("{e}{hint}"))
-        }),
+        Command::AuthorizedKeys { .. } | Command::AuthorizedPrincipals { .. } => {
+            Config::load_for_keys(path).map_err(|e| {
+                let hint = match e.io {
+                    Some(std::io::ErrorKind::PermissionDenied) => {
+                        " (sshd runs authorized-keys and authorized-principals as pam-crowd-keys, \
+                     which may read only ssh_keys_password_file: set ssh_keys_application and \
+                     ssh_keys_password_file)"
+                    }
+                    _ => "",
+                };
+                broken(format!("{e}{hint}"))
+            })
+        }
         _ => Config::load(path).map_err(|e| broken(e.to_string())),
     }
 }
@@ -289,6 +306,9 @@ fn run(command: &Command, config: &Config) -> Report {
         Command::Session(s) => session(&client, s, crowd_error),
         Command::Cache(c) => cache::run(c, config),
         Command::AuthorizedKeys { user } => keys::authorized_keys(config, &client, user),
+        Command::AuthorizedPrincipals { user } => {
+            principals::authorized_principals(config, &client, user)
+        }
         Command::Keys(k) => keys::run(k, config, &client),
         Command::Passwd { user } => passwd::run(config, &client, user),
         Command::Sync(args) => sync::run(args, config, &client),
