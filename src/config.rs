@@ -252,6 +252,9 @@ impl Config {
         }
         add(&self.nss.groups, "nss.groups".into());
         add(&self.nss.expose_groups, "nss.expose_groups".into());
+        for (local, groups) in &self.nss.local_groups {
+            add(groups, format!("nss.local_groups.{local}"));
+        }
         named
     }
 

@@ -38,6 +38,8 @@ pub struct Fetched {
     pub users: Vec<(User, Attributes)>,
     /// The `[nss] expose_groups` with their attributes and nested members.
     pub groups: Vec<FetchedGroup>,
+    /// The nested members of each Crowd group `[nss.local_groups]` names.
+    pub mapped: BTreeMap<String, Vec<String>>,
 }
 
 /// A group to expose, as Crowd has it.
@@ -80,9 +82,16 @@ pub fn fetch(
             members,
         });
     }
+    let mut mapped = BTreeMap::new();
+    for name in nss.mapped_groups() {
+        begin();
+        let members = group_members(crowd, &name)?;
+        mapped.insert(name, members);
+    }
     Ok(Fetched {
         users: users.into_values().collect(),
         groups,
+        mapped,
     })
 }
 
@@ -121,7 +130,8 @@ pub fn unknown_group(group: &str) -> CrowdError {
         status: 404,
         reason: Reason::GroupNotFound,
         message: format!(
-            "group {group:?}, named in [nss] groups or expose_groups, does not exist in Crowd"
+            "group {group:?}, named in [nss] groups, expose_groups or local_groups, does not \
+             exist in Crowd"
         ),
     }
 }
@@ -188,20 +198,7 @@ pub fn plan(
         }
     }
     plan.groups = exposed_groups(&rules, fetched, ids, &mut plan);
-    // Crowd's nested members of each written group, by Linux name.
-    let members: BTreeMap<&str, BTreeSet<String>> = fetched
-        .groups
-        .iter()
-        .map(|g| {
-            (
-                g.name.as_str(),
-                g.members
-                    .iter()
-                    .map(|m| nss.user_names.linux_name(m))
-                    .collect(),
-            )
-        })
-        .collect();
+    let members = exposed_members(fetched, nss);
     for (c, uid, home) in placed {
         let member_of = |g: &Group| {
             members
@@ -236,7 +233,62 @@ pub fn plan(
             .cloned()
             .collect();
     }
+    let local = local_groups(fetched, held, nss, &synced)?;
+    plan.groups.extend(local);
     Ok(plan)
+}
+
+/// `[nss.local_groups]`: each local group, with its own gid, listing the synced
+/// users among the nested members of its Crowd groups, so that `initgroups` (and
+/// `getent group` where nsswitch.conf merges) gives them the local group. Its own
+/// entry in /etc/group stays as it is. A name the host has no group of is a
+/// configuration error: nothing is written.
+fn local_groups(
+    fetched: &Fetched,
+    held: &Holdings,
+    nss: &NssConfig,
+    synced: &BTreeSet<&str>,
+) -> Result<Vec<Group>, SyncError> {
+    let mut groups = Vec::new();
+    for (local, crowd_groups) in &nss.local_groups {
+        let gid = *held
+            .group_gids
+            .get(local)
+            .ok_or_else(|| SyncError::NoLocalGroup(local.clone()))?;
+        let members: BTreeSet<String> = crowd_groups
+            .iter()
+            .filter_map(|g| fetched.mapped.get(g))
+            .flatten()
+            .map(|m| nss.user_names.linux_name(m))
+            .filter(|m| synced.contains(m.as_str()))
+            .collect();
+        groups.push(Group {
+            name: local.clone(),
+            gid,
+            members: members.into_iter().collect(),
+        });
+    }
+    Ok(groups)
+}
+
+/// Crowd's nested members of each exposed group, by Linux name.
+fn exposed_members<'f>(
+    fetched: &'f Fetched,
+    nss: &NssConfig,
+) -> BTreeMap<&'f str, BTreeSet<String>> {
+    fetched
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.name.as_str(),
+                g.members
+                    .iter()
+                    .map(|m| nss.user_names.linux_name(m))
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 /// The exposed groups' entries (members are filled in once the users are known).
@@ -401,6 +453,8 @@ pub enum SyncError {
     Files(PathBuf, String),
     /// The `[nss]` ranges leave no id free of the host's subordinate ranges.
     Ranges(RangeRefused),
+    /// `[nss.local_groups]` names a group the host does not have.
+    NoLocalGroup(String),
 }
 
 impl fmt::Display for SyncError {
@@ -409,6 +463,11 @@ impl fmt::Display for SyncError {
             SyncError::Crowd(e) => write!(f, "Crowd: {e}"),
             SyncError::Files(path, why) => write!(f, "{}: {why}", path.display()),
             SyncError::Ranges(why) => why.fmt(f),
+            SyncError::NoLocalGroup(name) => write!(
+                f,
+                "config: [nss.local_groups] names {name:?}, which is no local group (/etc/group): \
+                 only existing local groups may be mapped"
+            ),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `[nss]` table (what `pam-crowd sync` writes for `libnss_crowd.so.2`) and the
 //! `[session]` table (home directories), validated.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -43,6 +44,9 @@ pub struct NssConfig {
     pub groups: Vec<String>,
     /// Crowd groups written to the group file, with their synced nested members.
     pub expose_groups: Vec<String>,
+    /// `[nss.local_groups]`: existing local groups (by name) that the synced nested
+    /// members of the listed Crowd groups get as a supplementary group.
+    pub local_groups: BTreeMap<String, Vec<String>>,
     /// Where the files are written.
     pub dir: PathBuf,
     /// Range uids are allocated from (inclusive).
@@ -79,6 +83,7 @@ impl Default for NssConfig {
         NssConfig {
             groups: Vec::new(),
             expose_groups: Vec::new(),
+            local_groups: BTreeMap::new(),
             dir: PathBuf::from(DEFAULT_NSS_DIR),
             uids: (DEFAULT_ID_MIN, DEFAULT_ID_MAX),
             gids: (DEFAULT_ID_MIN, DEFAULT_ID_MAX),
@@ -101,6 +106,7 @@ impl Default for NssConfig {
 pub(super) struct RawNss {
     groups: Option<Spanned<Vec<String>>>,
     expose_groups: Option<Spanned<Vec<String>>>,
+    local_groups: Option<BTreeMap<String, Spanned<Vec<String>>>>,
     dir: Option<Spanned<PathBuf>>,
     uid_min: Option<Spanned<u32>>,
     uid_max: Option<Spanned<u32>>,
@@ -116,6 +122,43 @@ pub(super) struct RawNss {
 }
 
 type Err<'a> = &'a dyn Fn(Range<usize>, &str, String) -> ConfigError;
+
+/// `[nss.local_groups]`: local group names (that the host has is checked by the sync
+/// and `pam-crowd check`, which read the host) mapped to non-empty lists of Crowd
+/// groups.
+fn local_groups(
+    table: BTreeMap<String, Spanned<Vec<String>>>,
+    err: Err,
+) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+    let mut mapped = BTreeMap::new();
+    for (local, groups) in table {
+        let span = groups.span();
+        let key = format!("nss.local_groups.{local}");
+        if let Err(e) = nss_crowd_files::check_group_name(&local) {
+            return Err(err(span, &key, format!("not a group name: {e}")));
+        }
+        let groups = super::check_groups(groups.into_inner(), |m| err(span.clone(), &key, m))?;
+        if groups.is_empty() {
+            return Err(err(
+                span,
+                &key,
+                "names no Crowd group (leave the local group out instead)".into(),
+            ));
+        }
+        mapped.insert(local, groups);
+    }
+    Ok(mapped)
+}
+
+impl NssConfig {
+    /// The Crowd groups `[nss.local_groups]` names, each once.
+    pub fn mapped_groups(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.local_groups.values().flatten().cloned().collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
 
 /// A number of `key` inside `bounds` (`words` say the upper one), if given.
 fn within(
@@ -158,6 +201,7 @@ impl RawNss {
                 *target = super::check_groups(list.into_inner(), |m| err(span, key, m))?;
             }
         }
+        nss.local_groups = local_groups(self.local_groups.unwrap_or_default(), err)?;
         if let Some(dir) = self.dir {
             if !dir.get_ref().is_absolute() {
                 return Err(err(

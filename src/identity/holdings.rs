@@ -2,7 +2,7 @@
 //! would also see the Crowd entries of the last sync): its users with their ids and
 //! homes, its groups, the subordinate id ranges it handed out, and its login shells.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -57,6 +57,8 @@ pub struct Holdings {
     pub homes: Vec<(String, String)>,
     pub groups: BTreeSet<String>,
     pub gids: BTreeSet<u32>,
+    /// Each local group's gid, by name (`[nss.local_groups]` names local groups).
+    pub group_gids: BTreeMap<String, u32>,
     pub subuids: Vec<SubRange>,
     pub subgids: Vec<SubRange>,
     pub shells: BTreeSet<String>,
@@ -92,6 +94,9 @@ impl Holdings {
             held.users.insert(entry.name);
         }
         for entry in entries(&read(&files.group)?) {
+            if let Some(gid) = entry.id {
+                held.group_gids.entry(entry.name.clone()).or_insert(gid);
+            }
             held.groups.insert(entry.name);
             held.gids.extend(entry.id);
         }

@@ -100,10 +100,12 @@ pub struct SyncState {
     /// (410): reset by a batch of events applied.
     #[serde(default)]
     pub expired_in_a_row: u32,
-    /// `[nss] groups` and `[nss] expose_groups` then: another configuration is
-    /// another sync.
+    /// `[nss] groups`, `[nss] expose_groups` and `[nss.local_groups]` then: another
+    /// configuration is another sync.
     pub synced: Vec<String>,
     pub exposed: Vec<String>,
+    #[serde(default)]
+    pub local_groups: BTreeMap<String, Vec<String>>,
     /// The active nested members of `[nss] groups`, with their attributes.
     pub users: BTreeMap<String, UserRecord>,
     /// Each synced and exposed group.
@@ -166,9 +168,18 @@ impl SyncState {
                 }
             })
             .collect();
+        let mapped = nss
+            .mapped_groups()
+            .into_iter()
+            .map(|name| {
+                let members = self.groups.get(&name).cloned().unwrap_or_default().members;
+                (name, members.into_iter().collect())
+            })
+            .collect();
         Fetched {
             users: users.into_values().collect(),
             groups,
+            mapped,
         }
     }
 
@@ -318,9 +329,11 @@ pub fn fetch_full(
         attributes_at: now,
         synced: nss.groups.clone(),
         exposed: nss.expose_groups.clone(),
+        local_groups: nss.local_groups.clone(),
         ..SyncState::default()
     };
-    for group in nss.groups.iter().chain(&nss.expose_groups) {
+    let mapped = nss.mapped_groups();
+    for group in nss.groups.iter().chain(&nss.expose_groups).chain(&mapped) {
         if state.groups.contains_key(group) {
             continue;
         }
@@ -471,7 +484,10 @@ fn incremental(
 
 /// Why the last state cannot be taken up from, if it cannot.
 pub fn stale(state: &SyncState, nss: &NssConfig, now: u64) -> Option<FullSyncReason> {
-    if state.synced != nss.groups || state.exposed != nss.expose_groups {
+    if state.synced != nss.groups
+        || state.exposed != nss.expose_groups
+        || state.local_groups != nss.local_groups
+    {
         return Some(FullSyncReason::GroupsChanged);
     }
     let age = now.saturating_sub(state.full_at);

@@ -35,6 +35,9 @@ fn local() -> Holdings {
         ],
         groups: ["root", "sudo", "users", "adm"].map(String::from).into(),
         gids: [0, 4, 27, 100, 1000].into(),
+        group_gids: [("root", 0), ("adm", 4), ("sudo", 27), ("users", 100)]
+            .map(|(name, gid)| (name.to_owned(), gid))
+            .into(),
         shells: ["/bin/sh", "/bin/bash", "/bin/zsh"]
             .map(String::from)
             .into(),
@@ -74,6 +77,7 @@ fn fetched() -> Fetched {
                 members: vec!["alice".into()],
             },
         ],
+        mapped: BTreeMap::new(),
     }
 }
 
@@ -503,4 +507,55 @@ fn the_id_upper_bound_holds() {
         let plan = plan(&crowd, &local(), &IdMap::default(), &nss).unwrap();
         assert_eq!(user(&plan, "bob").is_some(), ok, "{id}");
     }
+}
+
+#[test]
+fn a_local_group_gets_the_synced_members_of_its_crowd_groups_and_keeps_its_gid() {
+    let mut nss = NssConfig {
+        groups: vec!["devs".into()],
+        local_groups: [
+            ("sudo".to_owned(), vec!["crowd-admins".to_owned()]),
+            (
+                "adm".to_owned(),
+                vec!["auditors".to_owned(), "Crowd-Admins".to_owned()],
+            ),
+        ]
+        .into(),
+        ..NssConfig::default()
+    };
+    let mut crowd = fetched();
+    // bob and carol (inactive: not synced) and a stranger in no synced group.
+    crowd.mapped = [
+        (
+            "crowd-admins".to_owned(),
+            vec!["bob".to_owned(), "carol".to_owned()],
+        ),
+        (
+            "auditors".to_owned(),
+            vec!["alice".to_owned(), "stranger".to_owned()],
+        ),
+        ("Crowd-Admins".to_owned(), vec!["bob".to_owned()]),
+    ]
+    .into();
+    let plan = plan(&crowd, &local(), &IdMap::default(), &nss).unwrap();
+    let local_sudo: Vec<&Group> = plan.groups.iter().filter(|g| g.name == "sudo").collect();
+    // The exposed Crowd group named sudo is skipped (a local name); the mapped one is
+    // the local group, with its own gid.
+    assert_eq!(local_sudo.len(), 1, "{:?}", plan.groups);
+    assert_eq!(
+        (local_sudo[0].gid, local_sudo[0].members.clone()),
+        (27, vec!["bob".to_owned()])
+    );
+    let adm = plan.groups.iter().find(|g| g.name == "adm").unwrap();
+    assert_eq!(
+        (adm.gid, adm.members.clone()),
+        (4, vec!["alice".to_owned(), "bob".to_owned()])
+    );
+    // A name the host has no group of is a configuration error: nothing is planned.
+    nss.local_groups
+        .insert("docker".into(), vec!["docker-users".into()]);
+    assert!(matches!(
+        super::plan(&crowd, &local(), &IdMap::default(), &nss),
+        Err(SyncError::NoLocalGroup(name)) if name == "docker"
+    ));
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use nss_crowd_files::{Files, Passwd};
 
 use crate::harness::*;
+use crowd_double::Change;
 
 /// The demo directory, plus a Crowd user named like a local one (`daemon`), an id
 /// attribute on erin and on sudo-admins. Over SOAP, a group's members are the ones
@@ -467,4 +468,132 @@ fn the_module_answers_nss_status_and_errno_as_glibc_expects() {
         std::fs::remove_file(site.dir().join(file)).expect("remove");
     }
     assert_eq!(probe.ask("getpwnam alice 1024"), "status=-1 errno=2");
+}
+
+/// A group this host has (staff on Debian, else the first after root), and its gid.
+fn host_group() -> (String, u32) {
+    let groups = std::fs::read_to_string("/etc/group").expect("/etc/group");
+    let entries: Vec<(String, u32)> = groups
+        .lines()
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(':').collect();
+            Some((fields.first()?.to_string(), fields.get(2)?.parse().ok()?))
+        })
+        .collect();
+    entries
+        .iter()
+        .find(|(name, _)| name == "staff")
+        .or_else(|| entries.iter().find(|(_, gid)| *gid != 0))
+        .cloned()
+        .expect("a local group")
+}
+
+#[test]
+fn a_local_group_is_granted_by_crowd_membership_and_taken_away_with_it() {
+    if !root_or_skip("a_local_group_is_granted_by_crowd_membership_and_taken_away_with_it") {
+        return;
+    }
+    let (local, gid) = host_group();
+    let site = Site::new(&format!(
+        "[nss.local_groups]\n{local} = [\"docker-users\"]\n"
+    ));
+    // alice is synced (linux-users, through developers); bob is in no synced group.
+    site.double.set_fixture(
+        directory()
+            .member("docker-users", "alice")
+            .member("docker-users", "bob"),
+    );
+    let out = site.sync(&[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let entry = |site: &Site| {
+        Files::new(site.dir())
+            .groups()
+            .expect("groups")
+            .into_iter()
+            .find(|g| g.name == local)
+            .map(|g| (g.gid, g.members))
+    };
+    assert_eq!(entry(&site), Some((gid, vec!["alice".to_owned()])));
+    // glibc: initgroups gives alice the local group; getent group merges only where
+    // nsswitch.conf says so, and the local entry keeps its gid either way.
+    let merged = site
+        .dir()
+        .parent()
+        .expect("parent")
+        .join("nsswitch-merge.conf");
+    std::fs::write(
+        &merged,
+        "passwd: files crowd\ngroup: files [SUCCESS=merge] crowd\n",
+    )
+    .expect("nsswitch");
+    let done = with_nss(
+        &site.dir(),
+        &format!(
+            "echo '# id'; id alice\n\
+             echo '# plain'; getent group {local}\n\
+             mount --bind {merged} /etc/nsswitch.conf\n\
+             echo '# merged'; getent group {local}\n",
+            merged = merged.display()
+        ),
+    );
+    let out = done.stdout;
+    let section = |name: &str| -> String {
+        out.split(&format!("# {name}\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("\n# ").next())
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    assert!(
+        section("id").contains(&format!("{gid}({local})")),
+        "{out}{}",
+        done.stderr
+    );
+    assert!(
+        section("plain").starts_with(&format!("{local}:x:{gid}:")),
+        "{out}"
+    );
+    assert!(!section("plain").contains("alice"), "{out}");
+    let merged_line = section("merged");
+    assert!(
+        merged_line.starts_with(&format!("{local}:x:{gid}:")) && merged_line.contains("alice"),
+        "{out}"
+    );
+    // Leaving the Crowd group takes the local group away at the next sync (over REST
+    // an incremental one, from Crowd's event).
+    site.double.change(Change::Leave {
+        user: "alice".into(),
+        group: "docker-users".into(),
+    });
+    let out = site.sync(&[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(entry(&site), Some((gid, vec![])), "{}", out.stdout);
+    let done = with_nss(&site.dir(), "id alice\n");
+    assert!(
+        !done.stdout.contains(&format!("({local})")),
+        "{}",
+        done.stdout
+    );
+}
+
+#[test]
+fn mapping_a_group_the_host_does_not_have_is_a_config_error() {
+    let site = Site::new("[nss.local_groups]\nno-such-local-group = [\"sudo-admins\"]\n");
+    let out = site.sync(&[]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("names \"no-such-local-group\", which is no local group"),
+        "{}",
+        out.stderr
+    );
+    assert!(!site.dir().join("group").exists(), "nothing written");
+    let check = pam_crowd(&site.host, &["check"], "");
+    assert_ne!(check.code, 0);
+    assert!(
+        check.stdout.contains("which the host has no group of"),
+        "{}",
+        check.stdout
+    );
 }

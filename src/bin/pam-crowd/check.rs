@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::{Report, Status};
 
 mod accounts;
-use accounts::{check_id_ranges, check_local_accounts};
+use accounts::{check_id_ranges, check_local_accounts, check_local_groups};
 
 /// One step's result.
 struct Step {
@@ -94,6 +94,7 @@ pub fn run(path: &Path) -> Report {
                 steps.push(check_cache(&config));
             }
             steps.extend(check_id_ranges(&config));
+            steps.extend(check_local_groups(&config));
             for url in &config.urls {
                 check_url(&config, url, &mut steps);
             }

@@ -14,7 +14,7 @@ pub enum FullSyncReason {
     NoState,
     /// The state file is there but cannot be read.
     StateUnreadable(StateUnreadable),
-    /// `[nss] groups` or `expose_groups` changed since the last sync.
+    /// `[nss] groups`, `expose_groups` or `local_groups` changed since the last sync.
     GroupsChanged,
     /// The last full sync is older than `full_sync_hours`.
     Due { full_sync_hours: u64 },
@@ -32,7 +32,9 @@ impl std::fmt::Display for FullSyncReason {
             FullSyncReason::Asked => f.write_str("--full"),
             FullSyncReason::NoState => f.write_str("no earlier sync state"),
             FullSyncReason::StateUnreadable(e) => e.fmt(f),
-            FullSyncReason::GroupsChanged => f.write_str("[nss] groups or expose_groups changed"),
+            FullSyncReason::GroupsChanged => {
+                f.write_str("[nss] groups, expose_groups or local_groups changed")
+            }
             FullSyncReason::Due { full_sync_hours } => write!(
                 f,
                 "the last full sync is older than full_sync_hours = {full_sync_hours}"

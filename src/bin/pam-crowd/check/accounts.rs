@@ -135,3 +135,54 @@ pub(super) fn check_id_ranges(config: &Config) -> Option<Step> {
         ),
     })
 }
+
+/// `[nss.local_groups]`: every local group it maps must exist here (a sync refuses
+/// the config otherwise), and what each grants is said, for the admin to weigh.
+pub(super) fn check_local_groups(config: &Config) -> Option<Step> {
+    let mapped = &config.nss.local_groups;
+    if mapped.is_empty() {
+        return None;
+    }
+    let held = match pam_crowd::sync::Holdings::system() {
+        Ok(held) => held,
+        Err(e) => {
+            return Some(Step::failed(
+                None,
+                "local groups",
+                format!("cannot read the host's groups: {e}"),
+                "the sync reads /etc/group too",
+            ));
+        }
+    };
+    let missing: Vec<&str> = mapped
+        .keys()
+        .filter(|name| !held.group_gids.contains_key(*name))
+        .map(String::as_str)
+        .collect();
+    Some(match missing.is_empty() {
+        true => Step::ok(
+            None,
+            "local groups",
+            mapped
+                .iter()
+                .map(|(local, groups)| {
+                    format!(
+                        "{local} (gid {}) for {}",
+                        held.group_gids[local],
+                        groups.join(", ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        false => Step::failed(
+            None,
+            "local groups",
+            format!(
+                "[nss.local_groups] names {}, which the host has no group of",
+                missing.join(", ")
+            ),
+            "only existing local groups may be mapped: create the group (groupadd) or remove the key",
+        ),
+    })
+}
