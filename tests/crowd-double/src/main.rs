@@ -45,6 +45,14 @@ fn main() {
                 };
                 fixture = fixture.user(name, password, true).member(group, name);
             }
+            "--member" => {
+                let spec = args.next().unwrap_or_default();
+                let Some((group, user)) = spec.split_once(':') else {
+                    eprintln!("crowd-double: --member takes GROUP:USER");
+                    std::process::exit(2);
+                };
+                fixture = fixture.member(group, user);
+            }
             "--attribute" => {
                 let spec = args.next().unwrap_or_default();
                 let mut parts = spec.splitn(3, ':');
