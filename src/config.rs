@@ -410,6 +410,33 @@ fn check_groups(
     Ok(groups)
 }
 
+/// A table of names (checked by `check_name`) each mapped to a non-empty list of
+/// Crowd groups: `[ssh_principals]`, `[nss.local_groups]`. Errors name the key
+/// `PREFIX.NAME`.
+fn group_map(
+    table: BTreeMap<String, Spanned<Vec<String>>>,
+    prefix: &str,
+    err: &dyn Fn(std::ops::Range<usize>, &str, String) -> ConfigError,
+    check_name: impl Fn(&str) -> Result<(), String>,
+) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+    let mut map = BTreeMap::new();
+    for (name, groups) in table {
+        let span = groups.span();
+        let key = format!("{prefix}.{name}");
+        check_name(&name).map_err(|m| err(span.clone(), &key, m))?;
+        let groups = check_groups(groups.into_inner(), |m| err(span.clone(), &key, m))?;
+        if groups.is_empty() {
+            return Err(err(
+                span,
+                &key,
+                "names no Crowd group: nobody would get it (leave it out instead)".into(),
+            ));
+        }
+        map.insert(name, groups);
+    }
+    Ok(map)
+}
+
 /// A relative path in the config is relative to the config file's directory.
 fn resolve_relative(config_path: &Path, file: &Path) -> PathBuf {
     match config_path.parent() {

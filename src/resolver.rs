@@ -4,16 +4,12 @@
 //! construction: an expired password, an offline login and a `positive_ttl` answer
 //! alike.
 //!
-//! The clock is passed in, and the Crowd client is made on first use ([`Connect`]):
-//! a decision the cache makes connects nowhere.
-
-use std::time::{Duration, Instant};
+//! The clock is passed in, and the Crowd client is made on first use ([`Connect`],
+//! in `resolver/connection.rs`): a decision the cache makes connects nowhere.
 
 use crate::cache::{self, Cache, CacheError};
 use crate::config::Config;
-use crate::crowd::{
-    Client, ClientSettings, CrowdError, Deadline, LoginDirectory, Reason, UserDirectory,
-};
+use crate::crowd::{CrowdError, LoginDirectory, Reason, UserDirectory};
 use crate::names::CrowdAccount;
 use crate::offline::{self, Answers};
 use crate::outcome::{AccountState, Denial, Granted, Offline, OfflineRefusal, Verdict};
@@ -21,82 +17,8 @@ use crate::policy::{Access, AccessRules, same_group};
 use crate::ssh_keys::{self, UserKeys};
 use crate::ssh_principals;
 
-/// Where the resolver gets its Crowd client, when it needs one.
-pub trait Connect {
-    /// The client.
-    type Crowd: LoginDirectory;
-    /// The client, made (and its deadline started) on the first call.
-    fn crowd(&mut self) -> Result<&Self::Crowd, Denial>;
-}
-
-/// A directory that is already there (tests, scripts) needs no connecting.
-impl<D: LoginDirectory> Connect for &D {
-    type Crowd = D;
-    fn crowd(&mut self) -> Result<&D, Denial> {
-        Ok(*self)
-    }
-}
-
-/// The module's and the command's [`Connect`]: a [`Client`] made on first use (or a
-/// client kept from earlier in the transaction, its deadline restarted).
-pub struct LazyClient {
-    settings: ClientSettings,
-    timeout: Duration,
-    kept: Option<Client>,
-    client: Option<Client>,
-    /// When the client was first asked for: the log line says how long Crowd took.
-    pub asked_at: Option<Instant>,
-}
-
-impl LazyClient {
-    /// A client for `settings`, each call bounded by `timeout`, reusing `kept` (with
-    /// its open connection) if given.
-    pub fn new(settings: ClientSettings, timeout: Duration, kept: Option<Client>) -> LazyClient {
-        LazyClient {
-            settings,
-            timeout,
-            kept,
-            client: None,
-            asked_at: None,
-        }
-    }
-
-    /// The settings the client is made from.
-    pub fn settings(&self) -> &ClientSettings {
-        &self.settings
-    }
-
-    /// The client, if one was made.
-    pub fn made(&self) -> Option<&Client> {
-        self.client.as_ref()
-    }
-
-    /// The client, if one was made, to keep for later in the transaction.
-    pub fn into_made(self) -> Option<Client> {
-        self.client
-    }
-}
-
-impl Connect for LazyClient {
-    type Crowd = Client;
-    fn crowd(&mut self) -> Result<&Client, Denial> {
-        let client = match self.client.take() {
-            Some(client) => client,
-            None => {
-                self.asked_at = Some(Instant::now());
-                let deadline = Deadline::after(self.timeout);
-                match self.kept.take() {
-                    Some(kept) => {
-                        kept.begin(deadline);
-                        kept
-                    }
-                    None => Client::new(&self.settings, deadline)?,
-                }
-            }
-        };
-        Ok(self.client.insert(client))
-    }
-}
+mod connection;
+pub use connection::{Connect, LazyClient};
 
 /// A user name Crowd may be asked about: not the host's own account, and one
 /// `user_names` can give. Made only by [`crowd_name`], so the resolver's every entry

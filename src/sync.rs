@@ -84,8 +84,14 @@ pub fn fetch(
     }
     let mut mapped = BTreeMap::new();
     for name in nss.mapped_groups() {
-        begin();
-        let members = group_members(crowd, &name)?;
+        // An exposed group's members were just read: not asked twice.
+        let members = match groups.iter().find(|g| g.name == name) {
+            Some(exposed) => exposed.members.clone(),
+            None => {
+                begin();
+                group_members(crowd, &name)?
+            }
+        };
         mapped.insert(name, members);
     }
     Ok(Fetched {

@@ -130,24 +130,9 @@ fn local_groups(
     table: BTreeMap<String, Spanned<Vec<String>>>,
     err: Err,
 ) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
-    let mut mapped = BTreeMap::new();
-    for (local, groups) in table {
-        let span = groups.span();
-        let key = format!("nss.local_groups.{local}");
-        if let Err(e) = nss_crowd_files::check_group_name(&local) {
-            return Err(err(span, &key, format!("not a group name: {e}")));
-        }
-        let groups = super::check_groups(groups.into_inner(), |m| err(span.clone(), &key, m))?;
-        if groups.is_empty() {
-            return Err(err(
-                span,
-                &key,
-                "names no Crowd group (leave the local group out instead)".into(),
-            ));
-        }
-        mapped.insert(local, groups);
-    }
-    Ok(mapped)
+    super::group_map(table, "nss.local_groups", err, |local| {
+        nss_crowd_files::check_group_name(local).map_err(|e| format!("not a group name: {e}"))
+    })
 }
 
 impl NssConfig {

@@ -10,7 +10,8 @@ use toml::Spanned;
 
 use super::{
     ConfigError, DEFAULT_TIMEOUT_SECS, KeysApplication, LOWEST_ID, MAX_TIMEOUT_SECS, Purpose,
-    Secret, ServiceOverride, UrlList, check_groups, line_of, read_small_file, resolve_relative,
+    Secret, ServiceOverride, UrlList, check_groups, group_map, line_of, read_small_file,
+    resolve_relative,
 };
 use crate::crowd::{BaseUrl, Protocol};
 use crate::names::UserNames;
@@ -265,32 +266,18 @@ pub(super) fn ssh_principals(
     table: BTreeMap<String, Spanned<Vec<String>>>,
     err: Err,
 ) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
-    let mut principals = BTreeMap::new();
-    for (principal, groups) in table {
-        let span = groups.span();
-        let key = format!("ssh_principals.{principal}");
+    group_map(table, "ssh_principals", err, |principal| {
         let plain = !principal.is_empty()
             && principal
                 .chars()
                 .all(|c| c.is_ascii_graphic() && !matches!(c, ',' | '"' | '#'));
-        if !plain {
-            return Err(err(
-                span,
-                &key,
+        match plain {
+            true => Ok(()),
+            false => Err(
                 "a principal is one word of printable characters, without commas or quotes".into(),
-            ));
+            ),
         }
-        let groups = check_groups(groups.into_inner(), |m| err(span.clone(), &key, m))?;
-        if groups.is_empty() {
-            return Err(err(
-                span,
-                &key,
-                "names no Crowd group: nobody would get it (leave it out instead)".into(),
-            ));
-        }
-        principals.insert(principal, groups);
-    }
-    Ok(principals)
+    })
 }
 
 /// `password_change_url`: a web address on one line, shown to users.

@@ -292,14 +292,7 @@ fn glibc_answers_getent_and_id_from_the_synced_files() {
     );
     let out = done.stdout;
     assert!(done.status.success(), "{out}{}", done.stderr);
-    let section = |name: &str| -> String {
-        out.split(&format!("# {name}\n"))
-            .nth(1)
-            .and_then(|rest| rest.split("\n# ").next())
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    };
+    let section = |name: &str| section(&out, name);
     let alice_line = format!("alice:*:{alice}:100:alice Test:/home/alice:/bin/bash");
     assert_eq!(section("passwd alice"), alice_line, "{out}");
     assert_eq!(section("passwd uid"), alice_line, "{out}");
@@ -470,6 +463,16 @@ fn the_module_answers_nss_status_and_errno_as_glibc_expects() {
     assert_eq!(probe.ask("getpwnam alice 1024"), "status=-1 errno=2");
 }
 
+/// The lines a script printed after its `# NAME` marker, up to the next marker.
+fn section(out: &str, name: &str) -> String {
+    out.split(&format!("# {name}\n"))
+        .nth(1)
+        .and_then(|rest| rest.split("\n# ").next())
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 /// A group this host has (staff on Debian, else the first after root), and its gid.
 fn host_group() -> (String, u32) {
     let groups = std::fs::read_to_string("/etc/group").expect("/etc/group");
@@ -537,14 +540,7 @@ fn a_local_group_is_granted_by_crowd_membership_and_taken_away_with_it() {
         ),
     );
     let out = done.stdout;
-    let section = |name: &str| -> String {
-        out.split(&format!("# {name}\n"))
-            .nth(1)
-            .and_then(|rest| rest.split("\n# ").next())
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    };
+    let section = |name: &str| section(&out, name);
     assert!(
         section("id").contains(&format!("{gid}({local})")),
         "{out}{}",
